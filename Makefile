@@ -1,0 +1,29 @@
+# Two entry points: `make demo` and `make test`. Both build .venv on their own.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m sim run examples/scenarios/demo.yaml --out results/demo
+
+test: $(STAMP)
+	$(PY) -m pytest --cov=scheduler --cov=sim --cov-report=term $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_decisions.py
+	$(PY) benchmarks/bench_sim.py
+	$(PY) benchmarks/bench_live.py
+
+clean:
+	rm -rf $(VENV) results .pytest_cache .coverage

@@ -1,0 +1,340 @@
+"""The Scheduler facade: the one object both shells drive.
+
+Both shells call the same methods for the same events: ``submit`` when a task
+arrives, ``complete`` or ``fail`` when it ends, ``add_instance`` and
+``remove_instance`` when an instance joins or leaves.  Live mode additionally
+reports health (``set_healthy``) and takes a task back from an instance that
+refused it (``retry``); the simulator never needs to, since its instances
+never fail.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from .clock import Clock, ManualClock
+from .errors import NoInstanceError, SpecError, UnknownInstanceError, UnknownTaskError
+from .predictor import Prediction, Predictor
+from .queues import InstanceState, Pool, WaitEstimate
+from .strategies import Candidates, Strategy, make_strategy
+from .tracker import TaskRecord, TaskTracker
+
+Recorder = Callable[[dict], None]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Where a task went and what the core expected there."""
+
+    task_id: str
+    model: str
+    instance_id: str
+    strategy: str
+    now_ms: float
+    predicted_ms: float
+    predicted_error_ms: float
+    candidates: int
+    wait_ms: float | None = None  # expected wait there, when the strategy looked at it
+
+
+@dataclass(frozen=True)
+class QueueInfo:
+    model: str
+    instance_id: str
+    name: str
+    replicas: int
+    speed: float
+    running: int
+    pending: int
+    wait_mean_ms: float
+    wait_std_ms: float
+    active: bool
+    healthy: bool
+
+
+def _check_model(model: Any) -> str:
+    if not isinstance(model, str) or not model:
+        raise SpecError("model", model, "a non-empty string")
+    return model
+
+
+class Scheduler:
+    """Chooses an instance for each task and keeps the books.
+
+    ``clock`` supplies ``now_ms()``; ``rng`` is a ``numpy.random.Generator``
+    or an integer seed.  ``recorder``, if given, receives every event as a
+    dict (see :mod:`scheduler.core.decision_log`).
+    """
+
+    def __init__(
+        self,
+        strategy: str | Strategy = "shortest_queue",
+        *,
+        strategy_params: dict | None = None,
+        predictor: Predictor | None = None,
+        clock: Clock | None = None,
+        rng: np.random.Generator | int | None = 0,
+        tracker: TaskTracker | None = None,
+        recorder: Recorder | None = None,
+        task_ids: Callable[[], str] | None = None,
+    ):
+        self.clock = clock or ManualClock()
+        self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        self.predictor = predictor or Predictor()
+        self.tracker = tracker or TaskTracker()
+        self.recorder = recorder
+        counter = itertools.count(1)
+        self._next_task_id = task_ids or (lambda: f"task-{next(counter):08d}")
+        self._pools: dict[str, Pool] = {}
+        self._instances: dict[str, InstanceState] = {}
+        self._task_inst: dict[str, InstanceState] = {}
+        self._lock = threading.RLock()
+        self._instance_counter = itertools.count(0)
+        self.strategy: Strategy
+        self.strategy_name: str
+        self.set_strategy(strategy, **(strategy_params or {}))
+
+    # -- configuration ---------------------------------------------------------
+    def set_strategy(self, strategy: str | Strategy, **params: Any) -> None:
+        """Switch strategy; queue estimates and predictor state are kept."""
+        with self._lock:
+            if isinstance(strategy, Strategy):
+                self.strategy, self.strategy_name = strategy, strategy.name or type(strategy).__name__
+            else:
+                self.strategy, self.strategy_name = make_strategy(strategy, **params), strategy
+            self._emit({"event": "set_strategy", "name": self.strategy_name, "params": self.strategy.params()})
+
+    def set_predict_mode(self, mode: str) -> None:
+        with self._lock:
+            self.predictor.set_mode(mode)
+            self._emit({"event": "set_predict_mode", "mode": self.predictor.mode})
+
+    @property
+    def predict_mode(self) -> str:
+        return self.predictor.mode
+
+    # -- instances -------------------------------------------------------------
+    def add_instance(
+        self,
+        model: str,
+        *,
+        instance_id: str | None = None,
+        replicas: int = 1,
+        speed: float = 1.0,
+        name: str | None = None,
+        meta: dict | None = None,
+    ) -> str:
+        model = _check_model(model)
+        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
+            raise SpecError("replicas", replicas, "an integer >= 1")
+        if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not (speed > 0 and math.isfinite(speed)):
+            raise SpecError("speed", speed, "a number > 0")
+        with self._lock:
+            if instance_id is None:
+                instance_id = f"{model}-{next(self._instance_counter)}"
+                while instance_id in self._instances:
+                    instance_id = f"{model}-{next(self._instance_counter)}"
+            elif instance_id in self._instances:
+                raise SpecError("instance_id", instance_id, "an id not already registered")
+            pool = self._pools.get(model)
+            if pool is None:
+                pool = self._pools[model] = Pool(model)
+            inst = InstanceState(instance_id, model, replicas, float(speed), name or instance_id, pool, -1, dict(meta or {}))
+            pool.add(inst)
+            self.predictor.attach(pool, inst)
+            self._instances[instance_id] = inst
+            self._emit({"event": "add_instance", "instance_id": instance_id, "model": model,
+                        "replicas": replicas, "speed": float(speed), "name": inst.name})
+            return instance_id
+
+    def _instance(self, instance_id: str) -> InstanceState:
+        inst = self._instances.get(instance_id)
+        if inst is None:
+            raise UnknownInstanceError(instance_id)
+        return inst
+
+    def remove_instance(self, instance_id: str) -> int:
+        """Stop sending tasks to an instance.  Its tasks still complete and are
+        recorded.  Returns how many tasks it still has."""
+        with self._lock:
+            inst = self._instance(instance_id)
+            if not inst.active:
+                raise UnknownInstanceError(instance_id)
+            inst.active = False
+            inst.pool.refresh_availability()
+            self._emit({"event": "remove_instance", "instance_id": instance_id})
+            return inst.in_flight
+
+    def set_healthy(self, instance_id: str, healthy: bool) -> None:
+        """An unhealthy instance gets no new tasks until it is healthy again."""
+        with self._lock:
+            inst = self._instance(instance_id)
+            if inst.healthy != bool(healthy):
+                inst.healthy = bool(healthy)
+                inst.pool.refresh_availability()
+                self._emit({"event": "set_healthy", "instance_id": instance_id, "healthy": bool(healthy)})
+
+    def has_instance(self, instance_id: str, *, active_only: bool = True) -> bool:
+        inst = self._instances.get(instance_id)
+        return inst is not None and (inst.active or not active_only)
+
+    def instance(self, instance_id: str) -> InstanceState:
+        return self._instance(instance_id)
+
+    def instance_ids(self, model: str | None = None, *, active_only: bool = True) -> list[str]:
+        return [i.instance_id for i in self._instances.values()
+                if (model is None or i.model == model) and (i.active or not active_only)]
+
+    def models(self) -> list[str]:
+        return sorted(m for m, p in self._pools.items() if any(i.active for i in p.instances))
+
+    # -- tasks -----------------------------------------------------------------
+    def submit(
+        self,
+        model: str,
+        task_input: Any = None,
+        metadata: dict | None = None,
+        *,
+        task_id: str | None = None,
+        size_ms: float | None = None,
+    ) -> Decision:
+        """A task arrives: choose an instance and record the decision.
+
+        ``size_ms`` is the task's true size, known only to the clairvoyant
+        predictor.  Raises :class:`NoInstanceError` (after recording the task
+        as failed) when no available instance serves ``model``.
+        """
+        with self._lock:
+            now = self.clock.now_ms()
+            tid = task_id if task_id is not None else self._next_task_id()
+            self.tracker.add(tid, model, now, metadata)
+            if self.recorder is not None:
+                self._emit({"event": "submit", "t": now, "task_id": tid, "model": model, "size_ms": size_ms})
+            return self._dispatch(tid, model, now, size_ms, ())
+
+    def retry(self, task_id: str, exclude: Iterable[str] = (), size_ms: float | None = None) -> Decision:
+        """Take a scheduled task back from its instance and dispatch it again,
+        avoiding the instances in ``exclude``.  Raises :class:`NoInstanceError`
+        (after recording the task as failed) if nowhere is left."""
+        with self._lock:
+            now = self.clock.now_ms()
+            inst = self._task_inst.pop(task_id, None)
+            if inst is None:
+                raise UnknownTaskError(task_id)
+            inst.pool.release(inst, task_id, now)
+            rec = self.tracker.requeue(task_id)
+            excl = tuple(exclude)
+            self._emit({"event": "retry", "t": now, "task_id": task_id, "exclude": list(excl)})
+            return self._dispatch(task_id, rec.model, now, size_ms, excl)
+
+    def _dispatch(self, tid: str, model: str, now: float, size_ms, exclude) -> Decision:
+        pool = self._pools.get(model)
+        idx = None
+        if pool is None or not pool.any_available:
+            reason = ("no instance serves this model" if pool is None or not any(i.active for i in pool.instances)
+                      else "no healthy instance serves this model")
+            self._no_instance(tid, model, now, reason)
+        idx = pool.candidates()
+        if exclude:
+            drop = {self._instances[e].pos for e in exclude if e in self._instances}
+            base = np.arange(pool.n) if idx is None else idx
+            idx = np.array([p for p in base if p not in drop], dtype=np.intp)
+            if idx.size == 0:
+                self._no_instance(tid, model, now, "every instance that serves this model refused the task")
+        view = Candidates(pool, idx, self.predictor, now, size_ms)
+        i = self.strategy.choose(view, self.rng)
+        if not isinstance(i, (int, np.integer)) or not 0 <= i < view.n:
+            raise RuntimeError(f"strategy {self.strategy_name!r} chose {i!r}, expected 0 <= i < {view.n}")
+        pos = view.position(i)
+        inst = pool.instances[pos]
+        if view._exec is not None:
+            mean, std = float(view._exec[0][i]), float(view._exec[1][i])
+        else:
+            m, s = self.predictor.predict(pool, np.array([pos]), size_ms)
+            mean, std = float(m[0]), float(s[0])
+        wait = float(view._wait[i]) if view._wait is not None else None
+        pool.assign(inst, tid, mean, std * std, now)
+        self.tracker.schedule(tid, inst.instance_id, now, mean, std)
+        self._task_inst[tid] = inst
+        if self.recorder is not None:
+            self._emit({"event": "decision", "t": now, "task_id": tid, "instance_id": inst.instance_id,
+                        "predicted_ms": mean, "predicted_error_ms": std})
+        return Decision(tid, model, inst.instance_id, self.strategy_name, now, mean, std, view.n, wait)
+
+    def _no_instance(self, tid: str, model: str, now: float, reason: str):
+        self.tracker.fail(tid, now, f"no instance for model {model!r}: {reason}")
+        self._emit({"event": "no_instance", "t": now, "task_id": tid, "reason": reason})
+        raise NoInstanceError(model, reason)
+
+    def complete(self, task_id: str, execution_ms: float | None, result: Any = None) -> TaskRecord:
+        """A task ended well after ``execution_ms`` of service on its instance."""
+        with self._lock:
+            now = self.clock.now_ms()
+            rec = self.tracker.complete(task_id, now, execution_ms, result)
+            inst = self._task_inst.pop(task_id)
+            inst.pool.release(inst, task_id, now)
+            if execution_ms is not None:
+                self.predictor.learn(inst.pool, inst, execution_ms)
+            if self.recorder is not None:
+                self._emit({"event": "complete", "t": now, "task_id": task_id, "execution_ms": execution_ms})
+            return rec
+
+    def fail(self, task_id: str, reason: str, execution_ms: float | None = None) -> TaskRecord:
+        """A task ended in error (or was given up on).  It leaves its queue estimate."""
+        with self._lock:
+            now = self.clock.now_ms()
+            rec = self.tracker.fail(task_id, now, reason, execution_ms)
+            inst = self._task_inst.pop(task_id, None)
+            if inst is not None:
+                inst.pool.release(inst, task_id, now)
+            self._emit({"event": "fail", "t": now, "task_id": task_id, "reason": str(reason)})
+            return rec
+
+    def task(self, task_id: str) -> TaskRecord | None:
+        return self.tracker.get(task_id)
+
+    def tasks_on(self, instance_id: str) -> list[str]:
+        """Ids of the tasks assigned to an instance and not yet ended."""
+        inst = self._instance(instance_id)
+        return list(inst.running) + list(inst.pending)
+
+    # -- estimates -------------------------------------------------------------
+    def queue_info(self, model: str | None = None, *, include_removed: bool = False) -> list[QueueInfo]:
+        """The wait a new task would see on each instance, from the core's own estimate."""
+        with self._lock:
+            now = self.clock.now_ms()
+            out = []
+            for pool in self._pools.values():
+                if model is not None and pool.model != model or pool.n == 0:
+                    continue
+                mean, var = pool.wait(now)
+                for inst in pool.instances:
+                    if not inst.active and not include_removed:
+                        continue
+                    out.append(QueueInfo(
+                        pool.model, inst.instance_id, inst.name, inst.replicas, inst.speed,
+                        len(inst.running), len(inst.pending), float(mean[inst.pos]),
+                        float(math.sqrt(max(var[inst.pos], 0.0))), inst.active, inst.healthy))
+            return out
+
+    def wait_estimate(self, instance_id: str) -> WaitEstimate:
+        inst = self._instance(instance_id)
+        with self._lock:
+            return inst.pool.wait_one(inst, self.clock.now_ms())
+
+    def prediction(self, instance_id: str, size_ms: float | None = None) -> Prediction:
+        inst = self._instance(instance_id)
+        return self.predictor.prediction(inst.pool, inst, size_ms)
+
+    # -- events out ------------------------------------------------------------
+    def _emit(self, event: dict) -> None:
+        if self.recorder is not None:
+            if "t" not in event:
+                event["t"] = self.clock.now_ms()
+            self.recorder(event)

@@ -1,0 +1,19 @@
+from ..distributions import normal_quantile
+from .base import Candidates, Strategy, argmin_random, check_number
+
+
+class MinQuantile(Strategy):
+    """Least predicted p-quantile of completion time (normal approximation of wait + execution)."""
+
+    name = "min_quantile"
+    description = "least predicted p-quantile of completion time (default p=0.95)"
+
+    def __init__(self, p: float = 0.95):
+        self.p = check_number("p", p, low=0.0, high=1.0, low_open=True, high_open=True)
+        self._z = normal_quantile(self.p)
+
+    def params(self):
+        return {"p": self.p}
+
+    def choose(self, view: Candidates, rng) -> int:
+        return argmin_random(view.completion_mean + self._z * view.completion_std, rng)

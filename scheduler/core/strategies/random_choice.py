@@ -1,0 +1,11 @@
+from .base import Candidates, Strategy
+
+
+class Random(Strategy):
+    """Uniformly at random, from the injected generator."""
+
+    name = "random"
+    description = "uniformly at random"
+
+    def choose(self, view: Candidates, rng) -> int:
+        return int(rng.integers(view.n))

@@ -1,0 +1,209 @@
+"""TaskTracker: the record of every task, its state and its timings.
+
+States: ``queued -> scheduled -> completed | failed``.  ``queued -> failed``
+covers a task no instance could take; ``scheduled -> queued`` covers a task
+taken back from an instance to be dispatched again.  Any other transition is
+refused with :class:`InvalidTransitionError`.
+
+Timestamps are the injected clock's milliseconds (simulation ms in the
+simulator, epoch ms in live mode).  Queries return copies.  At most
+``max_history`` finished tasks are kept, the oldest dropped first; timing
+statistics cover the last ``window`` finished tasks.  Every method holds one
+lock, so the tracker is safe under many threads.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable
+
+import numpy as np
+
+from .errors import DuplicateTaskError, InvalidTransitionError, UnknownTaskError
+
+QUEUED, SCHEDULED, COMPLETED, FAILED = "queued", "scheduled", "completed", "failed"
+STATES = (QUEUED, SCHEDULED, COMPLETED, FAILED)
+_ALLOWED = {
+    QUEUED: {SCHEDULED, FAILED},
+    SCHEDULED: {COMPLETED, FAILED, QUEUED},
+    COMPLETED: set(),
+    FAILED: set(),
+}
+
+
+@dataclass
+class TaskRecord:
+    task_id: str
+    model: str
+    status: str = QUEUED
+    instance_id: str | None = None
+    submit_ms: float = 0.0
+    schedule_ms: float | None = None
+    end_ms: float | None = None
+    predicted_ms: float | None = None
+    predicted_error_ms: float | None = None
+    execution_ms: float | None = None
+    result: Any = None
+    error: str | None = None
+    metadata: dict = field(default_factory=dict)
+    attempts: int = 0
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (COMPLETED, FAILED)
+
+    @property
+    def total_ms(self) -> float | None:
+        return None if self.end_ms is None else self.end_ms - self.submit_ms
+
+    @property
+    def wait_ms(self) -> float | None:
+        """Total time less execution time: queueing plus transport."""
+        if self.end_ms is None or self.execution_ms is None:
+            return None
+        return max(0.0, self.total_ms - self.execution_ms)
+
+    def copy(self) -> "TaskRecord":
+        return replace(self, metadata=dict(self.metadata))
+
+
+class TaskTracker:
+    def __init__(self, max_history: int = 100_000, window: int = 1000):
+        if max_history < 1:
+            raise ValueError(f"max_history must be >= 1, got {max_history}")
+        if window < 1:
+            raise ValueError(f"window must be >= 1, got {window}")
+        self.max_history = max_history
+        self.window = window
+        self._lock = threading.RLock()
+        self._tasks: dict[str, TaskRecord] = {}
+        self._finished: deque[str] = deque()
+        self._counts = dict.fromkeys(STATES, 0)
+        self._recent: deque[tuple[float, float, float]] = deque(maxlen=window)  # total, wait, exec
+        self._dropped = 0
+
+    # -- writes ----------------------------------------------------------------
+    def add(self, task_id: str, model: str, now_ms: float, metadata: dict | None = None) -> TaskRecord:
+        with self._lock:
+            if task_id in self._tasks:
+                raise DuplicateTaskError(task_id)
+            rec = TaskRecord(task_id, model, QUEUED, submit_ms=now_ms, metadata=dict(metadata or {}))
+            self._tasks[task_id] = rec
+            self._counts[QUEUED] += 1
+            return rec
+
+    def _move(self, rec: TaskRecord, target: str) -> None:
+        if target not in _ALLOWED[rec.status]:
+            raise InvalidTransitionError(rec.task_id, rec.status, target)
+        self._counts[rec.status] -= 1
+        self._counts[target] += 1
+        rec.status = target
+
+    def _get(self, task_id: str) -> TaskRecord:
+        rec = self._tasks.get(task_id)
+        if rec is None:
+            raise UnknownTaskError(task_id)
+        return rec
+
+    def schedule(self, task_id: str, instance_id: str, now_ms: float,
+                 predicted_ms: float | None = None, predicted_error_ms: float | None = None) -> TaskRecord:
+        with self._lock:
+            rec = self._get(task_id)
+            self._move(rec, SCHEDULED)
+            rec.instance_id = instance_id
+            rec.schedule_ms = now_ms
+            rec.predicted_ms = predicted_ms
+            rec.predicted_error_ms = predicted_error_ms
+            rec.attempts += 1
+            return rec
+
+    def requeue(self, task_id: str) -> TaskRecord:
+        """A scheduled task is taken back (its instance refused it or stopped answering)."""
+        with self._lock:
+            rec = self._get(task_id)
+            self._move(rec, QUEUED)
+            return rec
+
+    def complete(self, task_id: str, now_ms: float, execution_ms: float | None, result: Any = None) -> TaskRecord:
+        with self._lock:
+            rec = self._get(task_id)
+            self._move(rec, COMPLETED)
+            rec.end_ms = now_ms
+            rec.execution_ms = execution_ms
+            rec.result = result
+            self._finish(rec)
+            return rec
+
+    def fail(self, task_id: str, now_ms: float, reason: str, execution_ms: float | None = None) -> TaskRecord:
+        with self._lock:
+            rec = self._get(task_id)
+            self._move(rec, FAILED)
+            rec.end_ms = now_ms
+            rec.error = str(reason)
+            rec.execution_ms = execution_ms
+            self._finish(rec)
+            return rec
+
+    def _finish(self, rec: TaskRecord) -> None:
+        if rec.execution_ms is not None:
+            self._recent.append((rec.total_ms, rec.wait_ms, rec.execution_ms))
+        self._finished.append(rec.task_id)
+        while len(self._finished) > self.max_history:
+            old = self._tasks.pop(self._finished.popleft())
+            self._counts[old.status] -= 1
+            self._dropped += 1
+
+    # -- reads (copies) --------------------------------------------------------
+    def get(self, task_id: str) -> TaskRecord | None:
+        with self._lock:
+            rec = self._tasks.get(task_id)
+            return rec.copy() if rec else None
+
+    def status_of(self, task_id: str) -> str | None:
+        with self._lock:
+            rec = self._tasks.get(task_id)
+            return rec.status if rec else None
+
+    def by_status(self, status: str) -> list[TaskRecord]:
+        if status not in STATES:
+            raise ValueError(f"status must be one of {', '.join(STATES)}, got {status!r}")
+        with self._lock:
+            return [r.copy() for r in self._tasks.values() if r.status == status]
+
+    def by_instance(self, instance_id: str, statuses: Iterable[str] | None = None) -> list[TaskRecord]:
+        wanted = set(statuses) if statuses is not None else None
+        with self._lock:
+            return [r.copy() for r in self._tasks.values()
+                    if r.instance_id == instance_id and (wanted is None or r.status in wanted)]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._tasks)
+
+    def __contains__(self, task_id: str) -> bool:
+        with self._lock:
+            return task_id in self._tasks
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+    def stats(self, percentiles=(50, 95, 99)) -> dict[str, Any]:
+        """Counts by state and, over the last ``window`` finished tasks, the mean and
+        percentiles of total, wait and execution time (ms)."""
+        with self._lock:
+            recent = np.array(self._recent, dtype=float).reshape(-1, 3)
+            out: dict[str, Any] = {"counts": dict(self._counts), "window": len(recent),
+                                   "dropped_from_history": self._dropped}
+        for col, name in enumerate(("total_ms", "wait_ms", "execution_ms")):
+            if len(recent) == 0:
+                out[name] = None
+                continue
+            v = recent[:, col]
+            row = {"mean": float(v.mean())}
+            for p, q in zip(percentiles, np.percentile(v, percentiles)):
+                row[f"p{p:g}"] = float(q)
+            out[name] = row
+        return out
