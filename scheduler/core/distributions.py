@@ -272,7 +272,8 @@ class Empirical(Distribution):
         return self.values[idx] if size is not None else float(self.values[idx])
 
     def quantile(self, p):
-        return float(np.quantile(self.values, _check_p(p)))
+        # the inverse of the resampling distribution's CDF (no interpolation between atoms)
+        return float(np.quantile(self.values, _check_p(p), method="inverted_cdf"))
 
     def to_spec(self):
         return {"dist": self.name, "values_ms": self.values.tolist()}

@@ -72,21 +72,21 @@ class _PoolStats:
     """Per-position online statistics of one model's pool (arrays for vector reads)."""
 
     _ARRAYS = (("count", 0.0), ("mean", 0.0), ("m2", 0.0), ("table_mean", np.nan), ("table_std", np.nan),
-               ("on_mean", 0.0), ("on_std", 0.0))
+               ("on_mean", 0.0), ("on_std", 0.0), ("cold", True))
 
     def __init__(self, cap: int):
         for name, fill in self._ARRAYS:
             setattr(self, name, np.full(cap, fill))
-        # positions with fewer than min_samples observations: their online
-        # prediction follows the model-level fallback
-        self.cold: set[int] = set()
+        # ``cold``: positions with fewer than min_samples observations, whose
+        # online prediction is the model-level fallback (applied when read)
+        self.n_cold = 0
 
     def ensure(self, cap: int) -> None:
         if cap <= self.count.size:
             return
         for name, fill in self._ARRAYS:
             old = getattr(self, name)
-            new = np.full(cap, fill)
+            new = np.full(cap, fill, dtype=old.dtype)
             new[: old.size] = old
             setattr(self, name, new)
 
@@ -186,10 +186,8 @@ class Predictor:
             self._pools[pool.model] = pool
         stats.ensure(pool.capacity)
         self._fill_table(pool.model, inst)
-        fb_mean, fb_std = self._model_fallback(pool.model)
-        stats.on_mean[inst.pos] = fb_mean / inst.speed
-        stats.on_std[inst.pos] = fb_std / inst.speed
-        stats.cold.add(inst.pos)
+        stats.cold[inst.pos] = True
+        stats.n_cold += 1
 
     def _fill_table(self, model: str, inst) -> None:
         stats = self._stats[model]
@@ -238,10 +236,32 @@ class Predictor:
         return self._online(pool, stats, idx, inv_speed)
 
     def _online(self, pool, stats, idx, inv_speed):
-        # kept current by learn(): reading is a slice, not a computation
+        # kept current by learn(): once every instance is warm, reading is a slice
         if idx is None:
-            return stats.on_mean[: pool.n], stats.on_std[: pool.n]
-        return stats.on_mean[idx], stats.on_std[idx]
+            mean, std = stats.on_mean[: pool.n], stats.on_std[: pool.n]
+        else:
+            mean, std = stats.on_mean[idx], stats.on_std[idx]
+        if stats.n_cold == 0:
+            return mean, std
+        cold = stats.cold[: pool.n] if idx is None else stats.cold[idx]
+        fb_mean, fb_std = self._model_fallback(pool.model)
+        return np.where(cold, fb_mean * inv_speed, mean), np.where(cold, fb_std * inv_speed, std)
+
+    def predict_one(self, pool, pos: int, size_ms: float | None = None) -> tuple[float, float]:
+        """Scalar form of :meth:`predict` for one position (no array work)."""
+        inv_speed = float(pool.inv_speed[pos])
+        mode = self.mode
+        if mode == "online" or mode == "lookup_table" and math.isnan(self._stats[pool.model].table_mean[pos]):
+            stats = self._stats[pool.model]
+            if stats.cold[pos]:
+                fb_mean, fb_std = self._model_fallback(pool.model)
+                return fb_mean * inv_speed, fb_std * inv_speed
+            return float(stats.on_mean[pos]), float(stats.on_std[pos])
+        if mode == "lookup_table":
+            stats = self._stats[pool.model]
+            return float(stats.table_mean[pos]), float(stats.table_std[pos])
+        m, s = self.predict(pool, np.array([pos]), size_ms)
+        return float(m[0]), float(s[0])
 
     def prediction(self, pool, inst, size_ms: float | None = None, mean=None, std=None) -> Prediction:
         """A :class:`Prediction` for one instance (with the full distribution where known)."""
@@ -274,12 +294,9 @@ class Predictor:
         if c >= self.min_samples:
             stats.on_mean[p] = mean
             stats.on_std[p] = math.sqrt(m2 / (c - 1.0)) if c > 1 else 0.0
-            stats.cold.discard(p)
-        if stats.cold:
-            fb_mean, fb_std = self._model_fallback(pool.model)
-            for q in stats.cold:
-                stats.on_mean[q] = fb_mean * pool.inv_speed[q]
-                stats.on_std[q] = fb_std * pool.inv_speed[q]
+            if stats.cold[p]:
+                stats.cold[p] = False
+                stats.n_cold -= 1
 
     def observations(self, model: str) -> int:
         ms = self._model_stats.get(model)

@@ -28,7 +28,7 @@ from .tracker import TaskRecord, TaskTracker
 Recorder = Callable[[dict], None]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Decision:
     """Where a task went and what the core expected there."""
 
@@ -256,8 +256,7 @@ class Scheduler:
         if view._exec is not None:
             mean, std = float(view._exec[0][i]), float(view._exec[1][i])
         else:
-            m, s = self.predictor.predict(pool, np.array([pos]), size_ms)
-            mean, std = float(m[0]), float(s[0])
+            mean, std = self.predictor.predict_one(pool, pos, size_ms)
         wait = float(view._wait[i]) if view._wait is not None else None
         pool.assign(inst, tid, mean, std * std, now)
         self.tracker.schedule(tid, inst.instance_id, now, mean, std)

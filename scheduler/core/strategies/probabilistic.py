@@ -1,6 +1,6 @@
 import numpy as np
 
-from .base import Candidates, Strategy, argmax_random, check_number
+from .base import Candidates, Strategy, argmax_random, argmin_random, check_number
 
 # Abramowitz & Stegun 7.1.26: erf to 1.5e-7, vectorised with numpy alone
 _A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
@@ -15,25 +15,65 @@ def normal_cdf(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.copysign(erf, z))
 
 
+def win_probabilities(mu: np.ndarray, sd: np.ndarray, cutoff: float = 4.0, nodes: int = 17) -> np.ndarray:
+    """P(candidate i finishes first) for independent normal completion times.
+
+    P_i = integral of dF_i(t) * prod_{j != i} (1 - F_j(t)), summed over a grid
+    made of every candidate's own mean +- ``cutoff`` standard deviations
+    (``nodes`` points each), so that narrow and wide distributions are both
+    resolved.  Mass is taken from CDF differences per cell, which handles
+    zero-variance (deterministic) completions exactly; survival is evaluated at
+    the cell middle.  The grid stops where the earliest-bounded candidate has
+    surely finished.
+    """
+    z = np.linspace(-cutoff, cutoff, nodes)
+    bound = (mu + cutoff * sd).min()
+    edges = np.unique(np.minimum((mu[:, None] + sd[:, None] * z[None, :]).ravel(), bound))
+    if edges.size < 2:
+        edges = np.array([edges[0] - 1.0, edges[0]])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        zz = (edges[None, :] - mu[:, None]) / sd[:, None]
+    cdf = normal_cdf(np.nan_to_num(zz, nan=0.0, posinf=np.inf, neginf=-np.inf))
+    point = sd == 0
+    if point.any():
+        cdf[point] = edges[None, :] >= mu[point, None]
+    mass = np.diff(cdf, axis=1)
+    surv = 1.0 - 0.5 * (cdf[:, :-1] + cdf[:, 1:])
+    if point.any():  # a certain completion has not happened before its own edge
+        surv[point] = 1.0 - cdf[point, :-1]
+    log_surv = np.log(np.maximum(surv, 1e-300))
+    others = np.exp(log_surv.sum(axis=0)[None, :] - log_surv)
+    if point.any():
+        # a certain completion at mu_i: its mass sits at the right edge of its cell, where
+        # the others' survival is read exactly (a tie with another certain one counts half)
+        right = 1.0 - cdf[:, 1:]
+        right[point] = 1.0 - 0.5 * (cdf[point, :-1] + cdf[point, 1:])
+        log_right = np.log(np.maximum(right, 1e-300))
+        others[point] = np.exp(log_right.sum(axis=0)[None, :] - log_right[point])
+    return (mass * others).sum(axis=1)
+
+
 class Probabilistic(Strategy):
     """The candidate most likely to finish this task first.
 
     Each candidate's completion time (wait plus execution) is taken as normal
-    with the estimated mean and standard deviation.  The probability that
-    candidate i finishes first is approximated by the product over the others
-    of P(T_i < T_j), evaluated for every pair at once.  Candidates whose
-    completion is ``cutoff`` standard deviations behind the best cannot win
-    and are skipped before the pairwise step.
+    with the estimated mean and standard deviation, independent across
+    candidates, and the probability that each finishes first is integrated
+    numerically (:func:`win_probabilities`).  Candidates ``cutoff`` standard
+    deviations behind the surest finisher cannot win and are skipped, and at
+    most ``max_contenders`` (those with the least expected completion) enter
+    the integration, which bounds the cost of one decision.
     """
 
     name = "probabilistic"
     description = "most likely to finish this task first (wait and execution distributions)"
 
-    def __init__(self, cutoff: float = 4.0):
+    def __init__(self, cutoff: float = 4.0, max_contenders: int = 16):
         self.cutoff = check_number("cutoff", cutoff, low=0.0, low_open=True)
+        self.max_contenders = check_number("max_contenders", max_contenders, low=2, integer=True)
 
     def params(self):
-        return {"cutoff": self.cutoff}
+        return {"cutoff": self.cutoff, "max_contenders": self.max_contenders}
 
     def choose(self, view: Candidates, rng) -> int:
         mu = view.completion_mean
@@ -42,11 +82,11 @@ class Probabilistic(Strategy):
         live = np.flatnonzero(mu - self.cutoff * sd <= bound)
         if live.size == 1:
             return int(live[0])
+        if live.size > self.max_contenders:
+            keep = np.argpartition(mu[live], self.max_contenders - 1)[: self.max_contenders]
+            live = np.sort(live[keep])
         m, s = mu[live], sd[live]
-        scale = np.sqrt(s[:, None] ** 2 + s[None, :] ** 2)
-        diff = m[None, :] - m[:, None]  # row i, column j: mu_j - mu_i
-        with np.errstate(divide="ignore", invalid="ignore"):
-            z = np.where(scale > 0, diff / scale, np.sign(diff) * np.inf)
-        z = np.nan_to_num(z, nan=0.0)
-        logp = np.log(np.maximum(normal_cdf(z), 1e-300)).sum(axis=1)
-        return int(live[argmax_random(logp, rng)])
+        if not s.any():  # every completion is certain: the earliest one
+            return int(live[argmin_random(m, rng)])
+        p = win_probabilities(m, s, self.cutoff)
+        return int(live[argmax_random(p, rng, rtol=1e-6)])

@@ -20,11 +20,11 @@ STRATEGIES: dict[str, type[Strategy]] = {}
 
 def register_strategy(cls: type[Strategy], name: str | None = None) -> type[Strategy]:
     """Register a strategy class under ``name`` (default ``cls.name``).  Usable as a decorator."""
+    if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+        raise TypeError(f"{cls!r} is not a Strategy subclass")
     key = name or cls.name
     if not key or not isinstance(key, str):
         raise ValueError(f"strategy class {cls.__name__} needs a non-empty string name")
-    if not (isinstance(cls, type) and issubclass(cls, Strategy)):
-        raise TypeError(f"{cls!r} is not a Strategy subclass")
     STRATEGIES[key] = cls
     return cls
 

@@ -1,0 +1,88 @@
+"""Predictor modes and the online fallback chain: instance -> model -> prior."""
+
+import numpy as np
+import pytest
+
+from scheduler import ManualClock, Predictor, Scheduler, SpecError
+
+
+def sched(pred):
+    s = Scheduler("round_robin", clock=ManualClock(), rng=0, predictor=pred)
+    return s
+
+
+def test_online_falls_back_instance_model_prior():
+    s = sched(Predictor("online", prior_mean_ms=100, prior_std_ms=30, min_samples=2))
+    a = s.add_instance("m", instance_id="a")
+    b = s.add_instance("m", instance_id="b", speed=2.0)
+    assert s.prediction(a).expected_ms == 100 and s.prediction(a).error_ms == 30
+    assert s.prediction(b).expected_ms == 50  # the prior, on hardware twice as fast
+    for x in (10.0, 30.0):  # learned on a (speed 1)
+        d = s.submit("m")
+        while d.instance_id != a:
+            s.complete(d.task_id, 1.0) if False else s.fail(d.task_id, "skip")
+            d = s.submit("m")
+        s.complete(d.task_id, x)
+    pa = s.prediction(a)
+    assert pa.expected_ms == pytest.approx(20.0) and pa.error_ms == pytest.approx(np.std([10, 30], ddof=1))
+    # b has no samples of its own: the model-level mean (normalised to speed 1) over b's speed
+    assert s.prediction(b).expected_ms == pytest.approx(20.0 / 2)
+
+
+def test_online_learns_only_from_completions():
+    s = sched(Predictor("online", prior_mean_ms=100, prior_std_ms=0, min_samples=1))
+    a = s.add_instance("m")
+    d = s.submit("m")
+    s.fail(d.task_id, "boom", execution_ms=5.0)
+    assert s.prediction(a).expected_ms == 100
+    d = s.submit("m")
+    s.complete(d.task_id, 40.0)
+    assert s.prediction(a).expected_ms == 40.0
+
+
+def test_oracle_knows_distribution_and_speed():
+    p = Predictor("oracle", oracle={"m": {"dist": "exponential", "mean_ms": 80}})
+    s = sched(p)
+    a = s.add_instance("m", speed=0.5)
+    pr = s.prediction(a)
+    assert (pr.expected_ms, pr.error_ms) == (160.0, 160.0)
+    assert pr.quantile(0.5) == pytest.approx(160 * np.log(2))
+    s.add_instance("other")
+    with pytest.raises(SpecError, match="oracle.other"):
+        s.submit("other")
+
+
+def test_lookup_table_per_model_and_instance():
+    table = {"m": {"mean_ms": 10, "std_ms": 2, "instances": {"fast": {"mean_ms": 4, "std_ms": 1}}}}
+    s = sched(Predictor("lookup_table", lookup_table=table))
+    f = s.add_instance("m", name="fast")
+    g = s.add_instance("m", name="plain")
+    assert s.prediction(f).expected_ms == 4 and s.prediction(g).expected_ms == 10
+    assert s.prediction(f).quantile(0.5) < 4  # lognormal median below the mean
+
+
+def test_lookup_table_mode_needs_a_table_and_validates_it():
+    with pytest.raises(SpecError, match="lookup_table"):
+        Predictor("lookup_table")
+    with pytest.raises(SpecError, match=r"lookup_table\.m\.mean_ms"):
+        Predictor(lookup_table={"m": {"mean_ms": -1}})
+    with pytest.raises(SpecError, match=r"lookup_table\.m\.bogus"):
+        Predictor(lookup_table={"m": {"mean_ms": 1, "bogus": 2}})
+
+
+def test_clairvoyant_uses_true_size_over_speed():
+    s = sched(Predictor("clairvoyant"))
+    s.add_instance("m", speed=4.0)
+    d = s.submit("m", size_ms=100.0)
+    assert (d.predicted_ms, d.predicted_error_ms) == (25.0, 0.0)
+    with pytest.raises(SpecError, match="size_ms"):
+        s.submit("m")
+
+
+def test_set_lookup_table_later_applies_to_existing_instances():
+    p = Predictor("online")
+    s = sched(p)
+    a = s.add_instance("m", name="x")
+    p.set_lookup_table({"m": {"mean_ms": 9, "std_ms": 1}})
+    s.set_predict_mode("lookup_table")
+    assert s.prediction(a).expected_ms == 9
