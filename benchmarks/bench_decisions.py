@@ -22,15 +22,16 @@ TARGET_US = {"probabilistic": 100.0, "min_quantile": 100.0}
 DEFAULT_TARGET_US = 20.0
 
 
-def bench(strategy: str, n_instances: int, tasks: int, repeats: int = 3) -> float:
+def bench(strategy: str, n_instances: int, tasks: int, replicas: int = 1, repeats: int = 3) -> float:
     best = float("inf")
     for r in range(repeats):
         clock = S.ManualClock()
         sched = S.Scheduler(strategy, clock=clock, rng=r, predictor=S.Predictor("online", min_samples=3))
         for _ in range(n_instances):
-            sched.add_instance("m", replicas=2)
+            sched.add_instance("m", replicas=replicas)
         sizes = np.random.default_rng(r).exponential(40.0, tasks + 4 * n_instances)
-        in_flight = collections.deque(sched.submit("m").task_id for _ in range(4 * n_instances))
+        # about two tasks per replica in flight: some running, some waiting
+        in_flight = collections.deque(sched.submit("m").task_id for _ in range(2 * replicas * n_instances))
         # warm the online predictor so every instance predicts from its own history
         for k in range(2 * n_instances):
             clock.advance(1.0)
@@ -50,11 +51,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", type=int, default=20000, help="submit+complete pairs per measurement")
     ap.add_argument("--sizes", type=int, nargs="+", default=[8, 64, 1024])
+    ap.add_argument("--replicas", type=int, nargs="+", default=[1, 2], help="replicas per instance (one table each)")
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
     args = ap.parse_args()
+    for replicas in args.replicas:
+        print(f"\n{replicas} replica(s) per instance, {args.tasks} submit+complete pairs, best of 3 runs")
+        table(args, replicas)
+
+
+def table(args, replicas: int) -> None:
     rows = []
     for name in S.strategy_names():
-        us = [bench(name, n, args.tasks if n < 1024 else max(2000, args.tasks // 4)) for n in args.sizes]
+        us = [bench(name, n, args.tasks if n < 1024 else max(2000, args.tasks // 4), replicas) for n in args.sizes]
         target = TARGET_US.get(name, DEFAULT_TARGET_US)
         rows.append((name, us, target))
     head = ["strategy"] + [f"{n} inst (us)" for n in args.sizes] + ["target @64", "met"]

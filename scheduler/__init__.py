@@ -13,8 +13,10 @@ from .core import (
     FunctionClock, Gamma, InvalidTransitionError, LogNormal, ManualClock, NoInstanceError, Prediction, Predictor,
     QueueInfo, Scheduler, SchedulerError, SpecError, Strategy, TaskRecord, TaskTracker, Uniform,
     UnknownInstanceError, UnknownPredictModeError, UnknownStrategyError, UnknownTaskError, WaitEstimate,
-    argmax_random, argmin_random, from_spec, make_strategy, parse_lookup_table, register_strategy, strategy_names,
+    ReplayReport, argmax_random, argmin_random, from_spec, make_strategy, parse_lookup_table, register_strategy,
+    replay, strategy_names,
 )
+from .decision_log import DecisionLog, read_log
 
 try:
     __version__ = _version("infersched")
@@ -29,4 +31,5 @@ __all__ = [
     "Strategy", "TaskRecord", "TaskTracker", "Uniform", "UnknownInstanceError", "UnknownPredictModeError",
     "UnknownStrategyError", "UnknownTaskError", "WaitEstimate", "argmax_random", "argmin_random", "from_spec",
     "make_strategy", "parse_lookup_table", "register_strategy", "strategy_names", "__version__",
+    "ReplayReport", "replay", "DecisionLog", "read_log",
 ]

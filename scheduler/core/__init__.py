@@ -10,6 +10,7 @@ from .errors import (
 )
 from .predictor import MODE_ALIASES, PREDICT_MODES, Prediction, Predictor, parse_lookup_table
 from .queues import WaitEstimate
+from .replay import ReplayReport, replay
 from .scheduler import Decision, QueueInfo, Scheduler
 from .strategies import (
     STRATEGIES, Candidates, Strategy, argmax_random, argmin_random, make_strategy, register_strategy,

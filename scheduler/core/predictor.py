@@ -71,19 +71,24 @@ class _Welford:
 class _PoolStats:
     """Per-position online statistics of one model's pool (arrays for vector reads)."""
 
-    _ARRAYS = (("count", 0.0), ("mean", 0.0), ("m2", 0.0), ("table_mean", np.nan), ("table_std", np.nan),
-               ("on_mean", 0.0), ("on_std", 0.0), ("cold", True))
+    _ARRAYS = (("table_mean", np.nan), ("table_std", np.nan), ("on_mean", 0.0), ("on_std", 0.0), ("cold", True))
 
     def __init__(self, cap: int):
         for name, fill in self._ARRAYS:
             setattr(self, name, np.full(cap, fill))
+        # Welford accumulators, read only by learn(): plain lists are faster than arrays here
+        self.count: list[float] = [0.0] * cap
+        self.mean: list[float] = [0.0] * cap
+        self.m2: list[float] = [0.0] * cap
         # ``cold``: positions with fewer than min_samples observations, whose
         # online prediction is the model-level fallback (applied when read)
         self.n_cold = 0
 
     def ensure(self, cap: int) -> None:
-        if cap <= self.count.size:
+        if cap <= len(self.count):
             return
+        for lst in (self.count, self.mean, self.m2):
+            lst.extend([0.0] * (cap - len(lst)))
         for name, fill in self._ARRAYS:
             old = getattr(self, name)
             new = np.full(cap, fill, dtype=old.dtype)
@@ -154,6 +159,7 @@ class Predictor:
             m: from_spec(d, f"oracle.{m}") for m, d in (oracle or {}).items()
         }
         self.table: dict = parse_lookup_table(lookup_table) if lookup_table else {}
+        self._raw_table = dict(lookup_table) if lookup_table else None
         self._stats: dict[str, _PoolStats] = {}
         self._model_stats: dict[str, _Welford] = {}
         self._pools: dict[str, Any] = {}
@@ -169,8 +175,18 @@ class Predictor:
             raise SpecError("lookup_table", None, "a lookup table before mode 'lookup_table' can be used")
         self.mode = mode
 
+    def config(self) -> dict:
+        """The constructor arguments that rebuild this predictor (JSON-friendly)."""
+        return {
+            "mode": self.mode, "prior_mean_ms": self.prior_mean_ms, "prior_std_ms": self.prior_std_ms,
+            "min_samples": self.min_samples,
+            "oracle": {m: d.to_spec() for m, d in self.oracle.items()},
+            "lookup_table": self._raw_table,
+        }
+
     def set_lookup_table(self, table: Mapping[str, Any]) -> None:
         self.table = parse_lookup_table(table)
+        self._raw_table = dict(table)
         for model, pool in self._pools.items():
             for inst in pool.instances:
                 self._fill_table(model, inst)
@@ -211,9 +227,15 @@ class Predictor:
 
     def predict(self, pool, idx: np.ndarray | None, size_ms: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Expected execution time and its standard deviation at each selected position."""
+        mode = self.mode
+        if mode == "online":
+            stats = self._stats[pool.model]
+            if stats.n_cold == 0:  # every instance warm: a slice of the kept predictions
+                if idx is None:
+                    return stats.on_mean[: pool.n], stats.on_std[: pool.n]
+                return stats.on_mean[idx], stats.on_std[idx]
         n = pool.n
         inv_speed = pool.inv_speed[:n] if idx is None else pool.inv_speed[idx]
-        mode = self.mode
         if mode == "clairvoyant":
             if size_ms is None:
                 raise SpecError("size_ms", None, "the task's true size for the clairvoyant predictor")
@@ -281,11 +303,11 @@ class Predictor:
             return
         stats = self._stats[pool.model]
         p = inst.pos
-        c = float(stats.count[p]) + 1.0
-        mean = float(stats.mean[p])
+        c = stats.count[p] + 1.0
+        mean = stats.mean[p]
         d = x - mean
         mean += d / c
-        m2 = float(stats.m2[p]) + d * (x - mean)
+        m2 = stats.m2[p] + d * (x - mean)
         stats.count[p], stats.mean[p], stats.m2[p] = c, mean, m2
         ms = self._model_stats.get(pool.model)
         if ms is None:

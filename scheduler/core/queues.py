@@ -38,6 +38,7 @@ class InstanceState:
     __slots__ = (
         "instance_id", "model", "replicas", "speed", "name", "pool", "pos",
         "running", "pending", "free_slots", "active", "healthy", "meta",
+        "pend_mean", "pend_var", "run_var",
     )
 
     def __init__(self, instance_id, model, replicas, speed, name, pool, pos, meta):
@@ -51,6 +52,10 @@ class InstanceState:
         self.running: dict[str, tuple[int, float]] = {}  # task_id -> (slot, variance)
         self.pending: dict[str, tuple[float, float]] = {}  # task_id -> (mean, variance), FIFO order
         self.free_slots: list[int] = list(range(replicas - 1, -1, -1))
+        # Python-side sums, mirrored into the pool's arrays (writes only, no array reads)
+        self.pend_mean = 0.0
+        self.pend_var = 0.0
+        self.run_var = 0.0
         self.active = True  # False once removed: takes no new tasks, drains the old
         self.healthy = True
         self.meta: dict = meta
@@ -111,8 +116,8 @@ class Pool:
         grow("pend_var", 0.0)
         grow("run_var", 0.0)
         grow("available", False, bool)
-        ends = np.full((cap, self._cols), _NEG_INF)
-        pad = np.zeros((cap, self._cols))
+        ends = np.full((cap, self._cols), _NEG_INF, order="F")
+        pad = np.zeros((cap, self._cols), order="F")
         if getattr(self, "ends", None) is not None:
             ends[: self.n] = self.ends[: self.n]
             pad[: self.n] = self.pad[: self.n]
@@ -121,8 +126,8 @@ class Pool:
 
     def _widen(self, cols: int) -> None:
         extra = cols - self._cols
-        self.ends = np.hstack([self.ends, np.full((self.capacity, extra), _NEG_INF)])
-        self.pad = np.hstack([self.pad, np.full((self.capacity, extra), np.inf)])
+        self.ends = np.asfortranarray(np.hstack([self.ends, np.full((self.capacity, extra), _NEG_INF)]))
+        self.pad = np.asfortranarray(np.hstack([self.pad, np.full((self.capacity, extra), np.inf)]))
         self._cols = cols
         self._homogeneous = False
 
@@ -132,8 +137,8 @@ class Pool:
         if inst.replicas > self._cols:
             if self.n == 0:
                 self._cols = inst.replicas
-                self.ends = np.full((self.capacity, self._cols), _NEG_INF)
-                self.pad = np.zeros((self.capacity, self._cols))
+                self.ends = np.full((self.capacity, self._cols), _NEG_INF, order="F")
+                self.pad = np.zeros((self.capacity, self._cols), order="F")
             else:
                 self._widen(inst.replicas)
         pos = self.n
@@ -170,13 +175,16 @@ class Pool:
             slot = inst.free_slots.pop()
             inst.running[task_id] = (slot, var)
             self.ends[pos, slot] = now + mean
-            self.n_running[pos] += 1
-            self.run_var[pos] += var
+            self.n_running[pos] = len(inst.running)
+            inst.run_var += var
+            self.run_var[pos] = inst.run_var
         else:
             inst.pending[task_id] = (mean, var)
-            self.n_pending[pos] += 1
-            self.pend_mean[pos] += mean
-            self.pend_var[pos] += var
+            self.n_pending[pos] = len(inst.pending)
+            inst.pend_mean += mean
+            inst.pend_var += var
+            self.pend_mean[pos] = inst.pend_mean
+            self.pend_var[pos] = inst.pend_var
 
     def release(self, inst: InstanceState, task_id: str, now: float) -> bool:
         """The task left the instance (completed, failed or withdrawn).  False if unknown."""
@@ -184,8 +192,7 @@ class Pool:
         entry = inst.running.pop(task_id, None)
         if entry is not None:
             slot, var = entry
-            self.n_running[pos] -= 1
-            self.run_var[pos] = self.run_var[pos] - var if inst.running else 0.0
+            inst.run_var = inst.run_var - var if inst.running else 0.0
             if inst.pending:
                 # the next task in FIFO order starts now on the freed replica
                 next_id = next(iter(inst.pending))
@@ -193,11 +200,12 @@ class Pool:
                 self._drop_pending(inst, mean, nvar)
                 inst.running[next_id] = (slot, nvar)
                 self.ends[pos, slot] = now + mean
-                self.n_running[pos] += 1
-                self.run_var[pos] += nvar
+                inst.run_var += nvar
             else:
                 self.ends[pos, slot] = _NEG_INF
                 inst.free_slots.append(slot)
+                self.n_running[pos] = len(inst.running)
+            self.run_var[pos] = inst.run_var
             return True
         pend = inst.pending.pop(task_id, None)
         if pend is not None:
@@ -207,13 +215,14 @@ class Pool:
 
     def _drop_pending(self, inst: InstanceState, mean: float, var: float) -> None:
         pos = inst.pos
-        self.n_pending[pos] -= 1
+        self.n_pending[pos] = len(inst.pending)
         if inst.pending:
-            self.pend_mean[pos] -= mean
-            self.pend_var[pos] -= var
+            inst.pend_mean -= mean
+            inst.pend_var -= var
         else:  # reset exactly: no drift of float sums once the queue is empty
-            self.pend_mean[pos] = 0.0
-            self.pend_var[pos] = 0.0
+            inst.pend_mean = inst.pend_var = 0.0
+        self.pend_mean[pos] = inst.pend_mean
+        self.pend_var[pos] = inst.pend_var
 
     # -- estimates -------------------------------------------------------------
     def _sel(self, arr, idx):
@@ -227,26 +236,36 @@ class Pool:
             np.maximum(resid, 0.0, out=resid)
             resid += sel(self.pend_mean, idx)
             return resid
-        resid = sel(self.ends, idx) - now
-        np.maximum(resid, 0.0, out=resid)
-        min_resid = resid.min(axis=1) if self._homogeneous else (resid + sel(self.pad, idx)).min(axis=1)
-        waiting = sel(self.n_pending, idx) > 0
-        work = resid.sum(axis=1)
+        if self._cols <= 4 and self._homogeneous:
+            # few replicas: column by column is cheaper than 2-D reductions
+            work = sel(self.ends[:, 0], idx) - now
+            np.maximum(work, 0.0, out=work)
+            min_resid = work.copy()
+            for k in range(1, self._cols):
+                r = sel(self.ends[:, k], idx) - now
+                np.maximum(r, 0.0, out=r)
+                np.minimum(min_resid, r, out=min_resid)
+                work += r
+        else:
+            resid = sel(self.ends, idx) - now
+            np.maximum(resid, 0.0, out=resid)
+            min_resid = resid.min(axis=1) if self._homogeneous else (resid + sel(self.pad, idx)).min(axis=1)
+            work = resid.sum(axis=1)
         work += sel(self.pend_mean, idx)
         work /= sel(self.replicas, idx)
-        return np.where(waiting, work, min_resid)
+        return np.where(sel(self.n_pending, idx) > 0, work, min_resid)
 
     def wait_var(self, idx: np.ndarray | None = None) -> np.ndarray:
-        """Variance of that wait (ms^2): the prediction variances of the tasks ahead, over c^2."""
+        """Variance of that wait (ms^2): the prediction variances of the tasks ahead, over c^2
+        (zero while a replica is free)."""
         sel = self._sel
         if self._cols == 1:
             return sel(self.run_var, idx) + sel(self.pend_var, idx)
         c = sel(self.replicas, idx)
-        c2 = c * c
-        run_var = sel(self.run_var, idx)
-        waiting = sel(self.n_pending, idx) > 0
-        busy = sel(self.n_running, idx) >= c
-        return np.where(waiting, (run_var + sel(self.pend_var, idx)) / c2, np.where(busy, run_var / c2, 0.0))
+        var = sel(self.run_var, idx) + sel(self.pend_var, idx)
+        var /= c * c
+        var *= sel(self.n_running, idx) >= c
+        return var
 
     def wait(self, now: float, idx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         return self.wait_mean(now, idx), self.wait_var(idx)

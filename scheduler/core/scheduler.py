@@ -94,11 +94,16 @@ class Scheduler:
         self._pools: dict[str, Pool] = {}
         self._instances: dict[str, InstanceState] = {}
         self._task_inst: dict[str, InstanceState] = {}
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
         self._instance_counter = itertools.count(0)
         self.strategy: Strategy
         self.strategy_name: str
-        self.set_strategy(strategy, **(strategy_params or {}))
+        if isinstance(strategy, Strategy):
+            self.strategy, self.strategy_name = strategy, strategy.name or type(strategy).__name__
+        else:
+            self.strategy, self.strategy_name = make_strategy(strategy, **(strategy_params or {})), strategy
+        if self.recorder is not None:
+            self._emit({"event": "config", **self.config()})
 
     # -- configuration ---------------------------------------------------------
     def set_strategy(self, strategy: str | Strategy, **params: Any) -> None:
@@ -109,6 +114,19 @@ class Scheduler:
             else:
                 self.strategy, self.strategy_name = make_strategy(strategy, **params), strategy
             self._emit({"event": "set_strategy", "name": self.strategy_name, "params": self.strategy.params()})
+
+    def config(self) -> dict:
+        """What rebuilds this scheduler's decisions: strategy, predictor and the
+        generator's exact state (see :mod:`scheduler.core.replay`)."""
+        return {
+            "strategy": self.strategy_name, "strategy_params": self.strategy.params(),
+            "predictor": self.predictor.config(), "rng_state": self.rng.bit_generator.state,
+        }
+
+    def set_lookup_table(self, table: dict) -> None:
+        with self._lock:
+            self.predictor.set_lookup_table(table)
+            self._emit({"event": "set_lookup_table", "table": table})
 
     def set_predict_mode(self, mode: str) -> None:
         with self._lock:

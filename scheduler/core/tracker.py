@@ -77,7 +77,7 @@ class TaskTracker:
             raise ValueError(f"window must be >= 1, got {window}")
         self.max_history = max_history
         self.window = window
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
         self._tasks: dict[str, TaskRecord] = {}
         self._finished: deque[str] = deque()
         self._counts = dict.fromkeys(STATES, 0)
@@ -89,7 +89,7 @@ class TaskTracker:
         with self._lock:
             if task_id in self._tasks:
                 raise DuplicateTaskError(task_id)
-            rec = TaskRecord(task_id, model, QUEUED, submit_ms=now_ms, metadata=dict(metadata or {}))
+            rec = TaskRecord(task_id, model, QUEUED, submit_ms=now_ms, metadata=dict(metadata) if metadata else {})
             self._tasks[task_id] = rec
             self._counts[QUEUED] += 1
             return rec
@@ -148,7 +148,8 @@ class TaskTracker:
 
     def _finish(self, rec: TaskRecord) -> None:
         if rec.execution_ms is not None:
-            self._recent.append((rec.total_ms, rec.wait_ms, rec.execution_ms))
+            total = rec.end_ms - rec.submit_ms
+            self._recent.append((total, max(0.0, total - rec.execution_ms), rec.execution_ms))
         self._finished.append(rec.task_id)
         while len(self._finished) > self.max_history:
             old = self._tasks.pop(self._finished.popleft())

@@ -15,7 +15,8 @@ def normal_cdf(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.copysign(erf, z))
 
 
-def win_probabilities(mu: np.ndarray, sd: np.ndarray, cutoff: float = 4.0, nodes: int = 17) -> np.ndarray:
+def win_probabilities(mu: np.ndarray, sd: np.ndarray, cutoff: float = 4.0, nodes: int = 13,
+                      _z: np.ndarray | None = None) -> np.ndarray:
     """P(candidate i finishes first) for independent normal completion times.
 
     P_i = integral of dF_i(t) * prod_{j != i} (1 - F_j(t)), summed over a grid
@@ -26,24 +27,24 @@ def win_probabilities(mu: np.ndarray, sd: np.ndarray, cutoff: float = 4.0, nodes
     the cell middle.  The grid stops where the earliest-bounded candidate has
     surely finished.
     """
-    z = np.linspace(-cutoff, cutoff, nodes)
+    z = np.linspace(-cutoff, cutoff, nodes) if _z is None else _z
     bound = (mu + cutoff * sd).min()
-    edges = np.unique(np.minimum((mu[:, None] + sd[:, None] * z[None, :]).ravel(), bound))
-    if edges.size < 2:
-        edges = np.array([edges[0] - 1.0, edges[0]])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        zz = (edges[None, :] - mu[:, None]) / sd[:, None]
-    cdf = normal_cdf(np.nan_to_num(zz, nan=0.0, posinf=np.inf, neginf=-np.inf))
+    edges = mu[:, None] + sd[:, None] * z[None, :]
+    np.minimum(edges, bound, out=edges)
+    edges = np.sort(edges, axis=None)  # repeated edges make empty cells: harmless
     point = sd == 0
-    if point.any():
+    has_point = point.any()
+    scale = np.where(point, 1.0, sd) if has_point else sd
+    cdf = normal_cdf((edges[None, :] - mu[:, None]) / scale[:, None])
+    if has_point:
         cdf[point] = edges[None, :] >= mu[point, None]
     mass = np.diff(cdf, axis=1)
     surv = 1.0 - 0.5 * (cdf[:, :-1] + cdf[:, 1:])
-    if point.any():  # a certain completion has not happened before its own edge
+    if has_point:  # a certain completion has not happened before its own edge
         surv[point] = 1.0 - cdf[point, :-1]
     log_surv = np.log(np.maximum(surv, 1e-300))
     others = np.exp(log_surv.sum(axis=0)[None, :] - log_surv)
-    if point.any():
+    if has_point:
         # a certain completion at mu_i: its mass sits at the right edge of its cell, where
         # the others' survival is read exactly (a tie with another certain one counts half)
         right = 1.0 - cdf[:, 1:]
@@ -68,12 +69,14 @@ class Probabilistic(Strategy):
     name = "probabilistic"
     description = "most likely to finish this task first (wait and execution distributions)"
 
-    def __init__(self, cutoff: float = 4.0, max_contenders: int = 16):
+    def __init__(self, cutoff: float = 4.0, max_contenders: int = 8, nodes: int = 13):
         self.cutoff = check_number("cutoff", cutoff, low=0.0, low_open=True)
         self.max_contenders = check_number("max_contenders", max_contenders, low=2, integer=True)
+        self.nodes = check_number("nodes", nodes, low=3, integer=True)
+        self._z = np.linspace(-self.cutoff, self.cutoff, self.nodes)
 
     def params(self):
-        return {"cutoff": self.cutoff, "max_contenders": self.max_contenders}
+        return {"cutoff": self.cutoff, "max_contenders": self.max_contenders, "nodes": self.nodes}
 
     def choose(self, view: Candidates, rng) -> int:
         mu = view.completion_mean
@@ -88,5 +91,5 @@ class Probabilistic(Strategy):
         m, s = mu[live], sd[live]
         if not s.any():  # every completion is certain: the earliest one
             return int(live[argmin_random(m, rng)])
-        p = win_probabilities(m, s, self.cutoff)
+        p = win_probabilities(m, s, self.cutoff, self.nodes, self._z)
         return int(live[argmax_random(p, rng, rtol=1e-6)])
