@@ -178,7 +178,8 @@ def test_recorder_sees_every_event_in_order():
     clock.advance(3)
     s.complete(d.task_id, 3.0)
     kinds = [e["event"] for e in events]
-    assert kinds == ["set_strategy", "add_instance", "submit", "decision", "complete"]
+    assert kinds == ["config", "add_instance", "submit", "decision", "complete"]
+    assert events[0]["strategy"] == "shortest_queue" and "rng_state" in events[0]
     assert events[3]["instance_id"] == "a" and events[4]["t"] == 3.0
 
 
