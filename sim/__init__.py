@@ -1,0 +1,21 @@
+"""The simulator shell: SimPy plays the task instances and the clock around the
+unchanged scheduling core; results come out as pandas frames.
+
+    import sim
+    res = sim.run("examples/scenarios/demo.yaml", replications=3)
+    res.summary; res.tasks; res.instances; res.save("results/demo")
+
+Command line: ``python -m sim run SCENARIO.yaml --out DIR`` (see :mod:`sim.cli`).
+"""
+
+from .engine import Run, Workload, draw_workload, replication_seeds, run, simulate
+from .results import (
+    ALL_MODELS, INSTANCE_COLUMNS, TASK_COLUMNS, Results, ci_half_width, littles_law, summarize, t_quantile,
+)
+from .scenario import InstanceSpec, Scenario, StrategySpec, apply_overrides, load_scenario, parse_strategy
+
+__all__ = [
+    "ALL_MODELS", "INSTANCE_COLUMNS", "InstanceSpec", "Results", "Run", "Scenario", "StrategySpec", "TASK_COLUMNS",
+    "Workload", "apply_overrides", "ci_half_width", "draw_workload", "littles_law", "load_scenario",
+    "parse_strategy", "replication_seeds", "run", "simulate", "summarize", "t_quantile",
+]

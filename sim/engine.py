@@ -1,0 +1,384 @@
+"""The SimPy shell: task instances and the clock, around the unchanged core.
+
+Each simulated task instance is a FIFO queue served by ``replicas`` parallel
+workers at its ``speed`` (a task of size ``s`` takes ``s / speed`` ms).  The
+shell drives the core exactly as live mode does: ``Scheduler.submit`` when a
+task arrives, ``Scheduler.complete`` when its service ends, with the core's
+clock reading SimPy's ``env.now`` (simulation ms).
+
+Workloads (arrival times, models, sizes) are drawn once per replication by
+:func:`draw_workload`, from streams of ``numpy.random.SeedSequence(seed)``
+spawned per replication, and then replayed for every strategy: common random
+numbers, so differences between strategies are the strategies' own.
+
+For speed the shell schedules events directly instead of running one SimPy
+process per task: an arrival is a timeout whose callback submits the task and
+schedules the next arrival; a service is a timeout whose callback completes
+the task and starts the next one waiting in that instance's FIFO.  Per-task
+results go into preallocated numpy arrays, turned into a DataFrame once at the
+end (see :mod:`sim.results`).  Task ``i`` of a replication (in arrival order)
+is ``str(i)`` to the core, so decision logs join the task frame's ``task_id``.
+"""
+
+from __future__ import annotations
+
+import array
+import logging
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import simpy
+
+from scheduler import SCHEDULED, FunctionClock, Predictor, Scheduler, TaskTracker
+
+from .scenario import Scenario, StrategySpec
+
+log = logging.getLogger(__name__)
+
+# the core's tracker keeps this many finished tasks; the shell records its own results
+TRACKER_HISTORY = 10_000
+# streams spawned per replication, in this order (a fixed order keeps seeds stable)
+STREAMS = ("arrivals", "mix", "sizes", "scheduler")
+
+
+# -- randomness ----------------------------------------------------------------------
+def replication_seeds(seed: int, replications: int) -> list[dict[str, np.random.SeedSequence]]:
+    """Independent seed sequences per replication and purpose.
+
+    Replication ``r`` is child ``r`` of ``SeedSequence(seed)``, so its streams
+    do not depend on how many replications are run.
+    """
+    out = []
+    for child in np.random.SeedSequence(seed).spawn(replications):
+        out.append(dict(zip(STREAMS, child.spawn(len(STREAMS)))))
+    return out
+
+
+def _child(seq: np.random.SeedSequence, k: int) -> np.random.SeedSequence:
+    """Child ``k`` of ``seq`` as ``seq.spawn`` would make it, without changing ``seq``
+    (``spawn`` counts its calls, so calling it twice would give other children)."""
+    return np.random.SeedSequence(seq.entropy, spawn_key=tuple(seq.spawn_key) + (k,))
+
+
+# -- workloads -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Workload:
+    """What every strategy of one replication sees: arrivals, models, sizes (ms)."""
+
+    arrival_ms: np.ndarray  # float64, non-decreasing
+    model: np.ndarray  # int, index into ``models``
+    size_ms: np.ndarray  # float64, the task's size on a speed-1 instance
+    models: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return int(self.arrival_ms.size)
+
+
+def draw_workload(scenario: Scenario, seeds: dict[str, np.random.SeedSequence]) -> Workload:
+    """Draw one replication's arrivals, models and sizes."""
+    models = tuple(scenario.model_names)
+    trace = scenario.trace
+    limit_n = scenario.tasks
+    limit_ms = scenario.duration_s * 1000.0 if scenario.duration_s is not None else math.inf
+    if trace is not None:
+        keep = trace.arrival_ms <= limit_ms
+        if limit_n is not None:
+            keep &= np.arange(trace.arrival_ms.size) < limit_n
+        arrival = trace.arrival_ms[keep]
+        lookup = {m: k for k, m in enumerate(models)}
+        model = np.fromiter((lookup[m] for m in trace.model[keep]), dtype=np.int64, count=int(keep.sum()))
+    else:
+        arrival = arrivals(scenario.arrival, np.random.default_rng(seeds["arrivals"]), limit_n, limit_ms)
+        probs = np.array([scenario.mix.get(m, 0.0) for m in models])
+        mix_rng = np.random.default_rng(seeds["mix"])
+        model = (np.zeros(arrival.size, dtype=np.int64) if len(models) == 1
+                 else mix_rng.choice(len(models), size=arrival.size, p=probs / probs.sum()))
+    if trace is not None and trace.service_ms is not None:
+        size = trace.service_ms[keep].astype(float)  # recorded sizes, replayed as they are
+    else:
+        size = np.empty(arrival.size)
+        for k, name in enumerate(models):  # one stream per model: models do not disturb each other
+            mask = model == k
+            count = int(mask.sum())
+            if count:
+                rng = np.random.default_rng(_child(seeds["sizes"], k))
+                size[mask] = scenario.distributions[name].sample(rng, count)
+    return Workload(arrival.astype(float), model, size, models)
+
+
+def arrivals(spec: dict, rng: np.random.Generator, limit_n: int | None, limit_ms: float) -> np.ndarray:
+    """Arrival times (ms) of a poisson, deterministic or bursty process, stopped by count or time."""
+    process = spec["process"]
+    if process == "deterministic":
+        gap = 1000.0 / spec["rate_per_s"]
+        n = limit_n if limit_n is not None else int(math.floor(limit_ms / gap))
+        if limit_n is not None and math.isfinite(limit_ms):
+            n = min(n, int(math.floor(limit_ms / gap)))
+        return np.arange(1, n + 1) * gap
+    if process == "poisson":
+        return _poisson(spec["rate_per_s"], rng, limit_n, limit_ms)
+    if process == "bursty":
+        return _mmpp(spec["rates_per_s"], spec["mean_dwell_s"] * 1000.0, rng, limit_n, limit_ms)
+    raise ValueError(f"unknown arrival process {process!r}")  # validated before; defensive
+
+
+def _poisson(rate_per_s: float, rng, limit_n, limit_ms) -> np.ndarray:
+    mean_gap = 1000.0 / rate_per_s
+    if limit_n is not None:
+        times = np.cumsum(rng.exponential(mean_gap, limit_n))
+        return times[times <= limit_ms]
+    chunks, last = [], 0.0
+    expected = limit_ms / mean_gap
+    chunk = int(expected + 6 * math.sqrt(expected) + 16)
+    while last <= limit_ms:
+        t = last + np.cumsum(rng.exponential(mean_gap, chunk))
+        chunks.append(t)
+        last = float(t[-1])
+    times = np.concatenate(chunks)
+    return times[times <= limit_ms]
+
+
+def _mmpp(rates_per_s, mean_dwell_ms, rng, limit_n, limit_ms) -> np.ndarray:
+    """Markov-modulated Poisson: exponential dwell per state, next state uniform among the others."""
+    rates = np.asarray(rates_per_s, dtype=float) / 1000.0  # per ms
+    k = rates.size
+    state = int(rng.integers(k))  # stationary law of this chain is uniform
+    t, count, parts = 0.0, 0, []
+    while t < limit_ms and (limit_n is None or count < limit_n):
+        dwell = float(rng.exponential(mean_dwell_ms))
+        end = min(t + dwell, limit_ms)
+        n = int(rng.poisson(rates[state] * (end - t)))
+        if n:
+            parts.append(np.sort(rng.uniform(t, end, n)))
+            count += n
+        t = t + dwell
+        state = (state + 1 + int(rng.integers(k - 1))) % k
+    times = np.concatenate(parts) if parts else np.empty(0)
+    return times[:limit_n] if limit_n is not None else times
+
+
+# -- one run -------------------------------------------------------------------------
+@dataclass
+class Run:
+    """Per-task arrays of one (strategy, replication) run, indexed by arrival order."""
+
+    arrival_ms: np.ndarray
+    start_ms: np.ndarray
+    finish_ms: np.ndarray
+    service_ms: np.ndarray
+    instance: np.ndarray  # int32 index into ``instance_ids``
+    predicted_ms: np.ndarray
+    predicted_error_ms: np.ndarray
+    instance_ids: tuple[str, ...]
+
+
+def build_predictor(scenario: Scenario) -> Predictor:
+    """The scenario's predictor: oracle gets the true distributions, lookup_table the table."""
+    p = scenario.predictor
+    opts = {k: p[k] for k in ("prior_mean_ms", "prior_std_ms", "min_samples") if k in p}
+    return Predictor(p["mode"], oracle=scenario.distributions, lookup_table=scenario.lookup_table, **opts)
+
+
+def simulate(
+    scenario: Scenario,
+    workload: Workload,
+    strategy: StrategySpec,
+    scheduler_seed: np.random.SeedSequence | int,
+    *,
+    recorder: Callable[[dict], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+    progress_every: int = 4096,
+) -> Run:
+    """Play ``workload`` through SimPy with a fresh core configured for ``strategy``.
+
+    ``progress(n)`` is called with the number of arrivals handled since its
+    last call, every ``progress_every`` arrivals and at the end.
+    """
+    env = simpy.Environment()
+    sched = Scheduler(
+        strategy.name, strategy_params=dict(strategy.params), predictor=build_predictor(scenario),
+        clock=FunctionClock(lambda: env.now), rng=np.random.default_rng(scheduler_seed),
+        tracker=TaskTracker(max_history=TRACKER_HISTORY), recorder=recorder,
+    )
+    specs = scenario.instances
+    for inst in specs:
+        sched.add_instance(inst.model, instance_id=inst.instance_id, replicas=inst.replicas, speed=inst.speed)
+
+    n = len(workload)
+    # outputs: preallocated numpy arrays, one element written per task
+    arrival_out, start, finish, service = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+    where = np.zeros(n, dtype=np.int32)
+    predicted, predicted_err = np.zeros(n), np.zeros(n)
+    # inputs read per task: compact typed arrays whose items come out as Python floats
+    arrival_in = array.array("d", workload.arrival_ms.tobytes())
+    sizes = array.array("d", workload.size_ms.tobytes())
+    names = np.array(workload.models, dtype=object)[workload.model].tolist() if n else []
+    clairvoyant = scenario.predictor["mode"] == "clairvoyant"
+
+    index = {inst.instance_id: k for k, inst in enumerate(specs)}
+    speed = [inst.speed for inst in specs]
+    free = [inst.replicas for inst in specs]
+    fifo: list[deque] = [deque() for _ in specs]
+    submit, complete, timeout = sched.submit, sched.complete, env.timeout
+    tick = [progress_every if progress is not None else n + 1]
+
+    def begin(i: int, k: int, now: float) -> None:
+        start[i] = now
+        s = sizes[i] / speed[k]
+        service[i] = s
+        timeout(s, i).callbacks.append(end)
+
+    def arrive(event) -> None:
+        i = event.value
+        now = env.now
+        if i + 1 < n:
+            gap = arrival_in[i + 1] - now
+            timeout(gap if gap > 0.0 else 0.0, i + 1).callbacks.append(arrive)
+        d = submit(names[i], task_id=str(i), size_ms=sizes[i] if clairvoyant else None)
+        k = index[d.instance_id]
+        arrival_out[i] = now
+        where[i] = k
+        predicted[i] = d.predicted_ms
+        predicted_err[i] = d.predicted_error_ms
+        if free[k]:
+            free[k] -= 1
+            begin(i, k, now)
+        else:
+            fifo[k].append(i)
+        if i + 1 == tick[0]:
+            progress(progress_every)
+            tick[0] += progress_every
+
+    def end(event) -> None:
+        i = event.value
+        now = env.now
+        finish[i] = now
+        k = where[i]
+        complete(str(i), service[i])
+        q = fifo[k]
+        if q:
+            begin(q.popleft(), k, now)
+        else:
+            free[k] += 1
+
+    if n:
+        timeout(arrival_in[0], 0).callbacks.append(arrive)
+    env.run()
+    if progress is not None:
+        progress(n - (tick[0] - progress_every))
+    unfinished = sched.tracker.counts()[SCHEDULED]
+    if unfinished:  # pragma: no cover - would be a shell bug: the run drains every queue
+        raise RuntimeError(f"{unfinished} tasks did not finish")
+    return Run(arrival_out, start, finish, service, where, predicted, predicted_err,
+               tuple(inst.instance_id for inst in specs))
+
+
+# -- a whole scenario ------------------------------------------------------------------
+def run(
+    scenario_or_path,
+    strategies=None,
+    replications: int | None = None,
+    tasks: int | None = None,
+    progress=False,
+    recorder: Callable[[dict], None] | None = None,
+):
+    """Simulate a scenario (a path, a dict or a :class:`Scenario`) and return :class:`sim.Results`.
+
+    ``strategies`` replaces the scenario's list: names, ``(name, params)``
+    pairs, ``{name, params}`` dicts or :class:`StrategySpec`; a bare name that
+    matches a scenario strategy keeps that strategy's parameters.  Custom
+    strategies registered with ``scheduler.register_strategy`` are accepted.
+    ``replications`` and ``tasks`` override the scenario's (``tasks`` replaces
+    ``duration_s``).  ``progress`` is ``True`` for a bar on stderr or a
+    callable taking a number of tasks.  ``recorder`` receives every core event
+    (a dict) with ``strategy`` and ``replication`` added.
+
+    Every strategy of replication ``r`` sees the same arrivals, models and
+    sizes, and its core gets the same scheduler random stream.
+    """
+    import time
+
+    from .progress import ProgressBar
+    from .results import RunRecord, Results, instances_frame, per_replication, summarize, tasks_frame
+    from .scenario import load_scenario, parse_strategy
+
+    t_start = time.perf_counter()
+    scn = load_scenario(scenario_or_path)
+    changes: dict = {}
+    if replications is not None:
+        changes["replications"] = replications
+    if tasks is not None:
+        changes["tasks"], changes["duration_s"] = tasks, None
+    if strategies is not None:
+        if isinstance(strategies, (str, tuple, StrategySpec)) or hasattr(strategies, "keys"):
+            strategies = [strategies]
+        by_name: dict = {}
+        for s in scn.strategies:
+            by_name.setdefault(s.name, s)
+        by_label = {s.label: s for s in scn.strategies}
+        picked = []
+        for k, s in enumerate(strategies):
+            if isinstance(s, str) and s in by_label:
+                picked.append(by_label[s])
+            elif isinstance(s, str) and s in by_name:
+                picked.append(by_name[s])
+            else:
+                picked.append(parse_strategy(s, f"strategies.{k}"))
+        changes["strategies"] = [s.to_dict() for s in picked]
+    if changes:
+        scn = scn.with_changes(changes)
+
+    labels = [s.label for s in scn.strategies]
+    seeds = replication_seeds(scn.seed, scn.replications)
+    bar = None
+    if progress is True:
+        bar = ProgressBar(_expected_tasks(scn) * len(labels) * scn.replications)
+        tick = bar
+    else:
+        tick = progress or None
+    records = []
+    for r in range(scn.replications):
+        workload = draw_workload(scn, seeds[r])
+        if len(workload) <= scn.warmup_tasks:
+            log.warning("replication %d has %d arrivals, not more than warmup_tasks=%d: nothing is measured",
+                        r, len(workload), scn.warmup_tasks)
+        if bar is not None and r == 0:
+            bar.set_total(len(workload) * len(labels) * scn.replications)
+        for strategy in scn.strategies:
+            if bar is not None:
+                bar.set_label(f"replication {r + 1}/{scn.replications} {strategy.label}")
+            rec = _tagged(recorder, strategy.label, r) if recorder is not None else None
+            log.info("simulating %s, replication %d, %d tasks", strategy.label, r, len(workload))
+            result = simulate(scn, workload, strategy, seeds[r]["scheduler"], recorder=rec, progress=tick)
+            records.append(RunRecord(strategy.label, r, workload, result))
+    if bar is not None:
+        bar.close()
+    frame = tasks_frame(scn, records, labels)
+    inst = instances_frame(scn, records)
+    reps = per_replication(frame, inst, scn.slo_ms)
+    summary = summarize(reps, labels)
+    simulated = sum(len(rec.workload) for rec in records)
+    return Results(scn, frame, summary, inst, reps, time.perf_counter() - t_start, simulated)
+
+
+def _expected_tasks(scn: Scenario) -> int:
+    """Arrivals per replication, as far as known before drawing (for the progress bar)."""
+    if scn.trace is not None:
+        return int(scn.trace.arrival_ms.size if scn.tasks is None else min(scn.tasks, scn.trace.arrival_ms.size))
+    if scn.tasks is not None:
+        return scn.tasks
+    a = scn.arrival
+    rate = a["rate_per_s"] if "rate_per_s" in a else float(np.mean(a["rates_per_s"]))
+    return int(rate * scn.duration_s)
+
+
+def _tagged(recorder: Callable[[dict], None], label: str, replication: int) -> Callable[[dict], None]:
+    def record(event: dict) -> None:
+        event["strategy"] = label
+        event["replication"] = replication
+        recorder(event)
+
+    return record

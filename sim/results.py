@@ -1,0 +1,326 @@
+"""Results of a simulation: per-task frame, summary with confidence intervals,
+per-instance utilisation, and a Little's-law check.
+
+Warm-up tasks (the first ``warmup_tasks`` arrivals of each replication) are
+**excluded** from the task frame and so from every statistic.  Each
+(strategy, replication) run is observed over one window, from the arrival of
+its first measured task to the last finish of a measured task; throughput,
+goodput and utilisation use that window.  Utilisation of an instance is its
+busy time inside the window (warm-up tasks still in service count) divided by
+``replicas * window``; for a group of instances it is the total busy time
+over the total capacity.
+
+Summary columns (one row per strategy, ``model == "all"``, and, with several
+models, one row per strategy and model): ``strategy, model, replications,
+count`` (measured tasks over all replications), then for each metric below
+its mean over replications and ``<metric>_ci``, the half-width of a 95%
+Student-t confidence interval (NaN with one replication):
+``throughput_per_s, latency_mean_ms, latency_p50_ms, latency_p95_ms,
+latency_p99_ms, wait_mean_ms, wait_p50_ms, wait_p95_ms, wait_p99_ms,
+service_mean_ms, utilization, prediction_mae_ms, prediction_bias_ms`` and,
+when ``slo_ms`` is set, ``slo_attainment, goodput_per_s``.
+``prediction_bias_ms`` is the mean of ``predicted_ms - service_ms`` (positive:
+over-prediction); ``prediction_mae_ms`` the mean of its absolute value.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .scenario import Scenario
+
+if TYPE_CHECKING:  # the engine imports this module; only its types are needed here
+    from .engine import Run, Workload
+
+log = logging.getLogger(__name__)
+
+TASK_COLUMNS = ("scenario", "strategy", "replication", "task_id", "model", "instance", "arrival_ms", "start_ms",
+                "finish_ms", "wait_ms", "service_ms", "latency_ms", "predicted_ms", "predicted_error_ms")
+INSTANCE_COLUMNS = ("strategy", "replication", "instance", "model", "replicas", "speed", "tasks", "busy_ms",
+                    "span_ms", "utilization")
+ALL_MODELS = "all"
+CONFIDENCE = 0.95
+
+
+# -- Student t, no scipy ---------------------------------------------------------------
+def _t_central_mass(t: float, df: int) -> float:
+    """P(|T| <= t) for Student's t with integer ``df`` (closed form, A&S 26.7.3)."""
+    theta = math.atan(t / math.sqrt(df))
+    s, c2 = math.sin(theta), math.cos(theta) ** 2
+    if df % 2 == 0:
+        term = total = 1.0
+        for j in range(1, df // 2):
+            term *= (2 * j - 1) / (2 * j) * c2
+            total += term
+        return s * total
+    if df == 1:
+        return 2.0 * theta / math.pi
+    term = total = math.cos(theta)
+    for j in range(1, (df - 1) // 2):
+        term *= (2 * j) / (2 * j + 1) * c2
+        total += term
+    return 2.0 / math.pi * (theta + s * total)
+
+
+@functools.lru_cache(maxsize=256)
+def t_quantile(p: float, df: int) -> float:
+    """The ``p`` quantile (p > 0.5) of Student's t with ``df`` degrees of freedom, by bisection."""
+    if not 0.5 < p < 1.0:
+        raise ValueError(f"p must be in (0.5, 1), got {p}")
+    if isinstance(df, bool) or int(df) != df or df < 1:
+        raise ValueError(f"df must be an integer >= 1, got {df}")
+    df = int(df)
+    mass = 2.0 * p - 1.0
+    lo, hi = 0.0, 1.0
+    while _t_central_mass(hi, df) < mass:
+        hi *= 2.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if _t_central_mass(mid, df) < mass:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-12 * hi:
+            break
+    return 0.5 * (lo + hi)
+
+
+def ci_half_width(values: Sequence[float], confidence: float = CONFIDENCE) -> float:
+    """Half-width of the Student-t confidence interval of the mean; NaN below two finite values."""
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size < 2:
+        return math.nan
+    return t_quantile(0.5 + confidence / 2.0, x.size - 1) * float(x.std(ddof=1)) / math.sqrt(x.size)
+
+
+# -- frames from runs -------------------------------------------------------------------
+@dataclass
+class RunRecord:
+    """One finished run and what it was run with."""
+
+    strategy: str  # label
+    replication: int
+    workload: Workload
+    run: Run
+
+
+def tasks_frame(scenario: Scenario, records: Sequence[RunRecord], strategies: Sequence[str]) -> pd.DataFrame:
+    """The per-task frame (columns :data:`TASK_COLUMNS`), warm-up tasks excluded, built once."""
+    w = scenario.warmup_tasks
+    instance_ids = [i.instance_id for i in scenario.instances]
+    models = scenario.model_names
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("strategy", "replication", "task_id", "model", "instance",
+                                                          "arrival_ms", "start_ms", "finish_ms", "service_ms",
+                                                          "predicted_ms", "predicted_error_ms")}
+    code = {s: k for k, s in enumerate(strategies)}
+    for rec in records:
+        run, n = rec.run, len(rec.workload)
+        m = max(n - w, 0)
+        parts["strategy"].append(np.full(m, code[rec.strategy], dtype=np.int32))
+        parts["replication"].append(np.full(m, rec.replication, dtype=np.int64))
+        parts["task_id"].append(np.arange(w, w + m, dtype=np.int64))
+        parts["model"].append(rec.workload.model[w:].astype(np.int32))
+        parts["instance"].append(run.instance[w:])
+        for col in ("arrival_ms", "start_ms", "finish_ms", "service_ms", "predicted_ms", "predicted_error_ms"):
+            parts[col].append(getattr(run, col)[w:])
+    cat = {k: (np.concatenate(v) if v else np.empty(0)) for k, v in parts.items()}
+    total = cat["arrival_ms"].size
+    frame = {
+        "scenario": pd.Categorical.from_codes(np.zeros(total, dtype=np.int8), categories=[scenario.name]),
+        "strategy": pd.Categorical.from_codes(cat["strategy"].astype(np.int32), categories=list(strategies)),
+        "replication": cat["replication"].astype(np.int64),
+        "task_id": cat["task_id"].astype(np.int64),
+        "model": pd.Categorical.from_codes(cat["model"].astype(np.int32), categories=models),
+        "instance": pd.Categorical.from_codes(cat["instance"].astype(np.int32), categories=instance_ids),
+        "arrival_ms": cat["arrival_ms"],
+        "start_ms": cat["start_ms"],
+        "finish_ms": cat["finish_ms"],
+        "wait_ms": cat["start_ms"] - cat["arrival_ms"],
+        "service_ms": cat["service_ms"],
+        "latency_ms": cat["finish_ms"] - cat["arrival_ms"],
+        "predicted_ms": cat["predicted_ms"],
+        "predicted_error_ms": cat["predicted_error_ms"],
+    }
+    return pd.DataFrame(frame, columns=list(TASK_COLUMNS))
+
+
+def _window(run: Run, w: int) -> tuple[float, float]:
+    """The observation window of a run: first measured arrival to last measured finish (ms)."""
+    if run.arrival_ms.size <= w:
+        return math.nan, math.nan
+    return float(run.arrival_ms[w:].min()), float(run.finish_ms[w:].max())
+
+
+def instances_frame(scenario: Scenario, records: Sequence[RunRecord]) -> pd.DataFrame:
+    """Per (strategy, replication, instance): measured tasks served, busy time and utilisation."""
+    w = scenario.warmup_tasks
+    specs = scenario.instances
+    k = len(specs)
+    replicas = np.array([s.replicas for s in specs], dtype=float)
+    rows = []
+    for rec in records:
+        run = rec.run
+        t0, t1 = _window(run, w)
+        span = t1 - t0
+        if math.isfinite(span):
+            busy_each = np.clip(run.finish_ms, t0, t1) - np.clip(run.start_ms, t0, t1)
+            busy = np.bincount(run.instance, weights=busy_each, minlength=k)
+        else:
+            busy = np.full(k, math.nan)
+        tasks = np.bincount(run.instance[w:], minlength=k)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            util = busy / (replicas * span)
+        for j, s in enumerate(specs):
+            rows.append((rec.strategy, rec.replication, s.instance_id, s.model, s.replicas, s.speed,
+                         int(tasks[j]), float(busy[j]), span, float(util[j])))
+    return pd.DataFrame(rows, columns=list(INSTANCE_COLUMNS))
+
+
+# -- summary --------------------------------------------------------------------------------
+_PCTS = (50, 95, 99)
+
+
+def _metrics(g: pd.DataFrame, span_ms: float, slo_ms: float | None, busy: float, capacity: float) -> dict:
+    lat = g["latency_ms"].to_numpy()
+    wait = g["wait_ms"].to_numpy()
+    err = g["predicted_ms"].to_numpy() - g["service_ms"].to_numpy()
+    n = lat.size
+    span_s = span_ms / 1000.0 if span_ms > 0 else math.nan
+    out = {"count": n, "throughput_per_s": n / span_s}
+    for name, v in (("latency", lat), ("wait", wait)):
+        out[f"{name}_mean_ms"] = float(v.mean()) if n else math.nan
+        qs = np.percentile(v, _PCTS) if n else [math.nan] * len(_PCTS)
+        for p, q in zip(_PCTS, qs):
+            out[f"{name}_p{p}_ms"] = float(q)
+    out["service_mean_ms"] = float(g["service_ms"].mean()) if n else math.nan
+    out["utilization"] = busy / capacity if capacity > 0 else math.nan
+    out["prediction_mae_ms"] = float(np.abs(err).mean()) if n else math.nan
+    out["prediction_bias_ms"] = float(err.mean()) if n else math.nan
+    if slo_ms is not None:
+        ok = int(np.count_nonzero(lat <= slo_ms))
+        out["slo_attainment"] = ok / n if n else math.nan
+        out["goodput_per_s"] = ok / span_s
+    return out
+
+
+def per_replication(tasks: pd.DataFrame, instances: pd.DataFrame, slo_ms: float | None) -> pd.DataFrame:
+    """Metrics of every (strategy, replication), overall (``model == "all"``) and per model."""
+    rows = []
+    several = tasks["model"].nunique() > 1 if len(tasks) else False
+    inst = instances.copy()
+    inst["capacity"] = inst["replicas"] * inst["span_ms"]
+    for (strategy, rep), g in tasks.groupby(["strategy", "replication"], observed=True, sort=True):
+        span = float(g["finish_ms"].max() - g["arrival_ms"].min())
+        ig = inst[(inst["strategy"] == strategy) & (inst["replication"] == rep)]
+        groups = [(ALL_MODELS, g, ig)]
+        if several:
+            groups += [(m, gm, ig[ig["model"] == m]) for m, gm in g.groupby("model", observed=True, sort=True)]
+        for model, gm, igm in groups:
+            row = {"strategy": strategy, "model": model, "replication": rep}
+            row.update(_metrics(gm, span, slo_ms, float(igm["busy_ms"].sum()), float(igm["capacity"].sum())))
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def summarize(reps: pd.DataFrame, strategies: Sequence[str] | None = None) -> pd.DataFrame:
+    """Mean over replications and 95% CI half-width (``<metric>_ci``) per strategy and model."""
+    if reps.empty:
+        return pd.DataFrame(columns=["strategy", "model", "replications", "count"])
+    metrics = [c for c in reps.columns if c not in ("strategy", "model", "replication", "count")]
+    rows = []
+    for (strategy, model), g in reps.groupby(["strategy", "model"], sort=False, observed=True):
+        row = {"strategy": strategy, "model": model, "replications": int(g["replication"].nunique()),
+               "count": int(g["count"].sum())}
+        for m in metrics:
+            v = g[m].to_numpy(dtype=float)
+            row[m] = float(np.nanmean(v)) if np.isfinite(v).any() else math.nan
+            row[f"{m}_ci"] = ci_half_width(v)
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    order = list(strategies) if strategies is not None else list(dict.fromkeys(out["strategy"]))
+    models = [ALL_MODELS] + sorted(m for m in out["model"].unique() if m != ALL_MODELS)
+    out["_s"] = out["strategy"].map({s: k for k, s in enumerate(order)})
+    out["_m"] = out["model"].map({m: k for k, m in enumerate(models)})
+    return out.sort_values(["_s", "_m"]).drop(columns=["_s", "_m"]).reset_index(drop=True)
+
+
+# -- Little's law ---------------------------------------------------------------------------
+def littles_law(tasks: pd.DataFrame) -> pd.DataFrame:
+    """Both sides of L = lambda * W per (strategy, replication).
+
+    ``L_time_average`` integrates the number of tasks in the system over time
+    from the arrival and finish events of the frame's tasks;
+    ``lambda_W`` multiplies the arrival rate (tasks over the window from first
+    arrival to last finish) by the mean latency.  ``relative_difference`` is
+    ``|L - lambda W| / lambda W``.
+    """
+    rows = []
+    for (strategy, rep), g in tasks.groupby(["strategy", "replication"], observed=True, sort=True):
+        a = g["arrival_ms"].to_numpy()
+        f = g["finish_ms"].to_numpy()
+        t0, t1 = float(a.min()), float(f.max())
+        span = t1 - t0
+        times = np.concatenate([a, f])
+        steps = np.concatenate([np.ones(a.size), -np.ones(f.size)])
+        order = np.argsort(times, kind="stable")
+        times, steps = times[order], steps[order]
+        in_system = np.cumsum(steps)[:-1]
+        area = float(np.sum(in_system * np.diff(times)))
+        lam = a.size / span if span > 0 else math.nan
+        w = float((f - a).mean())
+        L = area / span if span > 0 else math.nan
+        lw = lam * w
+        rows.append({"strategy": strategy, "replication": rep, "count": int(a.size), "span_ms": span,
+                     "arrival_rate_per_ms": lam, "mean_latency_ms": w, "L_time_average": L, "lambda_W": lw,
+                     "relative_difference": abs(L - lw) / lw if lw > 0 else math.nan})
+    return pd.DataFrame(rows)
+
+
+# -- the result object -----------------------------------------------------------------------
+@dataclass
+class Results:
+    """What :func:`sim.run` returns.
+
+    ``tasks``: per-task frame (SCENARIO.md columns, warm-up excluded);
+    ``summary``: per strategy (and model) with 95% CI half-widths;
+    ``instances``: per-instance utilisation; ``replications``: the per-replication
+    metrics behind the summary; ``scenario``: the validated scenario run.
+    """
+
+    scenario: Scenario
+    tasks: pd.DataFrame
+    summary: pd.DataFrame
+    instances: pd.DataFrame
+    replications: pd.DataFrame
+    wall_s: float = math.nan
+    simulated_tasks: int = 0
+    files: dict = field(default_factory=dict)
+
+    def littles_law(self) -> pd.DataFrame:
+        return littles_law(self.tasks)
+
+    def save(self, out_dir: str | Path) -> dict[str, Path]:
+        """Write tasks.csv, summary.csv, instances.csv and replications.csv; return their paths.
+
+        Floats are written with 6 decimals (nanosecond resolution for ms values).
+        """
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {}
+        for name, frame in (("tasks", self.tasks), ("summary", self.summary), ("instances", self.instances),
+                            ("replications", self.replications)):
+            p = out / f"{name}.csv"
+            frame.to_csv(p, index=False, float_format="%.6f")
+            paths[name] = p
+        log.info("wrote %s", ", ".join(str(p) for p in paths.values()))
+        self.files.update(paths)
+        return paths
