@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from .clock import Clock, ManualClock
-from .errors import NoInstanceError, SpecError, UnknownInstanceError, UnknownTaskError
+from .errors import DuplicateTaskError, NoInstanceError, SpecError, UnknownInstanceError, UnknownTaskError
 from .predictor import Prediction, Predictor
 from .queues import InstanceState, Pool, WaitEstimate
 from .strategies import Candidates, Strategy, make_strategy
@@ -231,10 +231,11 @@ class Scheduler:
         with self._lock:
             now = self.clock.now_ms()
             tid = task_id if task_id is not None else self._next_task_id()
-            self.tracker.add(tid, model, now, metadata)
+            if tid in self.tracker:
+                raise DuplicateTaskError(tid)
             if self.recorder is not None:
                 self._emit({"event": "submit", "t": now, "task_id": tid, "model": model, "size_ms": size_ms})
-            return self._dispatch(tid, model, now, size_ms, ())
+            return self._dispatch(tid, model, now, size_ms, (), new=(metadata,))
 
     def retry(self, task_id: str, exclude: Iterable[str] = (), size_ms: float | None = None) -> Decision:
         """Take a scheduled task back from its instance and dispatch it again,
@@ -251,20 +252,21 @@ class Scheduler:
             self._emit({"event": "retry", "t": now, "task_id": task_id, "exclude": list(excl)})
             return self._dispatch(task_id, rec.model, now, size_ms, excl)
 
-    def _dispatch(self, tid: str, model: str, now: float, size_ms, exclude) -> Decision:
+    def _dispatch(self, tid: str, model: str, now: float, size_ms, exclude, new: tuple | None = None) -> Decision:
+        """Choose an instance for a task.  ``new`` is ``(metadata,)`` for a task not yet
+        in the tracker (it is added, scheduled, in one step), ``None`` for a retry."""
         pool = self._pools.get(model)
-        idx = None
         if pool is None or not pool.any_available:
             reason = ("no instance serves this model" if pool is None or not any(i.active for i in pool.instances)
                       else "no healthy instance serves this model")
-            self._no_instance(tid, model, now, reason)
+            self._no_instance(tid, model, now, reason, new)
         idx = pool.candidates()
         if exclude:
             drop = {self._instances[e].pos for e in exclude if e in self._instances}
             base = np.arange(pool.n) if idx is None else idx
             idx = np.array([p for p in base if p not in drop], dtype=np.intp)
             if idx.size == 0:
-                self._no_instance(tid, model, now, "every instance that serves this model refused the task")
+                self._no_instance(tid, model, now, "every instance that serves this model refused the task", new)
         view = Candidates(pool, idx, self.predictor, now, size_ms)
         i = self.strategy.choose(view, self.rng)
         if not isinstance(i, (int, np.integer)) or not 0 <= i < view.n:
@@ -276,15 +278,20 @@ class Scheduler:
         else:
             mean, std = self.predictor.predict_one(pool, pos, size_ms)
         wait = float(view._wait[i]) if view._wait is not None else None
+        if new is not None:
+            self.tracker.add_scheduled(tid, model, now, new[0], inst.instance_id, mean, std)
+        else:
+            self.tracker.schedule(tid, inst.instance_id, now, mean, std)
         pool.assign(inst, tid, mean, std * std, now)
-        self.tracker.schedule(tid, inst.instance_id, now, mean, std)
         self._task_inst[tid] = inst
         if self.recorder is not None:
             self._emit({"event": "decision", "t": now, "task_id": tid, "instance_id": inst.instance_id,
                         "predicted_ms": mean, "predicted_error_ms": std})
         return Decision(tid, model, inst.instance_id, self.strategy_name, now, mean, std, view.n, wait)
 
-    def _no_instance(self, tid: str, model: str, now: float, reason: str):
+    def _no_instance(self, tid: str, model: str, now: float, reason: str, new: tuple | None = None):
+        if new is not None:
+            self.tracker.add(tid, model, now, new[0])
         self.tracker.fail(tid, now, f"no instance for model {model!r}: {reason}")
         self._emit({"event": "no_instance", "t": now, "task_id": tid, "reason": reason})
         raise NoInstanceError(model, reason)

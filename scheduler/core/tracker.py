@@ -94,6 +94,18 @@ class TaskTracker:
             self._counts[QUEUED] += 1
             return rec
 
+    def add_scheduled(self, task_id: str, model: str, now_ms: float, metadata: dict | None, instance_id: str,
+                      predicted_ms: float | None = None, predicted_error_ms: float | None = None) -> TaskRecord:
+        """``add`` then ``schedule`` at the same instant, under one lock (the submit fast path)."""
+        with self._lock:
+            if task_id in self._tasks:
+                raise DuplicateTaskError(task_id)
+            rec = TaskRecord(task_id, model, SCHEDULED, instance_id, now_ms, now_ms, None, predicted_ms,
+                             predicted_error_ms, metadata=dict(metadata) if metadata else {}, attempts=1)
+            self._tasks[task_id] = rec
+            self._counts[SCHEDULED] += 1
+            return rec
+
     def _move(self, rec: TaskRecord, target: str) -> None:
         if target not in _ALLOWED[rec.status]:
             raise InvalidTransitionError(rec.task_id, rec.status, target)

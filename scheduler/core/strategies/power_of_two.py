@@ -1,4 +1,4 @@
-from .base import Candidates, Strategy, argmin_random, check_number
+from .base import Candidates, Strategy, argmin_random, check_number, pick
 
 
 class PowerOfTwo(Strategy):
@@ -18,12 +18,12 @@ class PowerOfTwo(Strategy):
         if n <= self.d:
             return argmin_random(view.in_flight, rng)
         if self.d == 2:
-            i = int(rng.integers(n))
-            j = int(rng.integers(n - 1))
+            i = pick(rng, n)
+            j = pick(rng, n - 1)
             sample = (i, j + (j >= i))
         else:
             sample = tuple(int(x) for x in rng.choice(n, self.d, replace=False))
         loads = view.in_flight
         best = min(loads[k] for k in sample)
         ties = [k for k in sample if loads[k] == best]
-        return ties[0] if len(ties) == 1 else ties[int(rng.integers(len(ties)))]
+        return ties[0] if len(ties) == 1 else ties[pick(rng, len(ties))]

@@ -1,4 +1,4 @@
-from .base import Candidates, Strategy
+from .base import Candidates, Strategy, pick
 
 
 class Random(Strategy):
@@ -8,4 +8,4 @@ class Random(Strategy):
     description = "uniformly at random"
 
     def choose(self, view: Candidates, rng) -> int:
-        return int(rng.integers(view.n))
+        return pick(rng, view.n)
