@@ -1,0 +1,96 @@
+"""``python -m scheduler.instance``: run a reference task instance under uvicorn.
+
+Example::
+
+    python -m scheduler.instance --model llm --port 8100 --replicas 2 \\
+        --service-time '{dist: lognormal, mean_ms: 50, cv: 0.5}' --seed 1
+    python -m scheduler.instance --model mm --model-kind matmul --port 8101   # task_input {"n": 256}
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from ..core import SpecError, from_spec
+
+DEFAULT_SERVICE_TIME = "{dist: exponential, mean_ms: 50}"
+
+
+def parse_service_time(text: str):
+    """A distribution from JSON or YAML flow text (SCENARIO.md forms; ``{dist: empirical, file: F}`` reads F)."""
+    try:
+        spec = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise SpecError("--service-time", text, f"JSON or YAML such as {DEFAULT_SERVICE_TIME} ({e})") from None
+    if isinstance(spec, dict) and spec.get("dist") == "empirical" and "file" in spec:
+        path = spec.pop("file")
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as e:
+            raise SpecError("--service-time.file", path, f"a readable YAML/JSON list of ms values ({e})") from None
+        if isinstance(data, str):  # plain text: numbers separated by spaces, commas or new lines
+            data = data.replace(",", " ").split()
+        spec["values_ms"] = data
+    return from_spec(spec, "--service-time")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m scheduler.instance",
+                                description="Run a reference task instance (task-instance protocol of API.md).")
+    p.add_argument("--model", required=True, help="model name reported as model_type")
+    p.add_argument("--model-kind", choices=("sleep", "matmul"), default="sleep",
+                   help="sleep: a service time drawn from --service-time (default); "
+                        "matmul: real CPU work, task_input {\"n\": 256, \"repeat\": 1}")
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8100, help="port (default 8100)")
+    p.add_argument("--replicas", type=int, default=1, help="parallel workers (default 1)")
+    p.add_argument("--service-time", default=DEFAULT_SERVICE_TIME, metavar="SPEC",
+                   help=f"service-time distribution, JSON or YAML flow (default {DEFAULT_SERVICE_TIME!r})")
+    p.add_argument("--seed", type=int, default=None, help="seed of the instance's random generator")
+    p.add_argument("--instance-id", default=None, help="id reported in /status and completions "
+                                                       "(default MODEL@HOST:PORT)")
+    p.add_argument("--speed", type=float, default=1.0, help="divides the sleep time (default 1)")
+    p.add_argument("--history", type=int, default=10_000, help="finished results kept for /results (default 10000)")
+    p.add_argument("--max-n", type=int, default=2048, help="largest matrix size for matmul (default 2048)")
+    p.add_argument("--log-level", default="info", help="debug, info, warning, error (default info)")
+    p.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=False,
+                   help="log every HTTP request (default off)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ..live.serve import log_config, run
+    from . import InstanceRuntime, MatmulWork, SleepWork, create_instance_app
+
+    ns = build_parser().parse_args(argv)
+    try:
+        log_config(ns.log_level)
+        if not 1 <= ns.port <= 65535:
+            raise SpecError("--port", ns.port, "an integer in 1..65535")
+        if ns.replicas < 1:
+            raise SpecError("--replicas", ns.replicas, "an integer >= 1")
+        if not ns.speed > 0:
+            raise SpecError("--speed", ns.speed, "a number > 0")
+        if ns.history < 1:
+            raise SpecError("--history", ns.history, "an integer >= 1")
+        rng = np.random.default_rng(ns.seed)
+        if ns.model_kind == "matmul":
+            work = MatmulWork(rng, max_n=ns.max_n)
+        else:
+            work = SleepWork(parse_service_time(ns.service_time), rng, ns.speed)
+    except SpecError as e:
+        print(f"scheduler.instance: {e}", file=sys.stderr)
+        return 2
+    runtime = InstanceRuntime(work, model=ns.model, instance_id=ns.instance_id or f"{ns.model}@{ns.host}:{ns.port}",
+                              replicas=ns.replicas, history=ns.history)
+    run(create_instance_app(runtime), host=ns.host, port=ns.port, log_level=ns.log_level, access_log=ns.access_log)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""The reference task instance's engine: a FIFO queue served by replica workers.
+
+``replicas`` asyncio workers take tasks in arrival order and run them with the
+instance's work (:mod:`scheduler.instance.work`).  When a task ends, its
+measured execution time (ms) and result or error are POSTed to its
+``callback_url`` with this instance's ``instance_id`` (a few attempts; the
+scheduler can also read ``GET /results/{task_id}``).  The last ``history``
+finished tasks are kept for ``/results``; unfinished ones are always kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from ..live.client import pooled_transport
+from .work import TaskInputError
+
+log = logging.getLogger("scheduler.instance")
+
+
+@dataclass
+class Job:
+    task_id: str
+    input_data: Any
+    metadata: dict
+    callback_url: str | None
+    enqueue_time: float  # epoch s
+    status: str = "queued"  # queued -> running -> completed | failed
+    start_time: float | None = None
+    completion_time: float | None = None
+    execution_ms: float | None = None
+    result: Any = None
+    error: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("completed", "failed")
+
+
+class InstanceRuntime:
+    def __init__(self, work, *, model: str, instance_id: str, replicas: int = 1, history: int = 10_000,
+                 notify_timeout_s: float = 5.0, notify_attempts: int = 3,
+                 transport: httpx.AsyncBaseTransport | None = None):
+        if replicas < 1:
+            raise ValueError(f"replicas must be >= 1, got {replicas}")
+        if history < 1:
+            raise ValueError(f"history must be >= 1, got {history}")
+        self.work, self.model, self.instance_id = work, model, instance_id
+        self.replicas, self.history = replicas, history
+        self.notify_attempts = notify_attempts
+        self._notify_timeout_s = notify_timeout_s
+        self._transport = transport
+        self._jobs: dict[str, Job] = {}
+        self._done: deque[Job] = deque()
+        self._queue: asyncio.Queue[Job] | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._notifiers: set[asyncio.Task] = set()
+        self._http: httpx.AsyncClient | None = None
+        self.running = 0
+        self._n, self._mean, self._m2 = 0, 0.0, 0.0  # measured execution times (Welford)
+
+    # -- lifecycle -------------------------------------------------------------
+    async def start(self) -> None:
+        self._queue = asyncio.Queue()
+        self._http = httpx.AsyncClient(timeout=self._notify_timeout_s,
+                                       transport=self._transport or pooled_transport(100))
+        self._tasks = [asyncio.create_task(self._worker(), name=f"replica-{i}") for i in range(self.replicas)]
+        log.info("instance %s serving model %s (%s) on %d replica(s)",
+                 self.instance_id, self.model, self.work.kind, self.replicas)
+
+    async def stop(self) -> None:
+        tasks = self._tasks + list(self._notifiers)
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._tasks, self._notifiers = [], set()
+        if self._http is not None:
+            await self._http.aclose()
+
+    # -- requests --------------------------------------------------------------
+    def enqueue(self, task_id: str, input_data: Any, metadata: dict, callback_url: str | None) -> Job:
+        """Queue a task.  The same task_id again while it is unfinished is accepted once (idempotent)."""
+        job = self._jobs.get(task_id)
+        if job is not None and not job.finished:
+            return job
+        job = Job(task_id, input_data, metadata, callback_url, time.time())
+        self._jobs[task_id] = job
+        self._queue.put_nowait(job)
+        return job
+
+    @property
+    def queue_size(self) -> int:
+        """Tasks not finished: waiting or running."""
+        return self._queue.qsize() + self.running
+
+    def status(self) -> dict:
+        return {"instance_id": self.instance_id, "model_type": self.model, "replicas_running": self.replicas,
+                "queue_size": self.queue_size, "status": "running" if self.queue_size else "idle"}
+
+    def predict(self) -> tuple[float, float, int]:
+        """Expected wait of a new task and its standard deviation (ms), and the queue size.
+
+        Tasks ahead that must end before a replica frees: ``max(0, size - c + 1)``;
+        each takes the mean execution time (measured, else the work's prior), over ``c`` replicas.
+        """
+        if self._n >= 2:
+            mean, std = self._mean, math.sqrt(self._m2 / (self._n - 1))
+        else:
+            mean, std = self.work.prior_ms or (self._mean, 0.0)
+        size = self.queue_size
+        ahead = max(0, size - self.replicas + 1)
+        return mean * ahead / self.replicas, std * math.sqrt(ahead) / self.replicas, size
+
+    def get(self, task_id: str) -> Job | None:
+        return self._jobs.get(task_id)
+
+    # -- workers ---------------------------------------------------------------
+    async def _worker(self) -> None:
+        while True:
+            job = await self._queue.get()
+            if self._jobs.get(job.task_id) is not job:  # superseded by a re-enqueue
+                continue
+            self.running += 1
+            job.status, job.start_time = "running", time.time()
+            t0 = time.perf_counter()
+            try:
+                job.result = await self.work.run(job.input_data)
+                job.status = "completed"
+            except TaskInputError as e:
+                job.error, job.status = str(e), "failed"
+            except Exception as e:  # the task fails; the instance carries on
+                log.exception("task %s failed", job.task_id)
+                job.error, job.status = f"{type(e).__name__}: {e}", "failed"
+            finally:
+                self.running -= 1
+            job.execution_ms = (time.perf_counter() - t0) * 1000.0
+            job.completion_time = time.time()
+            self._learn(job.execution_ms)
+            self._retain(job)
+            if job.callback_url:
+                t = asyncio.create_task(self._notify(job))
+                self._notifiers.add(t)
+                t.add_done_callback(self._notifiers.discard)
+
+    def _learn(self, x: float) -> None:
+        self._n += 1
+        d = x - self._mean
+        self._mean += d / self._n
+        self._m2 += d * (x - self._mean)
+
+    def _retain(self, job: Job) -> None:
+        self._done.append(job)
+        while len(self._done) > self.history:
+            old = self._done.popleft()
+            if self._jobs.get(old.task_id) is old:
+                del self._jobs[old.task_id]
+
+    async def _notify(self, job: Job) -> None:
+        body = {"task_id": job.task_id, "instance_id": self.instance_id, "execution_time": job.execution_ms,
+                "result": job.result, "error": job.error}
+        why = ""
+        for attempt in range(self.notify_attempts):
+            try:
+                resp = await self._http.post(job.callback_url, json=body)
+                if resp.status_code < 500:
+                    if resp.status_code >= 400:
+                        log.warning("callback for %s refused (HTTP %d): %s",
+                                    job.task_id, resp.status_code, resp.text[:200])
+                    return
+                why = f"HTTP {resp.status_code}"
+            except httpx.HTTPError as e:
+                why = f"{type(e).__name__}: {e}"
+            await asyncio.sleep(0.2 * 2**attempt)
+        log.warning("could not notify %s of task %s after %d attempts (%s); it stays readable at /results",
+                    job.callback_url, job.task_id, self.notify_attempts, why)

@@ -1,0 +1,249 @@
+"""Settings of the scheduler service, from command-line options, environment
+variables and files.
+
+One table, :data:`OPTIONS`, names every setting once: ``python -m scheduler
+serve`` builds its options from it (``--task-timeout-s``) and
+:meth:`LiveConfig.from_sources` reads the matching environment variable
+(``SCHEDULER_TASK_TIMEOUT_S``).  A command-line value wins over the
+environment, which wins over the default.  Bad values raise
+:class:`scheduler.SpecError` naming the option and what is accepted.
+
+Two settings name files:
+
+* ``lookup_table``: ``{model: {mean_ms, std_ms, instances: {name: {mean_ms, std_ms}}}}``
+  in YAML or JSON, for the ``lookup_table`` predictor mode;
+* ``config_path`` (``SCHEDULER_CONFIG_PATH``, as in the seed): the instances to
+  register at startup, a YAML/JSON list of ``{host, port, model_name?}`` or a
+  mapping with that list under ``instances``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import yaml
+
+from ..core import SpecError, parse_lookup_table
+
+ENV_PREFIX = "SCHEDULER_"
+
+
+def _int(lo: int, hi: int | None = None) -> Callable[[str, Any], int]:
+    accepted = f"an integer >= {lo}" if hi is None else f"an integer in {lo}..{hi}"
+
+    def conv(name: str, v: Any) -> int:
+        try:
+            x = int(v)
+        except (TypeError, ValueError):
+            raise SpecError(name, v, accepted) from None
+        if isinstance(v, float) and v != x or x < lo or hi is not None and x > hi:
+            raise SpecError(name, v, accepted)
+        return x
+
+    return conv
+
+
+def _float_pos(name: str, v: Any) -> float:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        raise SpecError(name, v, "a number > 0") from None
+    if not (x > 0 and math.isfinite(x)):
+        raise SpecError(name, v, "a number > 0")
+    return x
+
+
+def _str(name: str, v: Any) -> str:
+    if not isinstance(v, str) or not v:
+        raise SpecError(name, v, "a non-empty string")
+    return v
+
+
+def _json_dict(name: str, v: Any) -> dict:
+    if isinstance(v, str):
+        try:
+            v = yaml.safe_load(v)
+        except yaml.YAMLError:
+            raise SpecError(name, v, "a JSON or YAML mapping such as {\"w\": [1, 2]}") from None
+    if v is None:
+        return {}
+    if not isinstance(v, Mapping):
+        raise SpecError(name, v, "a JSON or YAML mapping such as {\"w\": [1, 2]}")
+    return dict(v)
+
+
+def _bool(name: str, v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    s = str(v).strip().lower()
+    if s in ("1", "true", "yes", "on"):
+        return True
+    if s in ("0", "false", "no", "off", ""):
+        return False
+    raise SpecError(name, v, "true or false (1/0, yes/no)")
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str  # LiveConfig field; CLI --name-with-dashes; env SCHEDULER_NAME
+    convert: Callable[[str, Any], Any]
+    help: str
+    metavar: str | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("host", _str, "interface to bind (default 127.0.0.1)", "HOST"),
+    Option("port", _int(1, 65535), "port to listen on (default 8102)", "PORT"),
+    Option("public_url", _str, "base URL task instances use for completion callbacks "
+           "(default http://HOST:PORT, with 127.0.0.1 for a wildcard HOST)", "URL"),
+    Option("strategy", _str, "scheduling strategy (default shortest_queue)", "NAME"),
+    Option("strategy_params", _json_dict, "strategy parameters as JSON/YAML, e.g. '{d: 2}'", "MAPPING"),
+    Option("predict_mode", _str, "predictor mode: default (online learning) or lookup_table", "MODE"),
+    Option("lookup_table", _str, "YAML/JSON file {model: {mean_ms, std_ms, instances: {...}}}", "FILE"),
+    Option("config_path", _str, "YAML/JSON list of instances {host, port, model_name?} registered at startup",
+           "FILE"),
+    Option("seed", _int(0), "seed of the scheduler's random generator (default: fresh entropy)", "N"),
+    Option("request_timeout_s", _float_pos, "timeout of each call to a task instance (default 5)", "S"),
+    Option("max_attempts", _int(1), "instances tried when delivering one task (default 3)", "N"),
+    Option("health_interval_s", _float_pos, "seconds between health checks of instances (default 2)", "S"),
+    Option("unhealthy_after", _int(1), "failed health checks before an instance gets no new tasks (default 2)",
+           "N"),
+    Option("task_timeout_s", _float_pos, "a task scheduled this long is checked with its instance and "
+           "re-dispatched if the instance stopped answering (default 30)", "S"),
+    Option("task_hard_limit_s", _float_pos, "a task still unfinished this long after dispatch is failed "
+           "(default 600)", "S"),
+    Option("max_history", _int(1), "finished tasks kept for /task/query (default 100000)", "N"),
+    Option("log_level", _str, "logging level: debug, info, warning, error (default info)", "LEVEL"),
+    Option("access_log", _bool, "log every HTTP request (default off)", "BOOL"),
+)
+
+
+@dataclass(frozen=True)
+class InstanceAddress:
+    """Where a task instance listens, and optionally which model it must serve."""
+
+    host: str
+    port: int
+    model_name: str | None = None
+
+
+@dataclass
+class LiveConfig:
+    """Everything the live scheduler needs; defaults suit one machine."""
+
+    host: str = "127.0.0.1"
+    port: int = 8102
+    public_url: str | None = None
+    strategy: str = "shortest_queue"
+    strategy_params: dict = field(default_factory=dict)
+    predict_mode: str = "default"
+    lookup_table: str | None = None  # file name; the parsed table is ``table``
+    config_path: str | None = None
+    seed: int | None = None
+    request_timeout_s: float = 5.0
+    max_attempts: int = 3
+    health_interval_s: float = 2.0
+    unhealthy_after: int = 2
+    task_timeout_s: float = 30.0
+    task_hard_limit_s: float = 600.0
+    max_history: int = 100_000
+    log_level: str = "info"
+    access_log: bool = False
+    table: dict | None = None  # a lookup table given directly (or loaded from ``lookup_table``)
+    instances: list[InstanceAddress] = field(default_factory=list)  # registered at startup
+
+    def __post_init__(self) -> None:
+        if self.lookup_table and self.table is None:
+            self.table = load_lookup_table(self.lookup_table)
+        elif self.table is not None:
+            parse_lookup_table(self.table, "table")
+        if self.config_path:
+            self.instances = list(self.instances) + load_instances(self.config_path)
+        if self.task_hard_limit_s < self.task_timeout_s:
+            raise SpecError("task_hard_limit_s", self.task_hard_limit_s,
+                            f"a number >= task_timeout_s ({self.task_timeout_s})")
+
+    @property
+    def callback_url(self) -> str:
+        """Where instances POST ``/notify/task_complete``."""
+        if self.public_url:
+            return self.public_url.rstrip("/") + "/notify/task_complete"
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "", "::") else self.host
+        return f"{base_url(host, self.port)}/notify/task_complete"
+
+    @property
+    def watchdog_interval_s(self) -> float:
+        return min(1.0, self.task_timeout_s / 4)
+
+    @classmethod
+    def from_sources(cls, cli: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> "LiveConfig":
+        """Command-line values (``None`` means not given) over environment variables over defaults."""
+        cli = cli or {}
+        env = os.environ if env is None else env
+        known = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for opt in OPTIONS:
+            assert opt.name in known, opt.name
+            if cli.get(opt.name) is not None:
+                values[opt.name] = opt.convert(opt.flag, cli[opt.name])
+            elif env.get(opt.env, "") != "":
+                values[opt.name] = opt.convert(opt.env, env[opt.env])
+        return cls(**values)
+
+
+def base_url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _load(path: str, what: str) -> Any:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise SpecError(what, path, f"a readable file ({e.strerror})") from None
+    try:
+        return yaml.safe_load(text)  # YAML is a superset of JSON
+    except yaml.YAMLError as e:
+        raise SpecError(what, path, f"valid YAML or JSON ({e})") from None
+
+
+def load_lookup_table(path: str) -> dict:
+    """Read a lookup-table file; raises :class:`SpecError` if it is not a valid table."""
+    table = _load(path, "lookup_table")
+    parse_lookup_table(table, f"lookup_table ({path})")
+    return table
+
+
+def load_instances(path: str) -> list[InstanceAddress]:
+    """Read an instance list: ``[{host, port, model_name?}, ...]`` or ``{instances: [...]}``."""
+    data = _load(path, "config_path")
+    if isinstance(data, Mapping):
+        data = data.get("instances")
+    if not isinstance(data, list):
+        raise SpecError(f"{path}", data, "a list of {host, port, model_name?} (or a mapping with key instances)")
+    out = []
+    for i, entry in enumerate(data):
+        where = f"{path}: instances[{i}]"
+        if not isinstance(entry, Mapping):
+            raise SpecError(where, entry, "a mapping {host, port, model_name?}")
+        unknown = set(entry) - {"host", "port", "model_name"}
+        if unknown:
+            raise SpecError(f"{where}.{sorted(unknown)[0]}", entry[sorted(unknown)[0]], "only host, port, model_name")
+        host = _str(f"{where}.host", entry.get("host"))
+        port = _int(1, 65535)(f"{where}.port", entry.get("port"))
+        model = entry.get("model_name")
+        out.append(InstanceAddress(host, port, None if model is None else _str(f"{where}.model_name", model)))
+    return out

@@ -1,0 +1,164 @@
+"""Request and response bodies of live mode (API.md), as pydantic models.
+
+Two groups: the scheduler API that clients and task instances call, and the
+task-instance protocol that the scheduler calls (served by
+:mod:`scheduler.instance`).  Durations are milliseconds, timestamps epoch
+seconds, as in API.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Status = Literal["success", "error"]
+
+# -- scheduler API -------------------------------------------------------------
+
+
+class HealthResponse(BaseModel):
+    status: Literal["healthy"] = "healthy"
+    service: str = "scheduler"
+    version: str
+
+
+class StatusMessage(BaseModel):
+    status: Status
+    message: str
+
+
+class SetStrategyRequest(BaseModel):
+    name: str = Field(description="strategy name, e.g. shortest_queue, round_robin, weighted, probabilistic")
+    params: dict[str, Any] = Field(default_factory=dict,
+                                   description="optional strategy parameters, e.g. {\"d\": 2} for power_of_two")
+
+
+class PredictModeRequest(BaseModel):
+    mode: str = Field(description="default (online learning) or lookup_table")
+
+
+class RegisterRequest(BaseModel):
+    host: str = Field(min_length=1)
+    port: int = Field(ge=1, le=65535)
+    model_name: str | None = Field(default=None, min_length=1,
+                                   description="defaults to the model_type the instance reports")
+
+
+class RegisterResponse(BaseModel):
+    status: Status
+    message: str
+    ti_uuid: str
+
+
+class RemoveRequest(BaseModel):
+    ti_uuid: str
+
+
+class RemoveResponse(BaseModel):
+    status: Status
+    message: str
+    ti_uuid: str
+
+
+class SubmitRequest(BaseModel):
+    model_name: str = Field(min_length=1)
+    task_input: Any = Field(description="passed to the instance as input_data")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="what the predictor may use")
+    task_id: str | None = Field(default=None, min_length=1, max_length=256,
+                                description="optional; must not be in use")
+
+
+class SubmitResponse(BaseModel):
+    status: Literal["success"] = "success"
+    task_id: str
+    scheduled_ti: str
+
+
+class QueueInfoItem(BaseModel):
+    model_name: str
+    ti_uuid: str
+    waiting_time_expect: float = Field(description="expected wait of a new task there (ms)")
+    waiting_time_error: float = Field(description="standard deviation of that wait (ms)")
+
+
+class QueueInfoResponse(BaseModel):
+    status: Status
+    queues: list[QueueInfoItem]
+
+
+class TaskQueryResponse(BaseModel):
+    task_id: str
+    task_status: Literal["queued", "scheduled", "completed", "failed"]
+    scheduled_ti: str = Field(description="ti_uuid of the instance; empty if never scheduled")
+    submit_time: float = Field(description="epoch seconds")
+    result: Any = Field(description="the instance's result when completed, {\"error\": ...} when failed, else null")
+
+
+class CompletionNotification(BaseModel):
+    task_id: str
+    instance_id: str
+    execution_time: float = Field(ge=0, description="measured execution time (ms)")
+    result: Any = None
+    error: str | None = None
+
+
+class CompletionResponse(BaseModel):
+    status: Literal["success", "warning"]
+    message: str
+    total_time_ms: float | None = None
+
+
+class StatsResponse(BaseModel):
+    """Not in API.md: counts and recent timings from the tracker, for operators and benchmarks."""
+
+    status: Literal["success"] = "success"
+    strategy: str
+    predict_mode: str
+    counts: dict[str, int]
+    instances: int
+    total_ms: dict[str, float] | None
+    wait_ms: dict[str, float] | None
+    execution_ms: dict[str, float] | None
+
+
+# -- task-instance protocol ----------------------------------------------------
+
+
+class InstanceStatus(BaseModel):
+    instance_id: str = Field(min_length=1)
+    model_type: str = Field(min_length=1)
+    replicas_running: int = Field(ge=0)
+    queue_size: int = Field(ge=0)
+    status: Literal["running", "idle", "error"]
+
+
+class EnqueueRequest(BaseModel):
+    task_id: str = Field(min_length=1)
+    input_data: Any = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    callback_url: str | None = None
+
+
+class EnqueueResponse(BaseModel):
+    task_id: str
+    queue_size: int
+    enqueue_time: float = Field(description="epoch seconds")
+
+
+class PredictResponse(BaseModel):
+    expected_ms: float
+    error_ms: float
+    queue_size: int
+
+
+class ResultResponse(BaseModel):
+    task_id: str
+    status: Literal["queued", "running", "completed", "failed"]
+    result: Any = None
+    error: str | None = None
+    enqueue_time: float = Field(description="epoch seconds")
+    completion_time: float | None = Field(default=None, description="epoch seconds")
+    wait_time: float | None = Field(default=None, description="ms from enqueue to start")
+    execution_time: float | None = Field(default=None, description="ms")
+    total_time: float | None = Field(default=None, description="ms from enqueue to completion")

@@ -1,0 +1,427 @@
+"""LiveScheduler: the core Scheduler driven by HTTP events and real instances.
+
+The service owns a configured core :class:`~scheduler.Scheduler` (wall clock,
+``task-<uuid4 hex>`` ids), one :class:`TaskInstanceClient`, and the little
+state the core cannot hold: where each instance listens, which ``instance_id``
+it reported, and the input of every task in flight (so that a task can be
+delivered again elsewhere).  Everything is async and runs on one event loop;
+nothing blocks.
+
+No task is lost:
+
+* delivery: the core chooses, the service POSTs ``/queue/enqueue``; if that
+  fails the core takes the task back (``Scheduler.retry``) and chooses among
+  the other instances, at most ``max_attempts`` times; when nowhere is left
+  the task is failed with the reasons and the caller gets :class:`SubmitRefused`;
+* health: a background loop polls ``GET /status`` of every instance; an
+  instance that fails ``unhealthy_after`` checks in a row (or refuses a
+  connection during delivery) gets no new tasks until it answers again;
+* watchdog: a task scheduled for ``task_timeout_s`` is checked with its
+  instance (``GET /results/{task_id}``): a lost completion is recovered, a task
+  still queued or running on a live instance is given more time (up to
+  ``task_hard_limit_s``), and a task whose instance is unhealthy, unreachable
+  or has forgotten it is dispatched again elsewhere, or failed with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from ..core import (
+    COMPLETED, Clock, FAILED, SCHEDULED, NoInstanceError, Predictor, QueueInfo, Scheduler, SpecError, TaskRecord,
+    TaskTracker, UnknownStrategyError,
+)
+from .client import InstanceError, TaskInstanceClient
+from .clock import WallClock
+from .config import LiveConfig, base_url
+
+log = logging.getLogger("scheduler.live")
+
+#: predictor modes live mode accepts (oracle and clairvoyant need knowledge only a simulator has)
+LIVE_PREDICT_MODES = ("default", "lookup_table")
+_MODE_SYNONYMS = {"online": "default"}
+
+
+class Refused(Exception):
+    """A management request was understood but refused (API.md: status "error")."""
+
+
+class SubmitRefused(Exception):
+    """No instance can take the task (API.md: 503).  The task, if created, is recorded as failed."""
+
+    def __init__(self, message: str, task_id: str | None = None):
+        self.task_id = task_id
+        super().__init__(message)
+
+
+class Ack(NamedTuple):
+    """The answer to a completion notification."""
+
+    status: str  # "success" or "warning"
+    message: str
+    total_time_ms: float | None = None
+
+
+@dataclass
+class InstanceEntry:
+    """What the shell knows of a registered instance beyond the core's view."""
+
+    ti_uuid: str
+    base_url: str
+    model: str
+    reported_id: str  # the instance_id its /status reported; completions carry it
+    failures: int = 0  # consecutive failed health checks
+    last_error: str = ""
+
+
+@dataclass
+class _InFlight:
+    task_input: Any
+    metadata: dict
+    check_ms: float  # when the watchdog next looks at the task (epoch ms)
+
+
+def build_core(config: LiveConfig, clock: Clock | None = None) -> Scheduler:
+    """The core Scheduler live mode runs: wall clock (unless a test gives another),
+    ``task-<uuid4 hex>`` ids, the configured strategy and predictor."""
+    core = Scheduler(
+        config.strategy,
+        strategy_params=config.strategy_params,
+        predictor=Predictor("online", lookup_table=config.table),
+        clock=clock or WallClock(),
+        rng=config.seed,
+        tracker=TaskTracker(max_history=config.max_history),
+        task_ids=lambda: f"task-{uuid.uuid4().hex}",
+    )
+    mode = _MODE_SYNONYMS.get(config.predict_mode, config.predict_mode)
+    if mode not in LIVE_PREDICT_MODES:
+        raise SpecError("predict_mode", config.predict_mode, "one of " + ", ".join(LIVE_PREDICT_MODES))
+    if mode == "lookup_table" and not config.table:
+        raise SpecError("predict_mode", mode, "default, or lookup_table together with a lookup table "
+                                              "(--lookup-table FILE or SCHEDULER_LOOKUP_TABLE)")
+    core.set_predict_mode(mode)
+    return core
+
+
+class LiveScheduler:
+    """The scheduler service: registration, dispatch with retries, health checks, watchdog."""
+
+    def __init__(self, config: LiveConfig | None = None, *, core: Scheduler | None = None,
+                 client: TaskInstanceClient | None = None):
+        self.config = config or LiveConfig()
+        self.core = core or build_core(self.config)
+        self.client = client or TaskInstanceClient(timeout_s=self.config.request_timeout_s)
+        self.callback_url = self.config.callback_url
+        self._entries: dict[str, InstanceEntry] = {}  # ti_uuid -> entry (removed ones kept for late completions)
+        self._by_reported: dict[str, str] = {}  # reported instance_id -> latest ti_uuid
+        self._inflight: dict[str, _InFlight] = {}
+        self._delivering: set[str] = set()
+        self._loops: list[asyncio.Task] = []
+
+    # -- lifecycle -------------------------------------------------------------
+    async def start(self) -> None:
+        """Register the configured instances, then start the health loop and the watchdog."""
+        results = await asyncio.gather(
+            *(self.register(a.host, a.port, a.model_name) for a in self.config.instances), return_exceptions=True)
+        for addr, res in zip(self.config.instances, results):
+            if isinstance(res, BaseException):
+                log.error("startup registration of %s:%s failed: %s", addr.host, addr.port, res)
+        self._loops = [
+            asyncio.create_task(self._every(self.config.health_interval_s, self.check_health), name="health"),
+            asyncio.create_task(self._every(self.config.watchdog_interval_s, self.check_overdue), name="watchdog"),
+        ]
+        log.info("scheduler ready: strategy %s, predict mode %s, %d instance(s), callbacks to %s",
+                 self.core.strategy_name, self.predict_mode, len(self._entries), self.callback_url)
+
+    async def stop(self) -> None:
+        for t in self._loops:
+            t.cancel()
+        for t in self._loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._loops = []
+        await self.client.aclose()
+
+    @staticmethod
+    async def _every(interval_s: float, job) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await job()
+            except Exception:  # a background loop must survive a bug in one round
+                log.exception("background job %s failed", job.__name__)
+
+    # -- configuration ---------------------------------------------------------
+    def set_strategy(self, name: str, params: dict | None = None) -> None:
+        try:
+            self.core.set_strategy(name, **(params or {}))
+        except UnknownStrategyError as e:
+            raise Refused(f"unknown strategy {name!r}; valid names: {', '.join(e.valid)}") from None
+        except SpecError as e:
+            raise Refused(f"invalid parameters for strategy {name!r}: {e}") from None
+        log.info("strategy is now %s %s", name, self.core.strategy.params())
+
+    @property
+    def predict_mode(self) -> str:
+        mode = self.core.predict_mode
+        return "default" if mode == "online" else mode
+
+    def set_predict_mode(self, mode: str) -> None:
+        name = _MODE_SYNONYMS.get(mode, mode)
+        if name not in LIVE_PREDICT_MODES:
+            raise Refused(f"unknown predict mode {mode!r}; valid modes: {', '.join(LIVE_PREDICT_MODES)}")
+        if name == "lookup_table" and not self.core.predictor.table:
+            raise Refused("predict mode 'lookup_table' needs a lookup table, and none is configured; start the "
+                          "scheduler with --lookup-table FILE (or SCHEDULER_LOOKUP_TABLE=FILE)")
+        self.core.set_predict_mode(name)
+        log.info("predict mode is now %s", name)
+
+    # -- instances -------------------------------------------------------------
+    async def register(self, host: str, port: int, model_name: str | None = None) -> str:
+        """Ask the instance for its ``/status``, then add it to the core.  Returns its ti_uuid."""
+        url = base_url(host, port)
+        try:
+            st = await self.client.status(url)
+        except InstanceError as e:
+            raise Refused(f"cannot register {url}: {e}") from None
+        if st.status == "error":
+            raise Refused(f"cannot register {url}: the instance reports status 'error'")
+        if model_name is not None and model_name != st.model_type:
+            raise Refused(f"cannot register {url}: it serves model {st.model_type!r}, not {model_name!r}")
+        if st.replicas_running < 1:
+            raise Refused(f"cannot register {url}: it reports replicas_running={st.replicas_running}, expected >= 1")
+        for e in self._entries.values():  # checked after the await: no other registration can interleave now
+            if self.core.has_instance(e.ti_uuid) and (e.base_url == url or e.reported_id == st.instance_id):
+                raise Refused(f"cannot register {url}: instance {e.reported_id!r} at {e.base_url} is already "
+                              f"registered as {e.ti_uuid}")
+        ti = str(uuid.uuid4())
+        self.core.add_instance(st.model_type, instance_id=ti, replicas=st.replicas_running, name=st.instance_id,
+                               meta={"base_url": url})
+        self._entries[ti] = InstanceEntry(ti, url, st.model_type, st.instance_id)
+        self._by_reported[st.instance_id] = ti
+        log.info("registered %s (instance %s, model %s, %d replicas) as %s",
+                 url, st.instance_id, st.model_type, st.replicas_running, ti)
+        return ti
+
+    def remove(self, ti_uuid: str) -> int:
+        """Stop sending tasks to an instance; its tasks finish and are recorded.  Returns how many remain."""
+        try:
+            key = str(uuid.UUID(ti_uuid))
+        except (ValueError, TypeError, AttributeError):
+            raise Refused(f"invalid ti_uuid {ti_uuid!r}: expected a UUID such as "
+                          f"123e4567-e89b-12d3-a456-426614174000") from None
+        if key not in self._entries:
+            raise Refused(f"unknown ti_uuid {ti_uuid!r}: no instance is registered under it")
+        if not self.core.has_instance(key):
+            raise Refused(f"instance {ti_uuid} was already removed")
+        left = self.core.remove_instance(key)
+        log.info("removed %s (%s); %d task(s) still there will finish", key, self._entries[key].base_url, left)
+        return left
+
+    def _available(self, model: str, exclude: list[str]) -> bool:
+        return any(ti not in exclude and self.core.instance(ti).healthy for ti in self.core.instance_ids(model))
+
+    def _set_unhealthy(self, entry: InstanceEntry, why: str) -> None:
+        entry.last_error = why
+        if self.core.instance(entry.ti_uuid).healthy:
+            self.core.set_healthy(entry.ti_uuid, False)
+            log.warning("instance %s (%s) is unhealthy and gets no new tasks: %s", entry.ti_uuid, entry.base_url, why)
+
+    def _set_healthy(self, entry: InstanceEntry) -> None:
+        entry.failures = 0
+        if not self.core.instance(entry.ti_uuid).healthy:
+            self.core.set_healthy(entry.ti_uuid, True)
+            log.info("instance %s (%s) answers again and takes tasks", entry.ti_uuid, entry.base_url)
+
+    async def check_health(self) -> None:
+        """One round of ``GET /status`` on every instance that is active or still has tasks."""
+        watched = [e for e in self._entries.values()
+                   if self.core.has_instance(e.ti_uuid) or self.core.tasks_on(e.ti_uuid)]
+        await asyncio.gather(*(self._check_one_health(e) for e in watched))
+
+    async def _check_one_health(self, entry: InstanceEntry) -> None:
+        try:
+            st = await self.client.status(entry.base_url)
+            why = "it reports status 'error'" if st.status == "error" else None
+        except InstanceError as e:
+            why = str(e)
+        if why is None:
+            self._set_healthy(entry)
+            return
+        entry.failures += 1
+        entry.last_error = why
+        if entry.failures >= self.config.unhealthy_after:
+            self._set_unhealthy(entry, f"{entry.failures} failed health checks; last: {why}")
+
+    # -- tasks -----------------------------------------------------------------
+    async def submit(self, model: str, task_input: Any, metadata: dict | None = None,
+                     task_id: str | None = None) -> tuple[str, str]:
+        """Schedule and deliver a task.  Returns ``(task_id, ti_uuid)``.
+
+        Raises :class:`SubmitRefused` if no instance can take it (the task is
+        then recorded as failed), and the core's ``DuplicateTaskError`` for a
+        ``task_id`` already in use.
+        """
+        metadata = metadata or {}
+        try:
+            d = self.core.submit(model, task_input, metadata, task_id=task_id)
+        except NoInstanceError as e:
+            raise SubmitRefused(str(e)) from None
+        self._inflight[d.task_id] = _InFlight(task_input, metadata, d.now_ms + self._timeout_ms)
+        return d.task_id, await self._deliver(d.task_id, d.instance_id, [], [])
+
+    @property
+    def _timeout_ms(self) -> float:
+        return self.config.task_timeout_s * 1000.0
+
+    async def _deliver(self, task_id: str, ti: str, tried: list[str], errors: list[str]) -> str:
+        """POST the task to ``ti``; on failure take it back and try another instance."""
+        job = self._inflight[task_id]
+        self._delivering.add(task_id)
+        try:
+            while True:
+                entry = self._entries[ti]
+                try:
+                    await self.client.enqueue(entry.base_url, task_id, job.task_input, job.metadata,
+                                              self.callback_url)
+                    job.check_ms = self.core.clock.now_ms() + self._timeout_ms
+                    return ti
+                except InstanceError as e:
+                    log.warning("delivering %s to %s failed: %s", task_id, ti, e)
+                    errors.append(f"{ti}: {e}")
+                    if e.unreachable:
+                        self._set_unhealthy(entry, str(e))
+                tried.append(ti)
+                rec = self.core.task(task_id)
+                if rec is None or rec.status != SCHEDULED:
+                    # it ended meanwhile: the instance took it and reported back, only its answer was lost
+                    return ti
+                ti = self._take_back(task_id, rec.model, tried, errors)
+        finally:
+            self._delivering.discard(task_id)
+
+    def _take_back(self, task_id: str, model: str, tried: list[str], errors: list[str]) -> str:
+        """Move a scheduled task to another instance, or fail it with the reasons."""
+        why = "; ".join(errors)
+        if len(tried) >= self.config.max_attempts:
+            self._fail(task_id, f"could not deliver to {len(tried)} instance(s) of model {model!r}: {why}")
+        elif not self._available(model, tried):
+            self._fail(task_id, f"no other healthy instance of model {model!r} can take it: {why}")
+        else:
+            try:
+                return self.core.retry(task_id, exclude=tried).instance_id
+            except NoInstanceError as e:  # the core failed the task; keep our books in step
+                self._inflight.pop(task_id, None)
+                raise SubmitRefused(f"{e}; {why}", task_id) from None
+        raise SubmitRefused(self.core.task(task_id).error, task_id)
+
+    def _fail(self, task_id: str, reason: str, execution_ms: float | None = None) -> TaskRecord:
+        self._inflight.pop(task_id, None)
+        log.warning("task %s failed: %s", task_id, reason)
+        return self.core.fail(task_id, reason, execution_ms)
+
+    def _complete(self, task_id: str, execution_ms: float | None, result: Any) -> TaskRecord:
+        self._inflight.pop(task_id, None)
+        return self.core.complete(task_id, execution_ms, result)
+
+    def notify(self, task_id: str, instance_id: str, execution_ms: float, result: Any = None,
+               error: str | None = None) -> Ack:
+        """An instance reports that a task ended (``/notify/task_complete``)."""
+        if instance_id not in self._by_reported:
+            return Ack("warning", f"unknown instance {instance_id!r}: no registered instance reported this "
+                                  f"instance_id; nothing changed")
+        rec = self.core.task(task_id)
+        if rec is None:
+            return Ack("warning", f"unknown task {task_id!r}; nothing changed")
+        entry = self._entries.get(rec.instance_id) if rec.instance_id else None
+        if entry is None or entry.reported_id != instance_id:
+            where = f"instance {entry.reported_id!r} ({entry.ti_uuid})" if entry else "no instance"
+            return Ack("warning", f"task {task_id!r} is assigned to {where}, not to {instance_id!r}; nothing changed")
+        if rec.status in (COMPLETED, FAILED):
+            return Ack("success", f"task {task_id!r} was already recorded as {rec.status}; nothing changed",
+                       rec.total_ms)
+        if error is not None:
+            rec = self._fail(task_id, f"instance {instance_id!r} reported an error: {error}", execution_ms)
+        else:
+            rec = self._complete(task_id, execution_ms, result)
+        return Ack("success", f"task {task_id!r} recorded as {rec.status}", rec.total_ms)
+
+    # -- watchdog --------------------------------------------------------------
+    async def check_overdue(self) -> None:
+        """Look at every task whose check time has come (see the module docstring)."""
+        now = self.core.clock.now_ms()
+        due = [tid for tid, job in self._inflight.items() if job.check_ms <= now and tid not in self._delivering]
+        if not due:
+            return
+        limit = asyncio.Semaphore(32)
+
+        async def one(tid: str) -> None:
+            async with limit:
+                await self._check_task(tid)
+
+        await asyncio.gather(*(one(tid) for tid in due))
+
+    def _scheduled_on(self, task_id: str, ti: str | None = None) -> TaskRecord | None:
+        rec = self.core.task(task_id)
+        if rec is None or rec.status != SCHEDULED:
+            self._inflight.pop(task_id, None)
+            return None
+        return rec if ti is None or rec.instance_id == ti else None
+
+    async def _check_task(self, task_id: str) -> None:
+        rec = self._scheduled_on(task_id)
+        if rec is None or task_id in self._delivering:
+            return
+        entry = self._entries[rec.instance_id]
+        if not self.core.instance(entry.ti_uuid).healthy:
+            why = f"instance {entry.ti_uuid} is unhealthy ({entry.last_error})"
+        else:
+            try:
+                res = await self.client.result(entry.base_url, task_id)
+            except InstanceError as e:
+                if e.unreachable:
+                    self._set_unhealthy(entry, str(e))
+                why = f"instance {entry.ti_uuid} did not answer about the task: {e}"
+            else:
+                if self._scheduled_on(task_id, entry.ti_uuid) is None:  # it ended while we asked
+                    return
+                if res is None:
+                    why = f"instance {entry.ti_uuid} does not know the task (restarted, or its history dropped it)"
+                elif res.status == "completed":
+                    log.warning("task %s: completion recovered from %s (notification lost)", task_id, entry.ti_uuid)
+                    self._complete(task_id, res.execution_time, res.result)
+                    return
+                elif res.status == "failed":
+                    self._fail(task_id, f"instance {entry.reported_id!r} reported an error: {res.error}",
+                               res.execution_time)
+                    return
+                else:
+                    now = self.core.clock.now_ms()
+                    age_s = (now - rec.schedule_ms) / 1000.0
+                    if age_s >= self.config.task_hard_limit_s:
+                        self._fail(task_id, f"still {res.status} on instance {entry.ti_uuid} {age_s:.0f} s after "
+                                            f"dispatch (task_hard_limit_s={self.config.task_hard_limit_s:g})")
+                    elif task_id in self._inflight:
+                        self._inflight[task_id].check_ms = now + self._timeout_ms
+                    return
+        if self._scheduled_on(task_id, entry.ti_uuid) is None or task_id in self._delivering:
+            return
+        log.warning("task %s: dispatching again, %s", task_id, why)
+        tried, errors = [entry.ti_uuid], [why]
+        try:
+            ti = self._take_back(task_id, rec.model, tried, errors)
+            await self._deliver(task_id, ti, tried, errors)
+        except SubmitRefused:
+            pass  # failed with the reason, already logged
+
+    # -- queries ---------------------------------------------------------------
+    def queue_info(self, model: str | None = None) -> list[QueueInfo]:
+        return self.core.queue_info(model)
+
+    def task(self, task_id: str) -> TaskRecord | None:
+        return self.core.task(task_id)
