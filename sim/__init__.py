@@ -13,9 +13,14 @@ from .results import (
     ALL_MODELS, INSTANCE_COLUMNS, TASK_COLUMNS, Results, ci_half_width, littles_law, summarize, t_quantile,
 )
 from .scenario import InstanceSpec, Scenario, StrategySpec, apply_overrides, load_scenario, parse_strategy
+from .plots import plot_latency_cdf, plot_latency_percentiles, plot_sweep_p99, plot_utilization
+from .sweep import offered_load, set_offered_load, sweep
+from . import theory
 
 __all__ = [
     "ALL_MODELS", "INSTANCE_COLUMNS", "InstanceSpec", "Results", "Run", "Scenario", "StrategySpec", "TASK_COLUMNS",
     "Workload", "apply_overrides", "ci_half_width", "draw_workload", "littles_law", "load_scenario",
     "parse_strategy", "replication_seeds", "run", "simulate", "summarize", "t_quantile",
+    "plot_latency_cdf", "plot_latency_percentiles", "plot_sweep_p99", "plot_utilization",
+    "offered_load", "set_offered_load", "sweep", "theory",
 ]

@@ -166,22 +166,30 @@ def test_utilization_counts_warmup_work_inside_the_window():
 def test_littles_law_on_a_constructed_frame():
     frame = pd.DataFrame({"strategy": ["s"] * 3 + ["t"] * 2, "replication": [0] * 5,
                           "arrival_ms": [0.0, 2.0, 4.0, 0.0, 10.0], "finish_ms": [6.0, 5.0, 10.0, 5.0, 20.0]})
+    frame["latency_ms"] = frame["finish_ms"] - frame["arrival_ms"]
     out = littles_law(frame).set_index("strategy")
-    # s: in system 1 on [0,2), 2 on [2,4), 3 on [4,5), 2 on [5,6), 1 on [6,10): area 15 over 10 ms
+    # s: window [0, 4] (first to last arrival); sojourns clipped to it: 4 + 2 + 0 = 6 over 4 ms
     assert out.loc["s", "L_time_average"] == pytest.approx(1.5)
-    assert out.loc["s", "arrival_rate_per_ms"] == pytest.approx(0.3)
+    assert out.loc["s", "arrival_rate_per_ms"] == pytest.approx(0.75)
     assert out.loc["s", "mean_latency_ms"] == pytest.approx(5.0)
-    assert out.loc["s", "lambda_W"] == pytest.approx(1.5)
-    # t: busy [0,5) and [10,20): area 15 over 20 ms
-    assert out.loc["t", "L_time_average"] == pytest.approx(0.75)
-    assert out.loc["t", "lambda_W"] == pytest.approx(2 / 20 * 7.5)
+    assert out.loc["s", "lambda_W"] == pytest.approx(3.75)  # a tiny window: edge effects dominate
+    # t: window [0, 10]: 5 + 0 over 10 ms; lambda 0.2, W 7.5
+    assert out.loc["t", "L_time_average"] == pytest.approx(0.5)
+    assert out.loc["t", "lambda_W"] == pytest.approx(1.5)
 
 
 def test_littles_law_holds_on_a_simulation(res):
     ll = res.littles_law()
     assert len(ll) == 6
-    assert (ll["relative_difference"] < 1e-9).all()
+    # only edge effects of order W / window separate the sides over a long run
+    assert (ll["relative_difference"] < 0.05).all(), ll
     assert (ll["L_time_average"] > 0).all()
+
+
+def test_littles_law_catches_latencies_that_do_not_match_the_events(res):
+    broken = res.tasks.copy()
+    broken["latency_ms"] = broken["latency_ms"] * 1.2
+    assert (littles_law(broken)["relative_difference"] > 0.1).all()
 
 
 # -- files and the command line -----------------------------------------------------------------
