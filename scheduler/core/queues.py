@@ -113,8 +113,8 @@ class Pool:
         grow("n_running", 0.0)
         grow("n_pending", 0.0)
         grow("pend_mean", 0.0)
-        grow("pend_var", 0.0)
-        grow("run_var", 0.0)
+        grow("wait_var_", 0.0)  # variance of the wait, kept current on every event (no time dependence)
+        grow("inv_c", 1.0)
         grow("available", False, bool)
         ends = np.full((cap, self._cols), _NEG_INF, order="F")
         pad = np.zeros((cap, self._cols), order="F")
@@ -145,6 +145,7 @@ class Pool:
         inst.pos = pos
         self.instances.append(inst)
         self.replicas[pos] = inst.replicas
+        self.inv_c[pos] = 1.0 / inst.replicas
         self.inv_speed[pos] = 1.0 / inst.speed
         self.pad[pos, : inst.replicas] = 0.0
         self.pad[pos, inst.replicas:] = np.inf
@@ -177,14 +178,13 @@ class Pool:
             self.ends[pos, slot] = now + mean
             self.n_running[pos] = len(inst.running)
             inst.run_var += var
-            self.run_var[pos] = inst.run_var
         else:
             inst.pending[task_id] = (mean, var)
             self.n_pending[pos] = len(inst.pending)
             inst.pend_mean += mean
             inst.pend_var += var
             self.pend_mean[pos] = inst.pend_mean
-            self.pend_var[pos] = inst.pend_var
+        self._sync_var(inst)
 
     def release(self, inst: InstanceState, task_id: str, now: float) -> bool:
         """The task left the instance (completed, failed or withdrawn).  False if unknown."""
@@ -205,11 +205,12 @@ class Pool:
                 self.ends[pos, slot] = _NEG_INF
                 inst.free_slots.append(slot)
                 self.n_running[pos] = len(inst.running)
-            self.run_var[pos] = inst.run_var
+            self._sync_var(inst)
             return True
         pend = inst.pending.pop(task_id, None)
         if pend is not None:
             self._drop_pending(inst, *pend)
+            self._sync_var(inst)
             return True
         return False
 
@@ -222,7 +223,13 @@ class Pool:
         else:  # reset exactly: no drift of float sums once the queue is empty
             inst.pend_mean = inst.pend_var = 0.0
         self.pend_mean[pos] = inst.pend_mean
-        self.pend_var[pos] = inst.pend_var
+
+    def _sync_var(self, inst: InstanceState) -> None:
+        """Variance of the wait: the prediction variances of the tasks ahead over c^2,
+        zero while a replica is free."""
+        c = inst.replicas
+        busy = len(inst.running) >= c
+        self.wait_var_[inst.pos] = (inst.run_var + inst.pend_var) / (c * c) if busy else 0.0
 
     # -- estimates -------------------------------------------------------------
     def _sel(self, arr, idx):
@@ -240,8 +247,11 @@ class Pool:
             # few replicas: column by column is cheaper than 2-D reductions
             work = sel(self.ends[:, 0], idx) - now
             np.maximum(work, 0.0, out=work)
-            min_resid = work.copy()
-            for k in range(1, self._cols):
+            r = sel(self.ends[:, 1], idx) - now
+            np.maximum(r, 0.0, out=r)
+            min_resid = np.minimum(work, r)
+            work += r
+            for k in range(2, self._cols):
                 r = sel(self.ends[:, k], idx) - now
                 np.maximum(r, 0.0, out=r)
                 np.minimum(min_resid, r, out=min_resid)
@@ -252,20 +262,13 @@ class Pool:
             min_resid = resid.min(axis=1) if self._homogeneous else (resid + sel(self.pad, idx)).min(axis=1)
             work = resid.sum(axis=1)
         work += sel(self.pend_mean, idx)
-        work /= sel(self.replicas, idx)
+        work *= sel(self.inv_c, idx)
         return np.where(sel(self.n_pending, idx) > 0, work, min_resid)
 
     def wait_var(self, idx: np.ndarray | None = None) -> np.ndarray:
         """Variance of that wait (ms^2): the prediction variances of the tasks ahead, over c^2
         (zero while a replica is free)."""
-        sel = self._sel
-        if self._cols == 1:
-            return sel(self.run_var, idx) + sel(self.pend_var, idx)
-        c = sel(self.replicas, idx)
-        var = sel(self.run_var, idx) + sel(self.pend_var, idx)
-        var /= c * c
-        var *= sel(self.n_running, idx) >= c
-        return var
+        return self._sel(self.wait_var_, idx)
 
     def wait(self, now: float, idx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         return self.wait_mean(now, idx), self.wait_var(idx)
