@@ -5,7 +5,12 @@ unchanged scheduling core; results come out as pandas frames.
     res = sim.run("examples/scenarios/demo.yaml", replications=3)
     res.summary; res.tasks; res.instances; res.save("results/demo")
 
-Command line: ``python -m sim run SCENARIO.yaml --out DIR`` (see :mod:`sim.cli`).
+Live counterparts: ``sim.drive`` replays a scenario's workload against a running
+live scheduler and returns the same tables; ``sim.twin`` runs each strategy live
+and simulated and compares them (:mod:`sim.drive`, :mod:`sim.twin`).
+
+Command line: ``python -m sim run SCENARIO.yaml --out DIR`` (see :mod:`sim.cli`);
+also ``drive``, ``twin`` and ``replay``.
 """
 
 from .engine import Run, Workload, draw_workload, replication_seeds, run, simulate
@@ -15,6 +20,9 @@ from .results import (
 from .scenario import InstanceSpec, Scenario, StrategySpec, apply_overrides, load_scenario, parse_strategy
 from .plots import plot_latency_cdf, plot_latency_percentiles, plot_sweep_p99, plot_utilization
 from .sweep import offered_load, set_offered_load, sweep
+from .drive import DriveResult, drive
+from .twin import TwinResult, plot_latency_cdf_overlay, twin
+from .replay_cli import RunLogs, replay_file
 from . import theory
 
 __all__ = [
@@ -22,5 +30,6 @@ __all__ = [
     "Workload", "apply_overrides", "ci_half_width", "draw_workload", "littles_law", "load_scenario",
     "parse_strategy", "replication_seeds", "run", "simulate", "summarize", "t_quantile",
     "plot_latency_cdf", "plot_latency_percentiles", "plot_sweep_p99", "plot_utilization",
-    "offered_load", "set_offered_load", "sweep", "theory",
+    "offered_load", "set_offered_load", "sweep", "theory", "DriveResult", "drive",
+    "TwinResult", "twin", "plot_latency_cdf_overlay", "RunLogs", "replay_file",
 ]

@@ -1,14 +1,25 @@
 """Command line of the simulator.
 
     python -m sim run SCENARIO.yaml --out DIR [--replications N] [--tasks N] [--strategies a,b]
+                                    [--decision-log DIR]
     python -m sim validate SCENARIO.yaml
     python -m sim strategies
+    python -m sim drive SCENARIO.yaml --scheduler URL --out DIR [--strategy NAME] [--tasks N]
+                                      [--max-seconds S]
+    python -m sim twin SCENARIO.yaml --out DIR [--strategies a,b] [--tasks N]
+    python -m sim replay LOG [LOG ...]
 
 ``run`` shows a progress bar on stderr, prints the summary table, writes the
 task table, summary, per-instance utilisation and plots into DIR and says
-where.  Exit codes: 0 ok, 1 when something failed after the simulation (a plot
-or a file), 2 for a bad scenario or bad arguments (the message on stderr, no
-traceback).
+where.  ``drive`` replays the scenario's workload in real time against a
+running live scheduler and writes the same tables and plots from the
+scheduler's own timestamps (:mod:`sim.drive`).  ``twin`` runs every strategy
+live and simulated and prints their latency percentiles side by side
+(:mod:`sim.twin`).  ``replay`` feeds decision logs back through the core
+(:mod:`sim.replay_cli`).  Exit codes: 0 ok, 1 when something failed after the
+run (a plot or a file; for ``drive``, tasks that did not complete; for
+``replay``, a decision that came out different), 2 for a bad scenario or bad
+arguments (the message on stderr, no traceback).
 """
 
 from __future__ import annotations
@@ -69,10 +80,49 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--strategies", help="comma-separated strategy names (default: the scenario's)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--no-plots", action="store_true", help="skip the plots")
+    r.add_argument("--decision-log", metavar="DIR",
+                   help="write each run's core events to DIR/<strategy>_r<replication>.jsonl (for `sim replay`)")
     r.add_argument("-v", "--verbose", action="store_true", help="log each run")
     v = sub.add_parser("validate", help="check a scenario without simulating it")
     v.add_argument("scenario")
     sub.add_parser("strategies", help="list the registered strategies")
+
+    d = sub.add_parser("drive", help="replay a scenario's workload live against a running scheduler",
+                       description="Submit the scenario's workload (replication R, the simulator's own draw) in "
+                                   "real time to a live scheduler, follow every task to its end, and write the "
+                                   "simulator's tables and plots from the scheduler's timestamps.")
+    d.add_argument("scenario", help="scenario YAML file")
+    d.add_argument("--scheduler", required=True, metavar="URL", help="the scheduler's base URL, e.g. "
+                                                                      "http://127.0.0.1:8102")
+    d.add_argument("--out", required=True, help="output folder (created if missing)")
+    d.add_argument("--strategy", help="set this strategy (a name or one of the scenario's labels) first; "
+                                      "default: keep the scheduler's")
+    d.add_argument("--replication", type=int, default=0, help="which replication's workload (default 0)")
+    d.add_argument("--tasks", type=int, help="override the scenario's number of tasks")
+    d.add_argument("--max-tasks", type=int, default=None, help="at most this many tasks (default 20000)")
+    d.add_argument("--max-seconds", type=float, help="wall-clock limit of the whole drive (default: the "
+                                                     "workload's span plus 60 s, at most an hour)")
+    d.add_argument("--concurrency", type=int, default=128, help="submissions in flight at most (default 128)")
+    d.add_argument("--no-progress", action="store_true", help="no progress lines")
+    d.add_argument("--no-plots", action="store_true", help="skip the plots")
+
+    t = sub.add_parser("twin", help="run each strategy live and simulated, compare latency percentiles",
+                       description="Start reference instances as the scenario describes, then per strategy a "
+                                   "fresh scheduler; drive the workload live, simulate the same workload, and "
+                                   "print live and simulated p50/p95/p99 side by side.")
+    t.add_argument("scenario", help="scenario YAML file (e.g. examples/scenarios/twin.yaml)")
+    t.add_argument("--out", required=True, help="output folder (created if missing)")
+    t.add_argument("--strategies", help="comma-separated strategy names (default: the scenario's)")
+    t.add_argument("--tasks", type=int, help="override the scenario's number of tasks per strategy")
+    t.add_argument("--max-seconds", type=float, help="wall-clock limit of each strategy's drive")
+    t.add_argument("--no-progress", action="store_true", help="no progress lines")
+
+    p = sub.add_parser("replay", help="feed decision logs back through the core; count identical decisions",
+                       description="Replay decision logs (live: scheduler serve --decision-log; simulated: "
+                                   "sim run --decision-log) with the recorded clock; exit 0 when every decision "
+                                   "comes out identical, 1 otherwise.")
+    p.add_argument("logs", nargs="+", metavar="LOG", help="a JSON-lines decision log, or a folder of them")
+    p.add_argument("--show", type=int, default=5, help="mismatches shown per scheduler (default 5)")
     return ap
 
 
@@ -85,6 +135,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _strategies()
         if args.command == "validate":
             return _validate(args)
+        if args.command == "drive":
+            return _drive(args)
+        if args.command == "twin":
+            return _twin(args)
+        if args.command == "replay":
+            from . import replay_cli
+
+            return replay_cli.main(args.logs, show=args.show)
         return _run(args)
     except SpecError as e:
         print(f"error: bad scenario: {e}", file=sys.stderr)
@@ -125,8 +183,17 @@ def _run(args) -> int:
         strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
         if not strategies:
             raise SpecError("--strategies", args.strategies, "comma-separated names: " + ", ".join(strategy_names()))
-    res = run(scn, strategies=strategies, replications=args.replications, tasks=args.tasks,
-              progress=not args.no_progress)
+    logs = None
+    if args.decision_log:
+        from .replay_cli import RunLogs
+
+        logs = RunLogs(args.decision_log)
+    try:
+        res = run(scn, strategies=strategies, replications=args.replications, tasks=args.tasks,
+                  progress=not args.no_progress, recorder=logs)
+    finally:
+        if logs is not None:
+            logs.close()
     print(f"scenario {res.scenario.name}: {res.scenario.replications} replication(s), "
           f"{res.simulated_tasks:,} tasks simulated in {res.wall_s:.1f} s "
           f"(warm-up of {res.scenario.warmup_tasks} tasks per run excluded)")
@@ -144,7 +211,90 @@ def _run(args) -> int:
     print(f"results in {out.resolve()}/:")
     for name, p in paths.items():
         print(f"  {name:22s} {Path(p).name}")
+    if logs is not None:
+        print(f"decision logs ({len(logs.paths)}) in {Path(args.decision_log).resolve()}/; "
+              f"check them with: python -m sim replay {args.decision_log}")
     return 1 if failed else 0
+
+
+def _drive(args) -> int:
+    from .drive import MAX_TASKS, DriveError, drive, loopback_url
+
+    try:
+        loopback_url(args.scheduler)
+    except SpecError as e:
+        print(f"error: --scheduler: {e}", file=sys.stderr)
+        return 2
+    for flag in ("tasks", "max_tasks", "concurrency"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise SpecError(f"--{flag.replace('_', '-')}", value, "an integer >= 1")
+    try:
+        res = drive(args.scenario, args.scheduler, strategy=args.strategy, replication=args.replication,
+                    tasks=args.tasks, max_tasks=args.max_tasks or MAX_TASKS, max_seconds=args.max_seconds,
+                    concurrency=args.concurrency, progress=not args.no_progress)
+    except DriveError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    m = res.meta
+    print(f"scenario {m['scenario']}, live against {m['scheduler']} (strategy {m['strategy']}, predict mode "
+          f"{m['predict_mode']}): {m['tasks']:,} tasks in {m['wall_s']:.1f} s; outcomes: "
+          + ", ".join(f"{k} {v:,}" for k, v in m["outcomes"].items())
+          + f" (warm-up of {m['warmup_tasks']} tasks excluded)")
+    lat = m["submit_lateness_ms"]
+    print(f"submissions went out {lat['p50']:.1f} ms late at the median, {lat['max']:.1f} ms at most")
+    for w in m["warnings"]:
+        print(f"warning: {w}", file=sys.stderr)
+    print(format_summary(res.summary))
+    out = Path(args.out)
+    try:
+        paths = dict(res.save(out))
+    except OSError as e:
+        print(f"error: cannot write results to {out}: {e}", file=sys.stderr)
+        return 1
+    failed = False
+    if not args.no_plots and len(res.tasks):
+        plot_paths, failed = _plots(res, out)
+        paths.update(plot_paths)
+    print(f"results in {out.resolve()}/:")
+    for name, p in paths.items():
+        print(f"  {name:22s} {Path(p).name}")
+    if m["outcomes"].get("completed", 0) < m["tasks"]:
+        print("error: not every task completed; outcomes.csv says what became of each", file=sys.stderr)
+        return 1
+    return 1 if failed else 0
+
+
+def _twin(args) -> int:
+    from .twin import format_comparison, targets_text, twin
+
+    if args.tasks is not None and args.tasks < 1:
+        raise SpecError("--tasks", args.tasks, "an integer >= 1")
+    strategies = None
+    if args.strategies:
+        strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+        if not strategies:
+            raise SpecError("--strategies", args.strategies, "comma-separated names: " + ", ".join(strategy_names()))
+    try:
+        tw = twin(args.scenario, args.out, strategies=strategies, tasks=args.tasks, progress=not args.no_progress,
+                  max_seconds=args.max_seconds)
+    except RuntimeError as e:  # a server that did not start, an instance that stayed busy (drive.DriveError too)
+        print(f"error: twin run failed: {e}", file=sys.stderr)
+        return 1
+    m = tw.meta
+    print(f"scenario {m['scenario']}: {m['tasks_per_strategy']:,} tasks per strategy (warm-up of "
+          f"{m['warmup_tasks']} excluded), live {m['live_wall_s']:.0f} s, total {m['total_wall_s']:.0f} s")
+    for label, d in m["drives"].items():
+        bad = {k: v for k, v in d["outcomes"].items() if k != "completed"}
+        if bad:
+            print(f"warning: live {label}: not every task completed: {bad}", file=sys.stderr)
+    print("latency (ms), live vs simulated; diff = (sim - live) / live")
+    print(format_comparison(tw.comparison))
+    print(targets_text(tw.comparison))
+    print(f"results in {Path(args.out).resolve()}/:")
+    for name, p in tw.paths.items():
+        print(f"  {name:22s} {Path(p).name}")
+    return 0
 
 
 def _plots(res, out: Path) -> tuple[dict, bool]:

@@ -377,7 +377,9 @@ def _expected_tasks(scn: Scenario) -> int:
 
 def _tagged(recorder: Callable[[dict], None], label: str, replication: int) -> Callable[[dict], None]:
     def record(event: dict) -> None:
-        event["strategy"] = label
+        # "label" and "replication" say which run an event belongs to; the core's own
+        # fields (the config event's "strategy" name among them) stay as emitted
+        event["label"] = label
         event["replication"] = replication
         recorder(event)
 

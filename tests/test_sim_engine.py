@@ -207,8 +207,8 @@ def test_recorder_sees_every_task_tagged():
                 recorder=events.append)
     kinds = {}
     for e in events:
-        kinds.setdefault((e["strategy"], e["replication"], e["event"]), 0)
-        kinds[(e["strategy"], e["replication"], e["event"])] += 1
+        kinds.setdefault((e["label"], e["replication"], e["event"]), 0)
+        kinds[(e["label"], e["replication"], e["event"])] += 1
     for s in ("round_robin", "random"):
         for rep in (0, 1):
             assert kinds[(s, rep, "submit")] == kinds[(s, rep, "complete")] == 100

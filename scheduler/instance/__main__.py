@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Run a reference task instance (task-instance protocol of API.md).")
     p.add_argument("--model", required=True, help="model name reported as model_type")
     p.add_argument("--model-kind", choices=("sleep", "matmul"), default="sleep",
-                   help="sleep: a service time drawn from --service-time (default); "
+                   help="sleep: sleeps task_input[\"size_ms\"] / --speed when the task carries a size, "
+                        "else a service time drawn from --service-time (default); "
                         "matmul: real CPU work, task_input {\"n\": 256, \"repeat\": 1}")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8100, help="port (default 8100)")

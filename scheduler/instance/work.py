@@ -1,8 +1,11 @@
 """What a reference task instance does with one task: its "model".
 
-* :class:`SleepWork` (``--model-kind sleep``, the default) sleeps for a service
-  time drawn from a distribution of :func:`scheduler.from_spec` (the simulator's
-  distribution code) with a seeded ``numpy`` Generator, divided by ``speed``;
+* :class:`SleepWork` (``--model-kind sleep``, the default) sleeps for the
+  task's size divided by ``speed``: the size is ``task_input["size_ms"]`` when
+  the task carries one (the live driver passes the simulator's own draw, so
+  both worlds serve the same tasks), else it is drawn from a distribution of
+  :func:`scheduler.from_spec` (the simulator's distribution code) with a
+  seeded ``numpy`` Generator;
 * :class:`MatmulWork` (``--model-kind matmul``) does real CPU work whose time
   grows with the input: ``repeat`` products of random ``n x n`` matrices for
   ``task_input = {"n": 256, "repeat": 1}``, in a worker thread so that the
@@ -15,6 +18,7 @@ message (it does not stop the instance).
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any, Mapping
 
 import numpy as np
@@ -40,7 +44,12 @@ class SleepWork:
         return self.dist.mean_ms / self.speed, self.dist.std_ms / self.speed
 
     async def run(self, task_input: Any) -> dict:
-        service_ms = float(self.dist.sample(self.rng)) / self.speed
+        size = task_input.get("size_ms") if isinstance(task_input, Mapping) else None
+        if size is None:
+            size = float(self.dist.sample(self.rng))
+        elif isinstance(size, bool) or not isinstance(size, (int, float)) or not 0 <= size < math.inf:
+            raise TaskInputError(f"task_input.size_ms: got {size!r}, expected a number of ms >= 0")
+        service_ms = float(size) / self.speed
         await asyncio.sleep(service_ms / 1000.0)
         return {"service_ms": service_ms}
 

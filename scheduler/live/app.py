@@ -7,6 +7,10 @@ management endpoints answer 200 with ``status: "error"`` when they refuse,
 a client-supplied ``task_id`` is already in use, ``/task/query`` answers 404
 for an unknown task, a malformed body is FastAPI's 422.  Anything else that
 goes wrong is a bug: logged with its traceback and answered as a JSON 500.
+
+Beyond API.md, ``POST /task/details`` answers about many tasks at once with
+the scheduler's own timings and predictions (for the live load driver,
+``python -m sim drive``).
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from .config import LiveConfig
 from .models import (
     CompletionNotification, CompletionResponse, HealthResponse, PredictModeRequest, QueueInfoItem,
     QueueInfoResponse, RegisterRequest, RegisterResponse, RemoveRequest, RemoveResponse, SetStrategyRequest,
-    StatsResponse, StatusMessage, SubmitRequest, SubmitResponse, TaskQueryResponse,
+    StatsResponse, StatusMessage, SubmitRequest, SubmitResponse, TaskDetail, TaskDetailsRequest,
+    TaskDetailsResponse, TaskQueryResponse,
 )
 from .service import LiveScheduler, Refused, SubmitRefused
 
@@ -84,7 +89,7 @@ def create_app(service: LiveScheduler | LiveConfig | None = None) -> FastAPI:
     @app.post("/ti/register", response_model=RegisterResponse)
     async def register(req: RegisterRequest):
         try:
-            ti = await service.register(req.host, req.port, req.model_name)
+            ti = await service.register(req.host, req.port, req.model_name, speed=req.speed)
         except Refused as e:
             return RegisterResponse(status="error", message=str(e), ti_uuid="")
         return RegisterResponse(status="success", message="TaskInstance registered", ti_uuid=ti)
@@ -125,9 +130,24 @@ def create_app(service: LiveScheduler | LiveConfig | None = None) -> FastAPI:
         rec = service.task(task_id)
         if rec is None:
             return JSONResponse(status_code=404, content={"detail": f"task {task_id!r} not found"})
-        result = rec.result if rec.status == COMPLETED else {"error": rec.error} if rec.status == FAILED else None
         return TaskQueryResponse(task_id=rec.task_id, task_status=rec.status, scheduled_ti=rec.instance_id or "",
-                                 submit_time=rec.submit_ms / 1000.0, result=result)
+                                 submit_time=rec.submit_ms / 1000.0, result=_result(rec))
+
+    @app.post("/task/details", response_model=TaskDetailsResponse)
+    async def task_details(req: TaskDetailsRequest):
+        found, unknown = [], []
+        for tid in req.task_ids:
+            rec = service.task(tid)
+            if rec is None:
+                unknown.append(tid)
+                continue
+            found.append(TaskDetail(
+                task_id=rec.task_id, task_status=rec.status, scheduled_ti=rec.instance_id or "",
+                submit_time=rec.submit_ms / 1000.0, result=_result(rec),
+                completion_time=None if rec.end_ms is None else rec.end_ms / 1000.0,
+                execution_time_ms=rec.execution_ms, predicted_ms=rec.predicted_ms,
+                predicted_error_ms=rec.predicted_error_ms, instance_name=service.instance_name(rec.instance_id)))
+        return TaskDetailsResponse(tasks=found, unknown=unknown)
 
     @app.post("/notify/task_complete", response_model=CompletionResponse, response_model_exclude_none=True)
     async def task_complete(note: CompletionNotification):
@@ -137,3 +157,8 @@ def create_app(service: LiveScheduler | LiveConfig | None = None) -> FastAPI:
         return CompletionResponse(status=ack.status, message=ack.message, total_time_ms=ack.total_time_ms)
 
     return app
+
+
+def _result(rec):
+    """What ``result`` shows: the instance's result when completed, ``{"error": ...}`` when failed, else None."""
+    return rec.result if rec.status == COMPLETED else {"error": rec.error} if rec.status == FAILED else None

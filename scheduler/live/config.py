@@ -15,6 +15,9 @@ Two settings name files:
 * ``config_path`` (``SCHEDULER_CONFIG_PATH``, as in the seed): the instances to
   register at startup, a YAML/JSON list of ``{host, port, model_name?}`` or a
   mapping with that list under ``instances``.
+
+``decision_log`` names a file the service writes: the core's events as JSON
+lines (:class:`scheduler.DecisionLog`), replayed by ``python -m sim replay``.
 """
 
 from __future__ import annotations
@@ -126,6 +129,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("task_hard_limit_s", _float_pos, "a task still unfinished this long after dispatch is failed "
            "(default 600)", "S"),
     Option("max_history", _int(1), "finished tasks kept for /task/query (default 100000)", "N"),
+    Option("decision_log", _str, "write every core event (config, arrivals, decisions, completions) to this "
+           "JSON-lines file, for `python -m sim replay FILE` (default: none)", "FILE"),
     Option("log_level", _str, "logging level: debug, info, warning, error (default info)", "LEVEL"),
     Option("access_log", _bool, "log every HTTP request (default off)", "BOOL"),
 )
@@ -160,6 +165,7 @@ class LiveConfig:
     task_timeout_s: float = 30.0
     task_hard_limit_s: float = 600.0
     max_history: int = 100_000
+    decision_log: str | None = None  # JSON-lines file of the core's events (scheduler.DecisionLog)
     log_level: str = "info"
     access_log: bool = False
     table: dict | None = None  # a lookup table given directly (or loaded from ``lookup_table``)

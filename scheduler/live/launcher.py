@@ -168,16 +168,21 @@ class LocalCluster:
             for p in [*self.instances, self.scheduler]:
                 p.wait_ready(self.ready_timeout_s)
             if self._register:
-                self.ti_uuids = [self.register(p) for p in self.instances]
+                self.ti_uuids = [self.register(p, a.get("speed"))
+                                 for p, a in zip(self.instances, self._instance_args)]
         except BaseException:
             self.stop()
             raise
         return self
 
-    def register(self, inst: ServerProcess) -> str:
-        """Register one instance with the scheduler; returns its ti_uuid."""
+    def register(self, inst: ServerProcess, speed: float | None = None) -> str:
+        """Register one instance with the scheduler (``speed``: the predictor's hint, as the
+        instance was started with); returns its ti_uuid."""
         where = httpx.URL(inst.url)
-        body = httpx.post(f"{self.url}/ti/register", json={"host": where.host, "port": where.port}, timeout=10).json()
+        req = {"host": where.host, "port": where.port}
+        if speed is not None:
+            req["speed"] = speed
+        body = httpx.post(f"{self.url}/ti/register", json=req, timeout=10).json()
         if body.get("status") != "success":
             raise RuntimeError(f"registering {inst.name} failed: {body.get('message')}")
         return body["ti_uuid"]

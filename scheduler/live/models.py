@@ -43,6 +43,8 @@ class RegisterRequest(BaseModel):
     port: int = Field(ge=1, le=65535)
     model_name: str | None = Field(default=None, min_length=1,
                                    description="defaults to the model_type the instance reports")
+    speed: float | None = Field(default=None, gt=0, description="optional speed hint for the predictor "
+                                "(execution time = size / speed, as in a scenario); default 1")
 
 
 class RegisterResponse(BaseModel):
@@ -93,6 +95,27 @@ class TaskQueryResponse(BaseModel):
     scheduled_ti: str = Field(description="ti_uuid of the instance; empty if never scheduled")
     submit_time: float = Field(description="epoch seconds")
     result: Any = Field(description="the instance's result when completed, {\"error\": ...} when failed, else null")
+
+
+class TaskDetail(TaskQueryResponse):
+    """Not in API.md: a task as the scheduler recorded it, with its own timings and prediction, so that
+    a load driver builds its tables from the scheduler's and the instances' clocks."""
+
+    completion_time: float | None = Field(description="epoch seconds when the end was recorded; null before")
+    execution_time_ms: float | None = Field(description="execution time the instance measured (ms)")
+    predicted_ms: float | None = Field(description="predicted execution time at dispatch (ms)")
+    predicted_error_ms: float | None = Field(description="standard deviation of that prediction (ms)")
+    instance_name: str | None = Field(description="the instance_id the instance reported in /status")
+
+
+class TaskDetailsRequest(BaseModel):
+    task_ids: list[str] = Field(min_length=1, max_length=1000, description="1 to 1000 task ids")
+
+
+class TaskDetailsResponse(BaseModel):
+    tasks: list[TaskDetail] = Field(description="the known tasks, in the order asked")
+    unknown: list[str] = Field(description="ids the scheduler does not know (never submitted, or dropped "
+                                           "from its history: max_history)")
 
 
 class CompletionNotification(BaseModel):

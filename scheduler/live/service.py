@@ -36,6 +36,8 @@ from ..core import (
     COMPLETED, Clock, FAILED, SCHEDULED, NoInstanceError, Predictor, QueueInfo, Scheduler, SpecError, TaskRecord,
     TaskTracker, UnknownStrategyError,
 )
+from ..core.scheduler import Recorder
+from ..decision_log import DecisionLog
 from .client import InstanceError, TaskInstanceClient
 from .clock import WallClock
 from .config import LiveConfig, base_url
@@ -86,9 +88,10 @@ class _InFlight:
     check_ms: float  # when the watchdog next looks at the task (epoch ms)
 
 
-def build_core(config: LiveConfig, clock: Clock | None = None) -> Scheduler:
+def build_core(config: LiveConfig, clock: Clock | None = None, recorder: Recorder | None = None) -> Scheduler:
     """The core Scheduler live mode runs: wall clock (unless a test gives another),
-    ``task-<uuid4 hex>`` ids, the configured strategy and predictor."""
+    ``task-<uuid4 hex>`` ids, the configured strategy and predictor; ``recorder``
+    (e.g. a :class:`~scheduler.DecisionLog`) receives every core event from construction on."""
     core = Scheduler(
         config.strategy,
         strategy_params=config.strategy_params,
@@ -96,6 +99,7 @@ def build_core(config: LiveConfig, clock: Clock | None = None) -> Scheduler:
         clock=clock or WallClock(),
         rng=config.seed,
         tracker=TaskTracker(max_history=config.max_history),
+        recorder=recorder,
         task_ids=lambda: f"task-{uuid.uuid4().hex}",
     )
     mode = _MODE_SYNONYMS.get(config.predict_mode, config.predict_mode)
@@ -114,7 +118,20 @@ class LiveScheduler:
     def __init__(self, config: LiveConfig | None = None, *, core: Scheduler | None = None,
                  client: TaskInstanceClient | None = None):
         self.config = config or LiveConfig()
-        self.core = core or build_core(self.config)
+        #: the decision log this service opened (``--decision-log``), closed by :meth:`stop`
+        self.decision_log: DecisionLog | None = None
+        if core is None and self.config.decision_log:
+            try:
+                self.decision_log = DecisionLog(self.config.decision_log)
+            except OSError as e:
+                raise SpecError("decision_log", self.config.decision_log,
+                                f"a file path that can be written ({e.strerror})") from None
+        try:
+            self.core = core or build_core(self.config, recorder=self.decision_log)
+        except BaseException:
+            if self.decision_log is not None:
+                self.decision_log.close()
+            raise
         self.client = client or TaskInstanceClient(timeout_s=self.config.request_timeout_s)
         self.callback_url = self.config.callback_url
         self._entries: dict[str, InstanceEntry] = {}  # ti_uuid -> entry (removed ones kept for late completions)
@@ -146,6 +163,11 @@ class LiveScheduler:
                 await t
         self._loops = []
         await self.client.aclose()
+        if self.decision_log is not None:
+            # detach first: a completion arriving during shutdown must not write to a closed file
+            self.core.recorder = None
+            self.decision_log.close()
+            log.info("decision log closed: %d events in %s", self.decision_log.events, self.decision_log.path)
 
     @staticmethod
     async def _every(interval_s: float, job) -> None:
@@ -182,8 +204,12 @@ class LiveScheduler:
         log.info("predict mode is now %s", name)
 
     # -- instances -------------------------------------------------------------
-    async def register(self, host: str, port: int, model_name: str | None = None) -> str:
-        """Ask the instance for its ``/status``, then add it to the core.  Returns its ti_uuid."""
+    async def register(self, host: str, port: int, model_name: str | None = None, *,
+                       speed: float | None = None) -> str:
+        """Ask the instance for its ``/status``, then add it to the core.  Returns its ti_uuid.
+
+        ``speed`` is an optional hint for the predictor (a scenario's instance speed: execution
+        time = size / speed); the instance's own behaviour does not depend on it."""
         url = base_url(host, port)
         try:
             st = await self.client.status(url)
@@ -200,13 +226,22 @@ class LiveScheduler:
                 raise Refused(f"cannot register {url}: instance {e.reported_id!r} at {e.base_url} is already "
                               f"registered as {e.ti_uuid}")
         ti = str(uuid.uuid4())
-        self.core.add_instance(st.model_type, instance_id=ti, replicas=st.replicas_running, name=st.instance_id,
-                               meta={"base_url": url})
+        try:
+            self.core.add_instance(st.model_type, instance_id=ti, replicas=st.replicas_running,
+                                   speed=1.0 if speed is None else speed, name=st.instance_id,
+                                   meta={"base_url": url})
+        except SpecError as e:
+            raise Refused(f"cannot register {url}: {e}") from None
         self._entries[ti] = InstanceEntry(ti, url, st.model_type, st.instance_id)
         self._by_reported[st.instance_id] = ti
         log.info("registered %s (instance %s, model %s, %d replicas) as %s",
                  url, st.instance_id, st.model_type, st.replicas_running, ti)
         return ti
+
+    def instance_name(self, ti_uuid: str | None) -> str | None:
+        """The instance_id an instance reported at registration (``None`` if unknown)."""
+        entry = self._entries.get(ti_uuid) if ti_uuid else None
+        return entry.reported_id if entry is not None else None
 
     def remove(self, ti_uuid: str) -> int:
         """Stop sending tasks to an instance; its tasks finish and are recorded.  Returns how many remain."""

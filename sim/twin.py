@@ -1,0 +1,350 @@
+"""Twin run: one scenario, each strategy run live and simulated, compared side by side.
+
+    tw = sim.twin("examples/scenarios/twin.yaml", "results/twin")
+    tw.comparison    # strategy, percentile, live_ms, sim_ms, relative_difference, target, within_target
+
+Command line: ``python -m sim twin SCENARIO.yaml --out DIR``.
+
+Live: reference task instances are started as the scenario describes (one
+``python -m scheduler.instance`` per expanded instance, sleep model, the
+model's service-time distribution, its speed and replicas, and the scenario's
+instance id as the id it reports), all on 127.0.0.1.  For each strategy a
+fresh scheduler is started (so no state carries over; the instances are
+checked idle in between), the instances are registered in the scenario's
+order with their speed as the predictor's hint, and :func:`sim.drive.drive_async`
+replays replication 0 of the workload against it.  Each live scheduler writes
+a decision log (``decision_logs/<strategy>.jsonl``, replayable with
+``python -m sim replay``).
+
+Simulated: the same workload (the same draw: arrivals, models, sizes) through
+:func:`sim.simulate` with the same warm-up.  The scheduler's random stream is
+seeded in both worlds with the same integer (the scenario's ``seed``), so the
+seeded random strategies draw the same numbers live and simulated; the
+numbers therefore differ from ``sim.run``'s (whose stream is spawned from the
+seed) by the random strategies' draws only.
+
+The two worlds then differ only by real overheads: HTTP hops, the event loop,
+sleep jitter.  Outputs in DIR: ``live_tasks.csv``, ``sim_tasks.csv`` (both
+SCENARIO.md per-task columns), ``live_summary.csv``, ``sim_summary.csv``,
+``comparison.csv`` and ``latency_cdf_overlay.png`` (live solid, simulated
+dashed, one colour per strategy), plus ``twin.json`` (wall times, outcomes,
+targets) and the servers' logs under ``logs/``.
+
+Targets (the twin's acceptance): the simulated p50 within 10% of the live
+p50 and the p95 within 15%, for each strategy (``TARGETS``); p99 is reported
+without a target.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from scheduler import SpecError
+
+from .drive import DriveResult, drive_async, live_predict_mode, run_sync, scenario_workload
+from .engine import simulate
+from .results import ALL_MODELS, RunRecord, Results, instances_frame, per_replication, summarize, tasks_frame
+from .scenario import Scenario, StrategySpec, load_scenario, parse_strategy
+
+log = logging.getLogger(__name__)
+
+PERCENTILES = ("p50", "p95", "p99")
+#: largest |relative difference| accepted per percentile (None: reported only)
+TARGETS = {"p50": 0.10, "p95": 0.15, "p99": None}
+COMPARISON_COLUMNS = ("strategy", "percentile", "live_ms", "sim_ms", "relative_difference", "target",
+                      "within_target")
+IDLE_TIMEOUT_S = 60.0
+
+
+@dataclass
+class TwinResult:
+    """What :func:`sim.twin` returns.
+
+    ``live`` and ``sim``: per-task tables (SCENARIO.md columns) of every strategy;
+    ``live_summary``, ``sim_summary``: their summaries; ``comparison``: one row per
+    (strategy, percentile) with ``live_ms``, ``sim_ms``, ``relative_difference``
+    ``= (sim - live) / live``, the ``target`` and ``within_target``; ``paths``: the
+    files written; ``drives``: each strategy's :class:`sim.DriveResult`.
+    """
+
+    live: pd.DataFrame
+    sim: pd.DataFrame
+    live_summary: pd.DataFrame
+    sim_summary: pd.DataFrame
+    comparison: pd.DataFrame
+    paths: dict = field(default_factory=dict)
+    drives: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def targets_met(self) -> bool:
+        """Every percentile with a target is within it, for every strategy."""
+        rows = self.comparison[self.comparison["target"].notna()]
+        return bool(len(rows)) and bool(rows["within_target"].all())
+
+    def table(self) -> str:
+        return format_comparison(self.comparison)
+
+
+def twin(
+    scenario_or_path,
+    out_dir: str | Path,
+    strategies=None,
+    tasks: int | None = None,
+    progress: bool = True,
+    *,
+    max_seconds: float | None = None,
+    decision_logs: bool = True,
+) -> TwinResult:
+    """Run every strategy of a scenario live and simulated, compare the latency percentiles,
+    and write the tables and the overlay plot into ``out_dir`` (see the module docstring).
+
+    ``strategies`` and ``tasks`` override the scenario's, as in :func:`sim.run`;
+    ``max_seconds`` bounds each strategy's live drive (default: the workload's span plus 60 s).
+    """
+    t_start = time.perf_counter()
+    scn = _twin_scenario(load_scenario(scenario_or_path), strategies, tasks)
+    mode = live_predict_mode(scn)
+    workload = scenario_workload(scn, 0)  # at most drive.MAX_TASKS tasks; the sim runs the same ones
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    seed = int(scn.seed)
+
+    drives = run_sync(_live(scn, workload, out, mode, seed, max_seconds, decision_logs, progress))
+    t_live = time.perf_counter() - t_start
+    sim_res = _simulate(scn, workload, seed)
+
+    live_tasks = pd.concat([d.tasks for d in drives.values()], ignore_index=True)
+    live_tasks["strategy"] = pd.Categorical(live_tasks["strategy"].astype(str),
+                                            categories=[s.label for s in scn.strategies])
+    live_summary = pd.concat([d.summary for d in drives.values()], ignore_index=True)
+    comparison = compare(live_summary, sim_res.summary, [s.label for s in scn.strategies])
+
+    paths: dict[str, Path] = {}
+    for name, frame in (("live_tasks", live_tasks), ("sim_tasks", sim_res.tasks), ("live_summary", live_summary),
+                        ("sim_summary", sim_res.summary), ("comparison", comparison)):
+        paths[name] = out / f"{name}.csv"
+        frame.to_csv(paths[name], index=False, float_format="%.6f")
+    paths["latency_cdf_overlay"] = plot_latency_cdf_overlay(live_tasks, sim_res.tasks, out / "latency_cdf_overlay.png")
+    result = TwinResult(live_tasks, sim_res.tasks, live_summary, sim_res.summary, comparison, paths, drives)
+    result.meta = {
+        "scenario": scn.name, "strategies": [s.label for s in scn.strategies], "tasks_per_strategy": len(workload),
+        "warmup_tasks": scn.warmup_tasks, "scheduler_seed": seed, "predict_mode": mode,
+        "live_wall_s": t_live, "total_wall_s": time.perf_counter() - t_start,
+        "drives": {label: d.meta for label, d in drives.items()},
+        "targets": {p: t for p, t in TARGETS.items() if t is not None}, "targets_met": result.targets_met,
+    }
+    paths["twin"] = out / "twin.json"
+    paths["twin"].write_text(json.dumps(result.meta, indent=2, default=str) + "\n")
+    return result
+
+
+# -- scenario ---------------------------------------------------------------------------------
+def _twin_scenario(scn: Scenario, strategies, tasks) -> Scenario:
+    """The scenario with the overrides applied, one replication, and what live mode cannot do refused."""
+    changes: dict[str, Any] = {"replications": 1}
+    if tasks is not None:
+        if isinstance(tasks, bool) or not isinstance(tasks, int) or tasks < 1:
+            raise SpecError("tasks", tasks, "an integer >= 1")
+        changes["tasks"], changes["duration_s"] = tasks, None
+    if strategies is not None:
+        if isinstance(strategies, (str, tuple, StrategySpec)) or hasattr(strategies, "keys"):
+            strategies = [strategies]
+        picked = []
+        for k, s in enumerate(strategies):
+            match = next((x for x in scn.strategies if isinstance(s, str) and s in (x.label, x.name)), None)
+            picked.append(match or parse_strategy(s, f"strategies.{k}"))
+        changes["strategies"] = [s.to_dict() for s in picked]
+    scn = scn.with_changes(changes)
+    for key in ("prior_mean_ms", "prior_std_ms", "min_samples"):
+        if key in scn.predictor:
+            raise SpecError(f"predictor.{key}", scn.predictor[key],
+                            "no value in a twin run: live mode's predictor uses the defaults "
+                            "(prior_mean_ms 100, prior_std_ms 100, min_samples 3); remove the key")
+    return scn
+
+
+# -- live -----------------------------------------------------------------------------------------
+def _label_file(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", label).strip("_") or "strategy"
+
+
+async def _live(scn: Scenario, workload, out: Path, mode: str, seed: int, max_seconds, decision_logs: bool,
+                progress: bool) -> dict[str, DriveResult]:
+    """Start the instances, then per strategy a fresh scheduler and a drive; stop everything."""
+    import asyncio
+
+    import httpx
+
+    from scheduler.live import start_instance, start_scheduler
+
+    logs = out / "logs"
+    table_path = None
+    if mode == "lookup_table":
+        table_path = out / "lookup_table.yaml"
+        table_path.write_text(yaml.safe_dump(scn.lookup_table, sort_keys=False))
+    instances = []
+    drives: dict[str, DriveResult] = {}
+    try:
+        for k, spec in enumerate(scn.instances):
+            instances.append(start_instance(
+                spec.model, replicas=spec.replicas, speed=spec.speed, instance_id=spec.instance_id,
+                service_time=scn.spec["models"][spec.model]["service_time"], seed=seed + k, log_dir=logs,
+                extra_args=["--log-level", "warning"]))
+        await asyncio.gather(*(asyncio.to_thread(p.wait_ready) for p in instances))
+        for strategy in scn.strategies:
+            await _wait_idle(instances)
+            options = dict(strategy=strategy.name, strategy_params=dict(strategy.params) or None, seed=seed,
+                           predict_mode=mode, lookup_table=str(table_path) if table_path else None,
+                           log_level="warning")
+            if decision_logs:
+                options["decision_log"] = str(out / "decision_logs" / f"{_label_file(strategy.label)}.jsonl")
+            sched = start_scheduler(log_dir=logs, **options)
+            try:
+                await asyncio.to_thread(sched.wait_ready)
+                async with httpx.AsyncClient(timeout=10.0) as http:
+                    for p, spec in zip(instances, scn.instances):  # the scenario's order: the pool's order
+                        where = httpx.URL(p.url)
+                        body = (await http.post(f"{sched.url}/ti/register", json={
+                            "host": where.host, "port": where.port, "speed": spec.speed})).json()
+                        if body.get("status") != "success":
+                            raise RuntimeError(f"registering {spec.instance_id} failed: {body.get('message')}")
+                if progress:
+                    print(f"twin: live {strategy.label}: {len(workload):,} tasks against {sched.url}",
+                          file=sys.stderr, flush=True)
+                drives[strategy.label] = await drive_async(scn, workload, sched.url, label=strategy.label,
+                                                           max_seconds=max_seconds, progress=progress)
+            finally:
+                await asyncio.to_thread(sched.stop)
+    finally:
+        for p in instances:
+            if p.alive:
+                p.proc.terminate()
+        for p in instances:
+            await asyncio.to_thread(p.stop)
+    return drives
+
+
+async def _wait_idle(instances, timeout_s: float = IDLE_TIMEOUT_S) -> None:
+    """Every instance reports an empty queue (a strategy must not inherit another's backlog)."""
+    import asyncio
+
+    import httpx
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    async with httpx.AsyncClient(timeout=5.0) as http:
+        while True:
+            sizes = [(await http.get(f"{p.url}/status")).json()["queue_size"] for p in instances]
+            if not any(sizes):
+                return
+            if loop.time() > deadline:
+                raise RuntimeError(f"instances still busy after {timeout_s:g} s (queue sizes {sizes})")
+            await asyncio.sleep(0.1)
+
+
+# -- simulated ------------------------------------------------------------------------------------
+def _simulate(scn: Scenario, workload, seed: int) -> Results:
+    """Every strategy on the driven workload, the scheduler stream seeded with ``seed`` as live."""
+    labels = [s.label for s in scn.strategies]
+    records = [RunRecord(s.label, 0, workload, simulate(scn, workload, s, seed)) for s in scn.strategies]
+    frame = tasks_frame(scn, records, labels)
+    inst = instances_frame(scn, records)
+    reps = per_replication(frame, inst, scn.slo_ms)
+    return Results(scn, frame, summarize(reps, labels), inst, reps, math.nan, sum(len(r.workload) for r in records))
+
+
+# -- comparison ----------------------------------------------------------------------------------
+def compare(live_summary: pd.DataFrame, sim_summary: pd.DataFrame, strategies: Sequence[str]) -> pd.DataFrame:
+    """One row per (strategy, percentile): live and simulated latency, ``(sim - live) / live``,
+    the target and whether it is met (all models together)."""
+    rows = []
+    for label in strategies:
+        lv = live_summary[(live_summary["strategy"].astype(str) == label) & (live_summary["model"] == ALL_MODELS)]
+        sm = sim_summary[(sim_summary["strategy"].astype(str) == label) & (sim_summary["model"] == ALL_MODELS)]
+        for p in PERCENTILES:
+            col = f"latency_{p}_ms"
+            live_ms = float(lv[col].iloc[0]) if len(lv) else math.nan
+            sim_ms = float(sm[col].iloc[0]) if len(sm) else math.nan
+            rel = (sim_ms - live_ms) / live_ms if live_ms > 0 else math.nan
+            target = TARGETS[p]
+            within = (abs(rel) <= target) if target is not None and math.isfinite(rel) else \
+                (False if target is not None else None)
+            rows.append((label, p, live_ms, sim_ms, rel, math.nan if target is None else target, within))
+    return pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
+
+
+def format_comparison(comparison: pd.DataFrame) -> str:
+    """Side by side, per strategy: live and simulated p50, p95, p99 (ms) and the relative difference."""
+    table: dict[str, list] = {"strategy": []}
+    for p in PERCENTILES:
+        for head in (f"{p} live", f"{p} sim", f"{p} diff"):
+            table[head] = []
+    for label, g in comparison.groupby("strategy", sort=False):
+        table["strategy"].append(label)
+        for _, r in g.iterrows():
+            p = r["percentile"]
+            mark = "" if r["within_target"] is None or pd.isna(r["within_target"]) else \
+                (" ok" if r["within_target"] else " !!")
+            table[f"{p} live"].append(f"{r['live_ms']:.1f}")
+            table[f"{p} sim"].append(f"{r['sim_ms']:.1f}")
+            table[f"{p} diff"].append(f"{100 * r['relative_difference']:+.1f}%{mark}")
+    return pd.DataFrame(table).to_string(index=False)
+
+
+def targets_text(comparison: pd.DataFrame) -> str:
+    """Whether every target was met, and the misses."""
+    with_target = comparison[comparison["target"].notna()]
+    miss = with_target[~with_target["within_target"].astype(bool)]
+    goal = ", ".join(f"{p} within {100 * t:.0f}%" for p, t in TARGETS.items() if t is not None)
+    if miss.empty:
+        return f"targets ({goal}): met for every strategy"
+    parts = [f"{r.strategy} {r.percentile} {100 * r.relative_difference:+.1f}%" for r in miss.itertuples()]
+    return f"targets ({goal}): NOT met for " + "; ".join(parts)
+
+
+# -- plot --------------------------------------------------------------------------------------------
+def plot_latency_cdf_overlay(live_tasks: pd.DataFrame, sim_tasks: pd.DataFrame, path, by: str = "strategy", *,
+                             log_x: bool = False, title: str | None = None) -> Path:
+    """Latency CDFs of live (solid) and simulated (dashed) runs, one colour per ``by`` value.
+
+    Both frames are per-task tables (SCENARIO.md columns: ``latency_ms`` and ``by``).
+    """
+    from .plots import _new_figure, _require, _save
+
+    _require(live_tasks, [by, "latency_ms"], "plot_latency_cdf_overlay (live)")
+    _require(sim_tasks, [by, "latency_ms"], "plot_latency_cdf_overlay (sim)")
+    fig = _new_figure(7.5, 4.8)
+    ax = fig.add_subplot(1, 1, 1)
+    keys = list(dict.fromkeys([*map(str, sim_tasks[by].unique()), *map(str, live_tasks[by].unique())]))
+    colors = [f"C{k % 10}" for k in range(len(keys))]
+    for key, color in zip(keys, colors):
+        for frame, style, world in ((live_tasks, "-", "live"), (sim_tasks, "--", "sim")):
+            x = np.sort(frame.loc[frame[by].astype(str) == key, "latency_ms"].to_numpy(dtype=float))
+            x = x[np.isfinite(x) & ((x > 0) if log_x else True)]
+            if x.size == 0:
+                continue
+            ax.step(x, np.arange(1, x.size + 1) / x.size, where="post", ls=style, color=color,
+                    label=f"{key} {world} (n={x.size})")
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel("latency (ms)" + (", log scale" if log_x else ""))
+    ax.set_ylabel("fraction of tasks with latency <= x")
+    ax.set_ylim(0, 1.01)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, title="solid: live, dashed: simulated", title_fontsize=8)
+    name = str(live_tasks["scenario"].iloc[0]) if "scenario" in live_tasks.columns and len(live_tasks) else None
+    ax.set_title(title or (f"Latency CDF, live vs simulated ({name})" if name else "Latency CDF, live vs simulated"))
+    return _save(fig, path)
