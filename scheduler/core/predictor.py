@@ -80,6 +80,8 @@ class _PoolStats:
         self.count: list[float] = [0.0] * cap
         self.mean: list[float] = [0.0] * cap
         self.m2: list[float] = [0.0] * cap
+        self.oracle_key = None  # (pool size, distribution) the cached oracle arrays were built for
+        self.oracle_mean = self.oracle_std = None
         # ``cold``: positions with fewer than min_samples observations, whose
         # online prediction is the model-level fallback (applied when read)
         self.n_cold = 0
@@ -241,10 +243,7 @@ class Predictor:
                 raise SpecError("size_ms", None, "the task's true size for the clairvoyant predictor")
             return size_ms * inv_speed, np.zeros_like(inv_speed)
         if mode == "oracle":
-            dist = self.oracle.get(pool.model)
-            if dist is None:
-                raise SpecError(f"oracle.{pool.model}", None, "the model's service-time distribution")
-            return dist.mean_ms * inv_speed, dist.std_ms * inv_speed
+            return self._oracle_arrays(pool, idx)
         stats = self._stats[pool.model]
         if mode == "lookup_table":
             tm = stats.table_mean[:n] if idx is None else stats.table_mean[idx]
@@ -269,6 +268,24 @@ class Predictor:
         fb_mean, fb_std = self._model_fallback(pool.model)
         return np.where(cold, fb_mean * inv_speed, mean), np.where(cold, fb_std * inv_speed, std)
 
+    def _oracle_dist(self, model: str) -> Distribution:
+        dist = self.oracle.get(model)
+        if dist is None:
+            raise SpecError(f"oracle.{model}", None, "the model's service-time distribution")
+        return dist
+
+    def _oracle_arrays(self, pool, idx):
+        """True mean and standard deviation over each instance's speed, cached per pool size."""
+        dist = self._oracle_dist(pool.model)
+        stats = self._stats[pool.model]
+        key = (pool.n, dist)
+        if stats.oracle_key != key:
+            inv = pool.inv_speed[: pool.n]
+            stats.oracle_mean, stats.oracle_std, stats.oracle_key = dist.mean_ms * inv, dist.std_ms * inv, key
+        if idx is None:
+            return stats.oracle_mean, stats.oracle_std
+        return stats.oracle_mean[idx], stats.oracle_std[idx]
+
     def predict_one(self, pool, pos: int, size_ms: float | None = None) -> tuple[float, float]:
         """Scalar form of :meth:`predict` for one position (no array work)."""
         inv_speed = float(pool.inv_speed[pos])
@@ -282,6 +299,9 @@ class Predictor:
         if mode == "lookup_table":
             stats = self._stats[pool.model]
             return float(stats.table_mean[pos]), float(stats.table_std[pos])
+        if mode == "oracle":
+            dist = self._oracle_dist(pool.model)
+            return dist.mean_ms * inv_speed, dist.std_ms * inv_speed
         m, s = self.predict(pool, np.array([pos]), size_ms)
         return float(m[0]), float(s[0])
 
@@ -312,7 +332,12 @@ class Predictor:
         ms = self._model_stats.get(pool.model)
         if ms is None:
             ms = self._model_stats[pool.model] = _Welford()
-        ms.add(x * inst.speed)  # normalised to a speed-1 size
+        # Welford update, inlined (this runs once per completed task): sizes normalised to speed 1
+        y = x * inst.speed
+        ms.n += 1
+        dy = y - ms.mean
+        ms.mean += dy / ms.n
+        ms.m2 += dy * (y - ms.mean)
         if c >= self.min_samples:
             stats.on_mean[p] = mean
             stats.on_std[p] = math.sqrt(m2 / (c - 1.0)) if c > 1 else 0.0

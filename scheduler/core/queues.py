@@ -98,6 +98,7 @@ class Pool:
         self._homogeneous = True
         self._all_available = True
         self._avail_idx: np.ndarray | None = None
+        self.has_available = False
 
     # -- storage ---------------------------------------------------------------
     def _alloc(self, cap: int) -> None:
@@ -160,14 +161,12 @@ class Pool:
         avail = self.available[: self.n]
         self._all_available = bool(avail.all())
         self._avail_idx = None if self._all_available else np.flatnonzero(avail)
+        self.has_available = self.n > 0 and (self._all_available or self._avail_idx.size > 0)
 
     def candidates(self) -> np.ndarray | None:
         """Positions of the available instances; ``None`` means all ``n`` of them."""
         return self._avail_idx
 
-    @property
-    def any_available(self) -> bool:
-        return self._all_available and self.n > 0 or (self._avail_idx is not None and self._avail_idx.size > 0)
 
     # -- events ----------------------------------------------------------------
     def assign(self, inst: InstanceState, task_id: str, mean: float, var: float, now: float) -> None:

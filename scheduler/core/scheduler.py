@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
@@ -231,7 +232,7 @@ class Scheduler:
         with self._lock:
             now = self.clock.now_ms()
             tid = task_id if task_id is not None else self._next_task_id()
-            if tid in self.tracker:
+            if self.tracker.known(tid):
                 raise DuplicateTaskError(tid)
             if self.recorder is not None:
                 self._emit({"event": "submit", "t": now, "task_id": tid, "model": model, "size_ms": size_ms})
@@ -256,7 +257,7 @@ class Scheduler:
         """Choose an instance for a task.  ``new`` is ``(metadata,)`` for a task not yet
         in the tracker (it is added, scheduled, in one step), ``None`` for a retry."""
         pool = self._pools.get(model)
-        if pool is None or not pool.any_available:
+        if pool is None or not pool.has_available:
             reason = ("no instance serves this model" if pool is None or not any(i.active for i in pool.instances)
                       else "no healthy instance serves this model")
             self._no_instance(tid, model, now, reason, new)
@@ -269,15 +270,19 @@ class Scheduler:
                 self._no_instance(tid, model, now, "every instance that serves this model refused the task", new)
         view = Candidates(pool, idx, self.predictor, now, size_ms)
         i = self.strategy.choose(view, self.rng)
-        if not isinstance(i, (int, np.integer)) or not 0 <= i < view.n:
-            raise RuntimeError(f"strategy {self.strategy_name!r} chose {i!r}, expected 0 <= i < {view.n}")
-        pos = view.position(i)
+        try:
+            i = operator.index(i)
+            if not 0 <= i < view.n:
+                raise IndexError
+        except (TypeError, IndexError):
+            raise RuntimeError(f"strategy {self.strategy_name!r} chose {i!r}, expected 0 <= i < {view.n}") from None
+        pos = i if idx is None else int(idx[i])
         inst = pool.instances[pos]
         if view._exec is not None:
-            mean, std = float(view._exec[0][i]), float(view._exec[1][i])
+            mean, std = view._exec[0].item(i), view._exec[1].item(i)
         else:
             mean, std = self.predictor.predict_one(pool, pos, size_ms)
-        wait = float(view._wait[i]) if view._wait is not None else None
+        wait = view._wait.item(i) if view._wait is not None else None
         if new is not None:
             self.tracker.add_scheduled(tid, model, now, new[0], inst.instance_id, mean, std)
         else:

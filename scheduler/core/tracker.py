@@ -33,7 +33,7 @@ _ALLOWED = {
 }
 
 
-@dataclass
+@dataclass(slots=True)
 class TaskRecord:
     task_id: str
     model: str
@@ -194,6 +194,10 @@ class TaskTracker:
     def __len__(self) -> int:
         with self._lock:
             return len(self._tasks)
+
+    def known(self, task_id: str) -> bool:
+        """Whether ``task_id`` is recorded; a single dict lookup, atomic without the lock."""
+        return task_id in self._tasks
 
     def __contains__(self, task_id: str) -> bool:
         with self._lock:

@@ -102,11 +102,10 @@ def argmin_random(values: np.ndarray, rng: np.random.Generator, rtol: float = 1e
     """Index of the least value; among ties (within ``rtol``) one drawn at random."""
     i = int(values.argmin())
     best = values[i]
-    near = values <= best + abs(best) * rtol
-    if np.count_nonzero(near) == 1:
+    ties = (values <= best + abs(best) * rtol).nonzero()[0]
+    if len(ties) == 1:
         return i
-    ties = np.flatnonzero(near)
-    return int(ties[pick(rng, ties.size)])
+    return int(ties[pick(rng, len(ties))])
 
 
 def pick(rng: np.random.Generator, n: int) -> int:
