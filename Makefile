@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(PY) -m sim run examples/scenarios/demo.yaml --out results/demo
 
 test: $(STAMP)
-	$(PY) -m pytest --cov=scheduler --cov=sim --cov-report=term $(PYTEST_ARGS)
+	$(PY) -m pytest --cov=scheduler --cov=sim --cov-report=term --cov-fail-under=85 $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_decisions.py

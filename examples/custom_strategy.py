@@ -7,11 +7,10 @@
 2. simulates it against two built-ins, ``shortest_queue`` and
    ``power_of_two``, on a small scenario (same arrivals and task sizes for
    all three) and prints the summary;
-3. starts three reference task instances (subprocesses) and, in this
-   process, the live scheduler configured with ``strategy="idle_first"``,
-   served by uvicorn in a background thread.  The scheduler must run in this
-   process because ``python -m scheduler serve`` has no option to import a
-   module of custom strategies: its registry would not know ``idle_first``;
+3. starts three reference task instances and the live scheduler as plain
+   ``python -m scheduler serve --strategy-module examples/custom_strategy.py
+   --strategy idle_first`` (subprocesses): the scheduler imports this very
+   file, so the class it serves is the class the simulator evaluated;
 4. submits tasks over HTTP, waits for them, prints where they ran and their
    results, and stops everything (also on error).
 
@@ -23,16 +22,15 @@ from __future__ import annotations
 
 import collections
 import tempfile
-import threading
 import time
+from pathlib import Path
 
 import httpx
 import numpy as np
-import uvicorn
 
 import sim
 from scheduler import Candidates, SpecError, Strategy, argmin_random, register_strategy
-from scheduler.live import LiveConfig, create_app, free_port, start_instance
+from scheduler.live import start_instance, start_scheduler
 
 DEADLINE_S = 90.0
 
@@ -98,20 +96,6 @@ def simulate() -> None:
 
 
 # -- 3. and 4. live mode ------------------------------------------------------------------
-def serve_in_thread(config: LiveConfig) -> tuple[uvicorn.Server, threading.Thread]:
-    """The live scheduler app under uvicorn in a daemon thread of this process; returns once it listens."""
-    server = uvicorn.Server(uvicorn.Config(create_app(config), host=config.host, port=config.port,
-                                           log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, name="scheduler", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"the scheduler did not start on port {config.port}")
-        time.sleep(0.05)
-    return server, thread
-
-
 def wait_ended(client: httpx.Client, task_ids: list[str], timeout_s: float = 30.0) -> dict[str, dict]:
     """Poll /task/query until every task has completed or failed (or time runs out)."""
     deadline = time.monotonic() + timeout_s
@@ -134,15 +118,16 @@ def live(tasks: int = 40, rate_per_s: float = 50.0) -> None:
     kinds = [{"replicas": 1, "speed": 1.0}, {"replicas": 1, "speed": 1.0}, {"replicas": 2, "speed": 0.5}]
     instances = [start_instance("llm", service_time=llm, seed=i, log_dir=logs, instance_id=f"llm-{i}", **k)
                  for i, k in enumerate(kinds)]
-    server = thread = None
+    scheduler = None
     try:
         for p in instances:
             p.wait_ready()
-        port = free_port()
-        config = LiveConfig(port=port, strategy="idle_first", strategy_params={"d": 2}, seed=1)
-        server, thread = serve_in_thread(config)
-        print(f"\n== live: scheduler in this process at http://127.0.0.1:{port}; logs of the instances in {logs}")
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as c:
+        scheduler = start_scheduler(strategy_module=str(Path(__file__).resolve()), strategy="idle_first",
+                                    strategy_params={"d": 2}, seed=1, log_dir=logs)
+        scheduler.wait_ready()
+        print(f"\n== live: python -m scheduler serve --strategy-module {Path(__file__).name} --strategy idle_first"
+              f" at {scheduler.url}; logs in {logs}")
+        with httpx.Client(base_url=scheduler.url, timeout=10) as c:
             names = {}  # ti_uuid -> our name for the instance
             for k, (p, kind) in enumerate(zip(instances, kinds)):
                 body = c.post("/ti/register", json={"host": "127.0.0.1", "port": int(p.url.rsplit(":", 1)[1]),
@@ -172,9 +157,8 @@ def live(tasks: int = 40, rate_per_s: float = 50.0) -> None:
             print(f"latency mean {s['total_ms']['mean']:.1f} ms, wait mean {s['wait_ms']['mean']:.1f} ms "
                   f"(GET /scheduler/stats)")
     finally:
-        if server is not None:
-            server.should_exit = True
-            thread.join(timeout=15)
+        if scheduler is not None:
+            scheduler.stop()
         for p in instances:
             p.stop()
 

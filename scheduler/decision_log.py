@@ -19,12 +19,15 @@ from typing import Iterator
 
 
 class DecisionLog:
-    """A recorder (callable taking one event dict) appending JSON lines to a file."""
+    """A recorder (callable taking one event dict) appending JSON lines to a file.
+
+    The file is opened for appending: a restarted scheduler adds a new run (it
+    starts with its own ``config`` event) instead of erasing the previous one."""
 
     def __init__(self, path: str | Path, flush_every: int = 256):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = self.path.open("w", encoding="utf-8")
+        self._fh = self.path.open("a", encoding="utf-8")
         self._lock = threading.Lock()
         self._pending = 0
         self._flush_every = flush_every

@@ -278,8 +278,16 @@ def _twin(args) -> int:
     try:
         tw = twin(args.scenario, args.out, strategies=strategies, tasks=args.tasks, progress=not args.no_progress,
                   max_seconds=args.max_seconds)
-    except RuntimeError as e:  # a server that did not start, an instance that stayed busy (drive.DriveError too)
+    except (RuntimeError, OSError) as e:  # a server that did not start, an instance that stayed busy,
+        # an HTTP call that failed (httpx's errors, imported lazily, derive from Exception: named below)
         print(f"error: twin run failed: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:
+        import httpx
+
+        if not isinstance(e, httpx.HTTPError):
+            raise
+        print(f"error: twin run failed: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
     m = tw.meta
     print(f"scenario {m['scenario']}: {m['tasks_per_strategy']:,} tasks per strategy (warm-up of "

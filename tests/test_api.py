@@ -676,3 +676,55 @@ def test_serve_command_rejects_bad_settings(args, words, capsys):
 
     assert main(["serve", *args]) == 2
     assert words in capsys.readouterr().err
+
+
+# -- inputs that once gave a 500 (review findings) --------------------------------
+
+
+@pytest.mark.parametrize("host", ["[::1", "::1]", "x" * 300])
+def test_register_with_a_host_that_makes_no_url_is_an_error_not_a_500(fakes, host):
+    with serve(make_service(fakes)) as tc:
+        r = tc.post("/ti/register", json={"host": host, "port": 8100})
+        assert r.status_code == 200 and r.json()["status"] == "error" and r.json()["ti_uuid"] == ""
+
+
+@pytest.mark.parametrize("params", [{"d": 10**400}, {"d": 10**9}])
+def test_huge_strategy_parameters_are_refused_with_the_range(fakes, params):
+    with serve(make_service(fakes)) as tc:
+        r = tc.post("/scheduler/set", json={"name": "power_of_two", "params": params})
+        assert r.status_code == 200 and r.json()["status"] == "error" and "d:" in r.json()["message"]
+
+
+def test_infinite_execution_time_is_malformed(fakes):
+    with serve(make_service(fakes)) as tc:
+        r = tc.post("/notify/task_complete", content=b'{"task_id": "t", "instance_id": "i", "execution_time": Infinity}',
+                    headers={"content-type": "application/json"})
+        assert_422(r, "execution_time")
+
+
+def test_a_503_names_the_recorded_task(fakes):
+    with serve(make_service(fakes)) as tc:
+        r = submit(tc, model="nope", task_id="client-7")
+        assert r.status_code == 503 and r.json()["task_id"] == "client-7"
+        assert query(tc, "client-7")["task_status"] == "failed"
+
+
+def test_strategy_module_registers_strategies_before_the_core_is_built(tmp_path):
+    mod = tmp_path / "my_strats.py"
+    mod.write_text(
+        "from scheduler import Strategy, register_strategy\n"
+        "class Last(Strategy):\n"
+        "    name = 'last_of_module'\n"
+        "    def choose(self, view, rng):\n"
+        "        return view.n - 1\n"
+        "register_strategy(Last)\n")
+    try:
+        config = LiveConfig(strategy="last_of_module", strategy_module=str(mod))
+        assert build_core(config, clock=ManualClock(T0_MS)).strategy_name == "last_of_module"
+    finally:
+        from scheduler.core.strategies.registry import STRATEGIES
+
+        STRATEGIES.pop("last_of_module", None)
+    for bad in (str(tmp_path / "missing.py"), "no_such_module_anywhere"):
+        with pytest.raises(SpecError, match="strategy_module"):
+            LiveConfig(strategy_module=bad)

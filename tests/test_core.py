@@ -193,3 +193,35 @@ def test_seeded_schedulers_decide_identically():
 
     assert run(1) == run(1)
     assert run(1) != run(2)
+
+
+def test_retry_exclusions_from_another_model_do_not_apply():
+    s, _ = make("round_robin")
+    s.add_instance("a", instance_id="a-0")
+    other = s.add_instance("b", instance_id="b-0")  # same pool position as a-0, in another pool
+    d = s.submit("a")
+    # excluding b-0 must not remove a-0 (the only instance of model a)
+    assert s.retry(d.task_id, exclude=[other]).instance_id == "a-0"
+
+
+def test_a_strategy_error_during_retry_fails_the_task_instead_of_leaving_it_queued():
+    from scheduler import Strategy
+
+    class Flaky(Strategy):
+        name = "flaky"
+        calls = 0
+
+        def choose(self, view, rng):
+            Flaky.calls += 1
+            if Flaky.calls > 1:
+                raise ZeroDivisionError("bug")
+            return 0
+
+    s, _ = make()
+    s.set_strategy(Flaky())
+    s.add_instance("m")
+    d = s.submit("m")
+    with pytest.raises(ZeroDivisionError):
+        s.retry(d.task_id)
+    rec = s.task(d.task_id)
+    assert rec.status == FAILED and "ZeroDivisionError" in rec.error

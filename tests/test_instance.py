@@ -84,7 +84,7 @@ def test_protocol_fifo_and_callbacks():
 
 
 def test_replicas_run_in_parallel():
-    with ServerThread(create_instance_app(sleeper(200, replicas=2))) as url, httpx.Client(base_url=url) as c:
+    with ServerThread(create_instance_app(sleeper(500, replicas=2))) as url, httpx.Client(base_url=url) as c:
         enqueue(c, "a")
         enqueue(c, "b")
         enqueue(c, "c")

@@ -109,7 +109,9 @@ def test_killed_instance_loses_no_task():
 
 
 def test_removed_instance_finishes_its_tasks():
-    spec = [dict(model="llm", replicas=1, seed=i, service_time={"dist": "deterministic", "value_ms": 100})
+    # 16 tasks of 300 ms on two single-replica instances take ~2.4 s to drain: the removal
+    # below lands while the removed instance still has work, however slow the machine
+    spec = [dict(model="llm", replicas=1, seed=i, service_time={"dist": "deterministic", "value_ms": 300})
             for i in range(2)]
     with LocalCluster(spec) as cluster:
         gone, kept = cluster.ti_uuids

@@ -52,10 +52,10 @@ def test_twin_cli_writes_both_worlds_and_the_comparison(tmp_path, capsys):
     a = live.set_index(["strategy", "task_id"]).sort_index()
     b = simulated.set_index(["strategy", "task_id"]).sort_index()
     assert (a["model"] == b["model"]).all()
-    assert (a["arrival_ms"] - b["arrival_ms"]).abs().max() < 500.0
+    assert (a["arrival_ms"] - b["arrival_ms"]).abs().max() < 1000.0
     # the seeded random strategy draws the same numbers in both worlds: the same instance for every task
     assert (a.loc["random", "instance"] == b.loc["random", "instance"]).all()
-    assert (a.loc["random", "service_ms"] - b.loc["random", "service_ms"]).median() < 20.0
+    assert (a.loc["random", "service_ms"] - b.loc["random", "service_ms"]).median() < 50.0
 
     comp = pd.read_csv(out / "comparison.csv")
     assert list(comp.columns) == list(COMPARISON_COLUMNS)

@@ -35,8 +35,8 @@ class UnknownPredictModeError(SchedulerError, ValueError):
 class NoInstanceError(SchedulerError, RuntimeError):
     """No healthy, active instance serves the requested model."""
 
-    def __init__(self, model: str, reason: str):
-        self.model, self.reason = model, reason
+    def __init__(self, model: str, reason: str, task_id: str | None = None):
+        self.model, self.reason, self.task_id = model, reason, task_id
         super().__init__(f"no instance can take a task for model {model!r}: {reason}")
 
 

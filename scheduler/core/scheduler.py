@@ -251,7 +251,13 @@ class Scheduler:
             rec = self.tracker.requeue(task_id)
             excl = tuple(exclude)
             self._emit({"event": "retry", "t": now, "task_id": task_id, "exclude": list(excl)})
-            return self._dispatch(task_id, rec.model, now, size_ms, excl)
+            try:
+                return self._dispatch(task_id, rec.model, now, size_ms, excl)
+            except NoInstanceError:
+                raise  # recorded as failed already
+            except Exception as e:  # a strategy's bug must not leave the task queued forever
+                self.tracker.fail(task_id, now, f"re-dispatch failed: {type(e).__name__}: {e}")
+                raise
 
     def _dispatch(self, tid: str, model: str, now: float, size_ms, exclude, new: tuple | None = None) -> Decision:
         """Choose an instance for a task.  ``new`` is ``(metadata,)`` for a task not yet
@@ -263,7 +269,8 @@ class Scheduler:
             self._no_instance(tid, model, now, reason, new)
         idx = pool.candidates()
         if exclude:
-            drop = {self._instances[e].pos for e in exclude if e in self._instances}
+            drop = {self._instances[e].pos for e in exclude
+                    if e in self._instances and self._instances[e].pool is pool}
             base = np.arange(pool.n) if idx is None else idx
             idx = np.array([p for p in base if p not in drop], dtype=np.intp)
             if idx.size == 0:
@@ -299,7 +306,7 @@ class Scheduler:
             self.tracker.add(tid, model, now, new[0])
         self.tracker.fail(tid, now, f"no instance for model {model!r}: {reason}")
         self._emit({"event": "no_instance", "t": now, "task_id": tid, "reason": reason})
-        raise NoInstanceError(model, reason)
+        raise NoInstanceError(model, reason, tid)
 
     def complete(self, task_id: str, execution_ms: float | None, result: Any = None) -> TaskRecord:
         """A task ended well after ``execution_ms`` of service on its instance."""

@@ -19,7 +19,11 @@ import logging
 from contextlib import asynccontextmanager
 from typing import Optional
 
+import json
+
 from fastapi import FastAPI, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from .. import __version__
@@ -52,6 +56,19 @@ def create_app(service: LiveScheduler | LiveConfig | None = None) -> FastAPI:
     app = FastAPI(title="infersched scheduler", version=__version__, lifespan=lifespan,
                   description="Schedules model-inference tasks onto registered task instances (API.md).")
     app.state.service = service
+
+    @app.exception_handler(RequestValidationError)
+    async def malformed(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """FastAPI's 422, except that an offending value JSON cannot carry (Infinity, NaN)
+        is shown as text instead of turning the answer into a 500."""
+        detail = []
+        for err in exc.errors():
+            err = dict(err)
+            for key in ("input", "ctx"):
+                if key in err and not _json_safe(err[key]):
+                    err[key] = repr(err[key])
+            detail.append(err)
+        return JSONResponse(status_code=422, content={"detail": jsonable_encoder(detail)})
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -162,3 +179,11 @@ def create_app(service: LiveScheduler | LiveConfig | None = None) -> FastAPI:
 def _result(rec):
     """What ``result`` shows: the instance's result when completed, ``{"error": ...}`` when failed, else None."""
     return rec.result if rec.status == COMPLETED else {"error": rec.error} if rec.status == FAILED else None
+
+
+def _json_safe(value) -> bool:
+    try:
+        json.dumps(jsonable_encoder(value), allow_nan=False)
+        return True
+    except (TypeError, ValueError):
+        return False

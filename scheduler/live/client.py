@@ -98,6 +98,8 @@ class TaskInstanceClient:
         except httpx.TransportError as e:  # refused, reset, or no answer within the timeout
             raise InstanceError(url, f"unreachable ({type(e).__name__}: {e}; timeout {self.timeout_s:g} s)",
                                 unreachable=True) from None
+        except (httpx.InvalidURL, ValueError) as e:  # a host that makes no URL (e.g. "[::1")
+            raise InstanceError(url, f"not a usable address ({type(e).__name__}: {e})", unreachable=False) from None
 
     @staticmethod
     def _parse(resp: httpx.Response, model: type[M]) -> M:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -113,6 +114,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("public_url", _str, "base URL task instances use for completion callbacks "
            "(default http://HOST:PORT, with 127.0.0.1 for a wildcard HOST)", "URL"),
     Option("strategy", _str, "scheduling strategy (default shortest_queue)", "NAME"),
+    Option("strategy_module", _str, "a module name or .py file imported at startup, for strategies it registers "
+           "with scheduler.register_strategy (e.g. examples/custom_strategy.py)", "MODULE"),
     Option("strategy_params", _json_dict, "strategy parameters as JSON/YAML, e.g. '{d: 2}'", "MAPPING"),
     Option("predict_mode", _str, "predictor mode: default (online learning) or lookup_table", "MODE"),
     Option("lookup_table", _str, "YAML/JSON file {model: {mean_ms, std_ms, instances: {...}}}", "FILE"),
@@ -153,6 +156,7 @@ class LiveConfig:
     port: int = 8102
     public_url: str | None = None
     strategy: str = "shortest_queue"
+    strategy_module: str | None = None  # imported before the strategy is looked up
     strategy_params: dict = field(default_factory=dict)
     predict_mode: str = "default"
     lookup_table: str | None = None  # file name; the parsed table is ``table``
@@ -172,6 +176,8 @@ class LiveConfig:
     instances: list[InstanceAddress] = field(default_factory=list)  # registered at startup
 
     def __post_init__(self) -> None:
+        if self.strategy_module:
+            import_strategy_module(self.strategy_module)
         if self.lookup_table and self.table is None:
             self.table = load_lookup_table(self.lookup_table)
         elif self.table is not None:
@@ -253,3 +259,27 @@ def load_instances(path: str) -> list[InstanceAddress]:
         model = entry.get("model_name")
         out.append(InstanceAddress(host, port, None if model is None else _str(f"{where}.model_name", model)))
     return out
+
+
+def import_strategy_module(name: str) -> None:
+    """Import a module (dotted name, or a path to a ``.py`` file) so that the
+    strategies it registers can be named: a strategy written and evaluated in
+    the simulator is served by ``python -m scheduler serve`` without an edit."""
+    import importlib
+    import importlib.util
+
+    try:
+        if name.endswith(".py"):
+            path = Path(name)
+            if not path.is_file():
+                raise SpecError("strategy_module", name, "an existing .py file or an importable module name")
+            spec = importlib.util.spec_from_file_location(f"_strategies_{path.stem}", path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module
+            spec.loader.exec_module(module)
+        else:
+            importlib.import_module(name)
+    except SpecError:
+        raise
+    except Exception as e:
+        raise SpecError("strategy_module", name, f"a module that imports cleanly ({type(e).__name__}: {e})") from None

@@ -121,7 +121,7 @@ class TaskDetailsResponse(BaseModel):
 class CompletionNotification(BaseModel):
     task_id: str
     instance_id: str
-    execution_time: float = Field(ge=0, description="measured execution time (ms)")
+    execution_time: float = Field(ge=0, allow_inf_nan=False, description="measured execution time (ms)")
     result: Any = None
     error: str | None = None
 

@@ -306,7 +306,7 @@ class LiveScheduler:
         try:
             d = self.core.submit(model, task_input, metadata, task_id=task_id)
         except NoInstanceError as e:
-            raise SubmitRefused(str(e)) from None
+            raise SubmitRefused(str(e), e.task_id) from None
         self._inflight[d.task_id] = _InFlight(task_input, metadata, d.now_ms + self._timeout_ms)
         return d.task_id, await self._deliver(d.task_id, d.instance_id, [], [])
 

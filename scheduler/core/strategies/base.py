@@ -146,11 +146,15 @@ def check_number(name: str, value: Any, *, low: float, high: float = math.inf,
     from ..errors import SpecError
 
     ok_type = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if integer:
-        ok_type = ok_type and float(value).is_integer()
+    try:
+        if integer:
+            ok_type = ok_type and float(value).is_integer()
+        finite = ok_type and math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        ok_type = finite = False
     lo_ok = ok_type and (value > low if low_open else value >= low)
     hi_ok = ok_type and (value < high if high_open else value <= high)
-    if not (ok_type and lo_ok and hi_ok and math.isfinite(value)):
+    if not (ok_type and lo_ok and hi_ok and finite):
         lo = ("(" if low_open else "[") + f"{low:g}"
         hi = f"{high:g}" + (")" if high_open else "]")
         kind = "an integer" if integer else "a number"

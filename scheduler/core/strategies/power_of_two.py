@@ -8,7 +8,7 @@ class PowerOfTwo(Strategy):
     description = "d random candidates (default 2), the one with the fewest tasks in flight"
 
     def __init__(self, d: int = 2):
-        self.d = check_number("d", d, low=1, integer=True)
+        self.d = check_number("d", d, low=1, high=1024, integer=True)
 
     def params(self):
         return {"d": self.d}

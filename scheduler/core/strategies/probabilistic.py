@@ -70,9 +70,9 @@ class Probabilistic(Strategy):
     description = "most likely to finish this task first (wait and execution distributions)"
 
     def __init__(self, cutoff: float = 4.0, max_contenders: int = 8, nodes: int = 13):
-        self.cutoff = check_number("cutoff", cutoff, low=0.0, low_open=True)
-        self.max_contenders = check_number("max_contenders", max_contenders, low=2, integer=True)
-        self.nodes = check_number("nodes", nodes, low=3, integer=True)
+        self.cutoff = check_number("cutoff", cutoff, low=0.0, high=10.0, low_open=True)
+        self.max_contenders = check_number("max_contenders", max_contenders, low=2, high=256, integer=True)
+        self.nodes = check_number("nodes", nodes, low=3, high=101, integer=True)
         self._z = np.linspace(-self.cutoff, self.cutoff, self.nodes)
 
     def params(self):
