@@ -278,10 +278,10 @@ class Predictor:
         """True mean and standard deviation over each instance's speed, cached per pool size."""
         dist = self._oracle_dist(pool.model)
         stats = self._stats[pool.model]
-        key = (pool.n, dist)
-        if stats.oracle_key != key:
+        key = stats.oracle_key
+        if key is None or key[0] != pool.n or key[1] is not dist:
             inv = pool.inv_speed[: pool.n]
-            stats.oracle_mean, stats.oracle_std, stats.oracle_key = dist.mean_ms * inv, dist.std_ms * inv, key
+            stats.oracle_mean, stats.oracle_std, stats.oracle_key = dist.mean_ms * inv, dist.std_ms * inv, (pool.n, dist)
         if idx is None:
             return stats.oracle_mean, stats.oracle_std
         return stats.oracle_mean[idx], stats.oracle_std[idx]

@@ -101,7 +101,7 @@ class Candidates:
 def argmin_random(values: np.ndarray, rng: np.random.Generator, rtol: float = 1e-9) -> int:
     """Index of the least value; among ties (within ``rtol``) one drawn at random."""
     i = int(values.argmin())
-    best = values[i]
+    best = values.item(i)  # a Python float: scalar arithmetic on numpy floats is slow
     ties = (values <= best + abs(best) * rtol).nonzero()[0]
     if len(ties) == 1:
         return i
