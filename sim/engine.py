@@ -208,10 +208,14 @@ def simulate(
         sched.add_instance(inst.model, instance_id=inst.instance_id, replicas=inst.replicas, speed=inst.speed)
 
     n = len(workload)
-    # outputs: preallocated numpy arrays, one element written per task
-    arrival_out, start, finish, service = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
-    where = np.zeros(n, dtype=np.int32)
-    predicted, predicted_err = np.zeros(n), np.zeros(n)
+    # outputs: preallocated typed arrays, one element written per task (an array.array item
+    # is cheaper to set and read than a numpy element, and as compact), numpy at the end
+    def doubles():
+        return array.array("d", bytes(8 * n))
+
+    arrival_out, start, finish, service = doubles(), doubles(), doubles(), doubles()
+    where = array.array("i", bytes(4 * n))
+    predicted, predicted_err = doubles(), doubles()
     # inputs read per task: compact typed arrays whose items come out as Python floats
     arrival_in = array.array("d", workload.arrival_ms.tobytes())
     sizes = array.array("d", workload.size_ms.tobytes())
@@ -272,8 +276,11 @@ def simulate(
     unfinished = sched.tracker.counts()[SCHEDULED]
     if unfinished:  # pragma: no cover - would be a shell bug: the run drains every queue
         raise RuntimeError(f"{unfinished} tasks did not finish")
-    return Run(arrival_out, start, finish, service, where, predicted, predicted_err,
-               tuple(inst.instance_id for inst in specs))
+    def out(a, dtype=np.float64):
+        return np.frombuffer(a, dtype=dtype)  # shares the array's memory: no copy
+
+    return Run(out(arrival_out), out(start), out(finish), out(service), out(where, np.int32), out(predicted),
+               out(predicted_err), tuple(inst.instance_id for inst in specs))
 
 
 # -- a whole scenario ------------------------------------------------------------------
