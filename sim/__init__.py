@@ -21,7 +21,8 @@ from .scenario import InstanceSpec, Scenario, StrategySpec, apply_overrides, loa
 from .plots import plot_latency_cdf, plot_latency_percentiles, plot_sweep_p99, plot_utilization
 from .sweep import offered_load, set_offered_load, sweep
 from .drive import DriveResult, drive
-from .twin import TwinResult, plot_latency_cdf_overlay, twin
+from .twin import TwinResult, twin
+from .plots import plot_latency_cdf_overlay
 from .replay_cli import RunLogs, replay_file
 from . import theory
 

@@ -197,24 +197,33 @@ def _run(args) -> int:
     print(f"scenario {res.scenario.name}: {res.scenario.replications} replication(s), "
           f"{res.simulated_tasks:,} tasks simulated in {res.wall_s:.1f} s "
           f"(warm-up of {res.scenario.warmup_tasks} tasks per run excluded)")
+    failed = _write_results(res, Path(args.out), plots=not args.no_plots)
+    if failed is None:
+        return 1
+    if logs is not None:
+        print(f"decision logs ({len(logs.paths)}) in {Path(args.decision_log).resolve()}/; "
+              f"check them with: python -m sim replay {args.decision_log}")
+    return 1 if failed else 0
+
+
+def _write_results(res, out: Path, *, plots: bool) -> bool | None:
+    """Print the summary, write the tables (and plots) into ``out`` and list them.
+
+    Returns whether a plot failed, or ``None`` when the tables could not be written."""
     print(format_summary(res.summary))
-    out = Path(args.out)
     try:
         paths = dict(res.save(out))
     except OSError as e:
         print(f"error: cannot write results to {out}: {e}", file=sys.stderr)
-        return 1
+        return None
     failed = False
-    if not args.no_plots:
+    if plots:
         plot_paths, failed = _plots(res, out)
         paths.update(plot_paths)
     print(f"results in {out.resolve()}/:")
     for name, p in paths.items():
         print(f"  {name:22s} {Path(p).name}")
-    if logs is not None:
-        print(f"decision logs ({len(logs.paths)}) in {Path(args.decision_log).resolve()}/; "
-              f"check them with: python -m sim replay {args.decision_log}")
-    return 1 if failed else 0
+    return failed
 
 
 def _drive(args) -> int:
@@ -245,20 +254,9 @@ def _drive(args) -> int:
     print(f"submissions went out {lat['p50']:.1f} ms late at the median, {lat['max']:.1f} ms at most")
     for w in m["warnings"]:
         print(f"warning: {w}", file=sys.stderr)
-    print(format_summary(res.summary))
-    out = Path(args.out)
-    try:
-        paths = dict(res.save(out))
-    except OSError as e:
-        print(f"error: cannot write results to {out}: {e}", file=sys.stderr)
+    failed = _write_results(res, Path(args.out), plots=not args.no_plots and len(res.tasks) > 0)
+    if failed is None:
         return 1
-    failed = False
-    if not args.no_plots and len(res.tasks):
-        plot_paths, failed = _plots(res, out)
-        paths.update(plot_paths)
-    print(f"results in {out.resolve()}/:")
-    for name, p in paths.items():
-        print(f"  {name:22s} {Path(p).name}")
     if m["outcomes"].get("completed", 0) < m["tasks"]:
         print("error: not every task completed; outcomes.csv says what became of each", file=sys.stderr)
         return 1

@@ -110,6 +110,25 @@ def _log_safe(values: np.ndarray, err: np.ndarray) -> np.ndarray:
 
 # -- latency CDF ---------------------------------------------------------------------
 
+def _step_cdf(ax, values, log_x: bool, label: str, **style) -> None:
+    """One empirical CDF line (non-finite values, and values <= 0 on a log axis, left out)."""
+    x = np.sort(np.asarray(values, dtype=float))
+    x = x[np.isfinite(x)]
+    if log_x:
+        x = x[x > 0]
+    if x.size:
+        ax.step(x, np.arange(1, x.size + 1) / x.size, where="post", label=f"{label} (n={x.size})", **style)
+
+
+def _cdf_axes(ax, log_x: bool) -> None:
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel("latency (ms)" + (", log scale" if log_x else ""))
+    ax.set_ylabel("fraction of tasks with latency <= x")
+    ax.set_ylim(0, 1.01)
+    ax.grid(True, alpha=0.3)
+
+
 def plot_latency_cdf(tasks_df, path, by: str = "strategy", *, log_x: bool = False,
                      column: str = "latency_ms", title: str | None = None) -> Path:
     """Empirical CDF of task latency (ms), one line per value of ``by``.
@@ -122,22 +141,32 @@ def plot_latency_cdf(tasks_df, path, by: str = "strategy", *, log_x: bool = Fals
     fig = _new_figure()
     ax = fig.add_subplot(1, 1, 1)
     for key, group in tasks_df.groupby(by, sort=False, observed=True):
-        x = np.sort(group[column].to_numpy(dtype=float))
-        x = x[np.isfinite(x)]
-        if log_x:
-            x = x[x > 0]
-        if x.size == 0:
-            continue
-        y = np.arange(1, x.size + 1) / x.size
-        ax.step(x, y, where="post", label=f"{key} (n={x.size})")
-    if log_x:
-        ax.set_xscale("log")
-    ax.set_xlabel("latency (ms)" + (", log scale" if log_x else ""))
-    ax.set_ylabel("fraction of tasks with latency <= x")
-    ax.set_ylim(0, 1.01)
-    ax.grid(True, alpha=0.3)
+        _step_cdf(ax, group[column], log_x, str(key))
+    _cdf_axes(ax, log_x)
     ax.legend(title=by, fontsize=8)
     ax.set_title(title or _title(tasks_df, "Latency CDF"))
+    return _save(fig, path)
+
+
+def plot_latency_cdf_overlay(live_tasks, sim_tasks, path, by: str = "strategy", *,
+                             log_x: bool = False, title: str | None = None) -> Path:
+    """Latency CDFs of live (solid) and simulated (dashed) runs, one colour per ``by`` value.
+
+    Both frames are per-task tables (SCENARIO.md columns: ``latency_ms`` and ``by``).
+    """
+    _require(live_tasks, [by, "latency_ms"], "plot_latency_cdf_overlay (live)")
+    _require(sim_tasks, [by, "latency_ms"], "plot_latency_cdf_overlay (sim)")
+    fig = _new_figure(7.5, 4.8)
+    ax = fig.add_subplot(1, 1, 1)
+    keys = list(dict.fromkeys([*map(str, sim_tasks[by].unique()), *map(str, live_tasks[by].unique())]))
+    for k, key in enumerate(keys):
+        for frame, style, world in ((live_tasks, "-", "live"), (sim_tasks, "--", "sim")):
+            values = frame.loc[frame[by].astype(str) == key, "latency_ms"]
+            _step_cdf(ax, values, log_x, f"{key} {world}", ls=style, color=f"C{k % 10}")
+    _cdf_axes(ax, log_x)
+    ax.legend(fontsize=7, title="solid: live, dashed: simulated", title_fontsize=8)
+    name = str(live_tasks["scenario"].iloc[0]) if "scenario" in live_tasks.columns and len(live_tasks) else None
+    ax.set_title(title or (f"Latency CDF, live vs simulated ({name})" if name else "Latency CDF, live vs simulated"))
     return _save(fig, path)
 
 

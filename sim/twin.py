@@ -47,7 +47,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 import pandas as pd
 import yaml
 
@@ -55,6 +54,7 @@ from scheduler import SpecError
 
 from .drive import DriveResult, drive_async, live_predict_mode, run_sync, scenario_workload
 from .engine import simulate
+from .plots import plot_latency_cdf_overlay
 from .results import ALL_MODELS, RunRecord, Results, instances_frame, per_replication, summarize, tasks_frame
 from .scenario import Scenario, StrategySpec, load_scenario, parse_strategy
 
@@ -313,38 +313,3 @@ def targets_text(comparison: pd.DataFrame) -> str:
         return f"targets ({goal}): met for every strategy"
     parts = [f"{r.strategy} {r.percentile} {100 * r.relative_difference:+.1f}%" for r in miss.itertuples()]
     return f"targets ({goal}): NOT met for " + "; ".join(parts)
-
-
-# -- plot --------------------------------------------------------------------------------------------
-def plot_latency_cdf_overlay(live_tasks: pd.DataFrame, sim_tasks: pd.DataFrame, path, by: str = "strategy", *,
-                             log_x: bool = False, title: str | None = None) -> Path:
-    """Latency CDFs of live (solid) and simulated (dashed) runs, one colour per ``by`` value.
-
-    Both frames are per-task tables (SCENARIO.md columns: ``latency_ms`` and ``by``).
-    """
-    from .plots import _new_figure, _require, _save
-
-    _require(live_tasks, [by, "latency_ms"], "plot_latency_cdf_overlay (live)")
-    _require(sim_tasks, [by, "latency_ms"], "plot_latency_cdf_overlay (sim)")
-    fig = _new_figure(7.5, 4.8)
-    ax = fig.add_subplot(1, 1, 1)
-    keys = list(dict.fromkeys([*map(str, sim_tasks[by].unique()), *map(str, live_tasks[by].unique())]))
-    colors = [f"C{k % 10}" for k in range(len(keys))]
-    for key, color in zip(keys, colors):
-        for frame, style, world in ((live_tasks, "-", "live"), (sim_tasks, "--", "sim")):
-            x = np.sort(frame.loc[frame[by].astype(str) == key, "latency_ms"].to_numpy(dtype=float))
-            x = x[np.isfinite(x) & ((x > 0) if log_x else True)]
-            if x.size == 0:
-                continue
-            ax.step(x, np.arange(1, x.size + 1) / x.size, where="post", ls=style, color=color,
-                    label=f"{key} {world} (n={x.size})")
-    if log_x:
-        ax.set_xscale("log")
-    ax.set_xlabel("latency (ms)" + (", log scale" if log_x else ""))
-    ax.set_ylabel("fraction of tasks with latency <= x")
-    ax.set_ylim(0, 1.01)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, title="solid: live, dashed: simulated", title_fontsize=8)
-    name = str(live_tasks["scenario"].iloc[0]) if "scenario" in live_tasks.columns and len(live_tasks) else None
-    ax.set_title(title or (f"Latency CDF, live vs simulated ({name})" if name else "Latency CDF, live vs simulated"))
-    return _save(fig, path)
