@@ -27,7 +27,7 @@ from pathlib import Path
 
 import httpx
 
-from scheduler.live import start_instance, start_scheduler
+from scheduler.live import start_instance, start_scheduler, wait_for_tasks
 
 HERE = Path(__file__).resolve().parent
 DEADLINE_S = 60.0
@@ -35,22 +35,6 @@ DEADLINE_S = 60.0
 
 def show(title: str, data) -> None:
     print(f"\n== {title}\n{json.dumps(data, indent=2)}")
-
-
-def wait_completed(client: httpx.Client, task_ids: list[str], timeout_s: float = 30.0) -> dict[str, dict]:
-    """Poll /task/query until every task has ended (or time runs out)."""
-    deadline = time.monotonic() + timeout_s
-    done: dict[str, dict] = {}
-    while len(done) < len(task_ids):
-        for tid in task_ids:
-            if tid not in done:
-                task = client.get("/task/query", params={"task_id": tid}).json()
-                if task["task_status"] in ("completed", "failed"):
-                    done[tid] = task
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{len(task_ids) - len(done)} task(s) still running after {timeout_s:g} s")
-        time.sleep(0.05)
-    return done
 
 
 def main() -> None:
@@ -94,7 +78,7 @@ def main() -> None:
             show("POST /queue/submit (first answer)", submitted[0])
             show("GET /queue/info (tasks queued)", c.get("/queue/info").json())
 
-            done = wait_completed(c, [s["task_id"] for s in submitted])
+            done = wait_for_tasks(c, [s["task_id"] for s in submitted])
             print("\n== GET /task/query, once each task has ended")
             for s in submitted:
                 task = done[s["task_id"]]

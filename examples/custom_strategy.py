@@ -30,7 +30,7 @@ import numpy as np
 
 import sim
 from scheduler import Candidates, SpecError, Strategy, argmin_random, register_strategy
-from scheduler.live import start_instance, start_scheduler
+from scheduler.live import start_instance, start_scheduler, wait_for_tasks
 
 DEADLINE_S = 90.0
 
@@ -96,22 +96,6 @@ def simulate() -> None:
 
 
 # -- 3. and 4. live mode ------------------------------------------------------------------
-def wait_ended(client: httpx.Client, task_ids: list[str], timeout_s: float = 30.0) -> dict[str, dict]:
-    """Poll /task/query until every task has completed or failed (or time runs out)."""
-    deadline = time.monotonic() + timeout_s
-    done: dict[str, dict] = {}
-    while len(done) < len(task_ids):
-        for tid in task_ids:
-            if tid not in done:
-                task = client.get("/task/query", params={"task_id": tid}).json()
-                if task["task_status"] in ("completed", "failed"):
-                    done[tid] = task
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{len(task_ids) - len(done)} task(s) still running after {timeout_s:g} s")
-        time.sleep(0.05)
-    return done
-
-
 def live(tasks: int = 40, rate_per_s: float = 50.0) -> None:
     logs = tempfile.mkdtemp(prefix="infersched-custom-")
     llm = {"dist": "lognormal", "mean_ms": 40, "cv": 0.8}
@@ -143,7 +127,7 @@ def live(tasks: int = 40, rate_per_s: float = 50.0) -> None:
                 r.raise_for_status()
                 submitted.append(r.json()["task_id"])
                 time.sleep(1.0 / rate_per_s)
-            done = wait_ended(c, submitted)
+            done = wait_for_tasks(c, submitted)
             for tid in submitted[:8]:
                 t = done[tid]
                 print(f"  {tid[:13]}  {t['task_status']:9}  on {names.get(t['scheduled_ti'], t['scheduled_ti'][:8])}"

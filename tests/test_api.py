@@ -728,3 +728,17 @@ def test_strategy_module_registers_strategies_before_the_core_is_built(tmp_path)
     for bad in (str(tmp_path / "missing.py"), "no_such_module_anywhere"):
         with pytest.raises(SpecError, match="strategy_module"):
             LiveConfig(strategy_module=bad)
+
+
+def test_wait_for_tasks_polls_until_each_task_ends(fakes):
+    from scheduler.live import wait_for_tasks
+
+    fakes.add(8100)
+    with serve(make_service(fakes)) as tc:
+        register(tc, 8100)
+        tid = submit(tc).json()["task_id"]
+        with pytest.raises(TimeoutError, match="1 task"):
+            wait_for_tasks(tc, [tid], timeout_s=0.1)
+        notify(tc, tid, "llm@8100", result={"out": 2})
+        done = wait_for_tasks(tc, [tid], timeout_s=5)
+        assert done[tid]["task_status"] == "completed" and done[tid]["result"] == {"out": 2}

@@ -26,6 +26,27 @@ from .config import OPTIONS
 _SRC_ROOT = str(Path(__file__).resolve().parents[2])  # the folder holding the ``scheduler`` package
 
 
+def wait_for_tasks(client: httpx.Client, task_ids: Sequence[str], timeout_s: float = 30.0,
+                   poll_s: float = 0.05) -> dict[str, dict]:
+    """Poll ``GET /task/query`` until every task has completed or failed; their answers by id.
+
+    ``client`` has the scheduler's base URL.  Raises ``TimeoutError`` naming how
+    many tasks are still running once ``timeout_s`` has passed."""
+    deadline = time.monotonic() + timeout_s
+    done: dict[str, dict] = {}
+    while len(done) < len(task_ids):
+        for tid in task_ids:
+            if tid not in done:
+                task = client.get("/task/query", params={"task_id": tid}).json()
+                if task["task_status"] in ("completed", "failed"):
+                    done[tid] = task
+        if len(done) < len(task_ids):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(task_ids) - len(done)} task(s) still running after {timeout_s:g} s")
+            time.sleep(poll_s)
+    return done
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port nobody listens on right now (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
