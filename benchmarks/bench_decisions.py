@@ -37,7 +37,13 @@ def bench(strategy: str, n_instances: int, tasks: int, replicas: int = 1, repeat
             clock.advance(1.0)
             in_flight.append(sched.submit("m").task_id)
             sched.complete(in_flight.popleft(), float(sizes[k]))
-        submit, complete, advance, popleft, append = sched.submit, sched.complete, clock.advance, in_flight.popleft, in_flight.append
+        submit, complete, advance, popleft, append = (
+            sched.submit,
+            sched.complete,
+            clock.advance,
+            in_flight.popleft,
+            in_flight.append,
+        )
         t0 = time.perf_counter()
         for k in range(tasks):
             advance(0.5)
@@ -51,7 +57,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", type=int, default=20000, help="submit+complete pairs per measurement")
     ap.add_argument("--sizes", type=int, nargs="+", default=[8, 64, 1024])
-    ap.add_argument("--replicas", type=int, nargs="+", default=[1, 2], help="replicas per instance (one table each)")
+    ap.add_argument(
+        "--replicas", type=int, nargs="+", default=[1, 2], help="replicas per instance (one table each)"
+    )
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
     args = ap.parse_args()
     for replicas in args.replicas:
@@ -62,7 +70,10 @@ def main() -> None:
 def table(args, replicas: int) -> None:
     rows = []
     for name in S.strategy_names():
-        us = [bench(name, n, args.tasks if n < 1024 else max(2000, args.tasks // 4), replicas) for n in args.sizes]
+        us = [
+            bench(name, n, args.tasks if n < 1024 else max(2000, args.tasks // 4), replicas)
+            for n in args.sizes
+        ]
         target = TARGET_US.get(name, DEFAULT_TARGET_US)
         rows.append((name, us, target))
     head = ["strategy"] + [f"{n} inst (us)" for n in args.sizes] + ["target @64", "met"]

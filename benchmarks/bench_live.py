@@ -45,7 +45,9 @@ TARGET_TASKS_PER_S = 300.0
 TARGET_P50_MS = 5.0
 
 
-async def submit_all(url: str, n: int, concurrency: int, max_seconds: float) -> tuple[list[float], int, float]:
+async def submit_all(
+    url: str, n: int, concurrency: int, max_seconds: float
+) -> tuple[list[float], int, float]:
     """Submit up to ``n`` tasks; returns client round trips (ms), failures, and the start time."""
     rtts: list[float] = []
     failures = 0
@@ -54,6 +56,7 @@ async def submit_all(url: str, n: int, concurrency: int, max_seconds: float) -> 
     deadline = t_start + max_seconds
     transport = pooled_transport(concurrency)  # the client's own CPU cost stays small
     async with httpx.AsyncClient(base_url=url, transport=transport, timeout=30.0) as client:
+
         async def worker() -> None:
             nonlocal next_i, failures
             while next_i < n and time.perf_counter() < deadline:
@@ -73,6 +76,7 @@ async def open_loop(url: str, n: int, rate: float, max_seconds: float) -> list[f
     """Submit ``n`` tasks at ``rate`` per second, each on its own schedule; returns round trips (ms)."""
     rtts: list[float] = []
     async with httpx.AsyncClient(base_url=url, transport=pooled_transport(256), timeout=30.0) as client:
+
         async def one(i: int) -> None:
             t0 = time.perf_counter()
             r = await client.post("/queue/submit", json={"model_name": "zero", "task_input": {"i": i}})
@@ -116,9 +120,13 @@ def main() -> None:
     args = ap.parse_args()
 
     zero = {"dist": "deterministic", "value_ms": 0}
-    spec = [dict(model="zero", replicas=args.replicas, service_time=zero, seed=i) for i in range(args.instances)]
+    spec = [
+        dict(model="zero", replicas=args.replicas, service_time=zero, seed=i) for i in range(args.instances)
+    ]
     with LocalCluster(spec, scheduler=dict(log_level="warning", seed=0)) as cluster:
-        print(f"{args.instances} instances x {args.replicas} replicas, zero-time model; scheduler at {cluster.url}")
+        print(
+            f"{args.instances} instances x {args.replicas} replicas, zero-time model; scheduler at {cluster.url}"
+        )
         asyncio.run(submit_all(cluster.url, args.warmup, args.concurrency, args.max_seconds))
         done = args.warmup
         wait_ended(cluster.url, done, 30.0)
@@ -127,7 +135,9 @@ def main() -> None:
         done += len(lat_rtts)
         lat_stats = wait_ended(cluster.url, done, 30.0)
 
-        rtts, failures, t0 = asyncio.run(submit_all(cluster.url, args.tasks, args.concurrency, args.max_seconds))
+        rtts, failures, t0 = asyncio.run(
+            submit_all(cluster.url, args.tasks, args.concurrency, args.max_seconds)
+        )
         stats = wait_ended(cluster.url, done + len(rtts), 60.0)
         elapsed = time.perf_counter() - t0
     counts = stats["counts"]
@@ -138,11 +148,17 @@ def main() -> None:
     tp50, tp99 = np.percentile(rtts, [50, 99])
     print(f"latency phase: {len(lat_rtts)} tasks open loop at {args.rate:g}/s")
     print(f"  submit round trip (client):             p50 {lp50:6.2f} ms   p99 {lp99:6.2f} ms")
-    print(f"  added latency (total - execution):      p50 {added['p50']:6.2f} ms   p99 {added['p99']:6.2f} ms"
-          f"   (target p50 <= {TARGET_P50_MS:g} ms)")
-    print(f"throughput phase: {len(rtts)} tasks, concurrency {args.concurrency}, {ended} ended "
-          f"({counts['failed']} failed in all, {failures} refused) in {elapsed:.2f} s")
-    print(f"  throughput, completed end to end:       {rate:6.0f} tasks/s   (target >= {TARGET_TASKS_PER_S:g})")
+    print(
+        f"  added latency (total - execution):      p50 {added['p50']:6.2f} ms   p99 {added['p99']:6.2f} ms"
+        f"   (target p50 <= {TARGET_P50_MS:g} ms)"
+    )
+    print(
+        f"throughput phase: {len(rtts)} tasks, concurrency {args.concurrency}, {ended} ended "
+        f"({counts['failed']} failed in all, {failures} refused) in {elapsed:.2f} s"
+    )
+    print(
+        f"  throughput, completed end to end:       {rate:6.0f} tasks/s   (target >= {TARGET_TASKS_PER_S:g})"
+    )
     print(f"  submit round trip (client, saturated):  p50 {tp50:6.2f} ms   p99 {tp99:6.2f} ms")
 
 

@@ -43,8 +43,12 @@ LOAD = 0.8
 def scenario(n_instances: int, tasks: int) -> dict:
     rate_per_s = LOAD * n_instances * 1000.0 / MEAN_MS
     return {
-        "name": f"bench-{n_instances}", "seed": 1, "replications": 1, "tasks": tasks,
-        "strategies": ["shortest_queue"], "predictor": {"mode": "oracle"},
+        "name": f"bench-{n_instances}",
+        "seed": 1,
+        "replications": 1,
+        "tasks": tasks,
+        "strategies": ["shortest_queue"],
+        "predictor": {"mode": "oracle"},
         "models": {"m": {"service_time": {"dist": "exponential", "mean_ms": MEAN_MS}}},
         "instances": [{"model": "m", "count": n_instances}],
         "workload": {"arrival": {"process": "poisson", "rate_per_s": rate_per_s}},
@@ -120,21 +124,29 @@ def part1(tasks: int, repeats: int) -> None:
     wl = sim.draw_workload(scn, seeds)
     n = len(wl)
     strategy = scn.strategies[0]
-    rates = best_rates({
-        "sim.run (end to end)": lambda: sim.run(spec),
-        "sim.simulate (engine only)": lambda: sim.simulate(scn, wl, strategy, seeds["scheduler"]),
-        "bare-process": lambda: bare_process(wl.arrival_ms, wl.size_ms, 8),
-        "bare-worker": lambda: bare_worker(wl.arrival_ms, wl.size_ms, 8),
-    }, n, repeats)
-    print(f"part 1: {n:,} tasks, 8 exponential instances, load {LOAD}, shortest_queue, oracle "
-          f"(best of {repeats}, interleaved)")
+    rates = best_rates(
+        {
+            "sim.run (end to end)": lambda: sim.run(spec),
+            "sim.simulate (engine only)": lambda: sim.simulate(scn, wl, strategy, seeds["scheduler"]),
+            "bare-process": lambda: bare_process(wl.arrival_ms, wl.size_ms, 8),
+            "bare-worker": lambda: bare_worker(wl.arrival_ms, wl.size_ms, 8),
+        },
+        n,
+        repeats,
+    )
+    print(
+        f"part 1: {n:,} tasks, 8 exponential instances, load {LOAD}, shortest_queue, oracle "
+        f"(best of {repeats}, interleaved)"
+    )
     for name, rate in rates.items():
         print(f"  {name:28s} {rate:12,.0f} tasks/s")
     for sim_name in ("sim.run (end to end)", "sim.simulate (engine only)"):
         for bare in ("bare-process", "bare-worker"):
             ratio = rates[sim_name] / rates[bare]
-            print(f"  ratio {sim_name:28s} / {bare:13s} = {ratio:5.2f}  (target >= 0.5: "
-                  f"{'met' if ratio >= 0.5 else 'not met'})")
+            print(
+                f"  ratio {sim_name:28s} / {bare:13s} = {ratio:5.2f}  (target >= 0.5: "
+                f"{'met' if ratio >= 0.5 else 'not met'})"
+            )
 
 
 def part2(tasks: int) -> None:
@@ -145,9 +157,11 @@ def part2(tasks: int) -> None:
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     if sys.platform == "darwin":  # bytes on macOS
         peak_kib //= 1024
-    print(f"part 2: {res.simulated_tasks:,} tasks over 256 instances: wall {wall:.1f} s "
-          f"({res.simulated_tasks / wall:,.0f} tasks/s), peak RSS {peak_kib / 1024:,.0f} MiB "
-          f"(ru_maxrss of the whole process)")
+    print(
+        f"part 2: {res.simulated_tasks:,} tasks over 256 instances: wall {wall:.1f} s "
+        f"({res.simulated_tasks / wall:,.0f} tasks/s), peak RSS {peak_kib / 1024:,.0f} MiB "
+        f"(ru_maxrss of the whole process)"
+    )
 
 
 def main() -> None:

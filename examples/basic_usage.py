@@ -43,16 +43,26 @@ def main() -> None:
     procs = []
     try:
         llm = {"dist": "lognormal", "mean_ms": 40, "cv": 0.5}
-        instances = [start_instance("llm", replicas=2, service_time=llm, seed=i, log_dir=logs) for i in range(2)]
+        instances = [
+            start_instance("llm", replicas=2, service_time=llm, seed=i, log_dir=logs) for i in range(2)
+        ]
         procs += instances
         for p in instances:
             p.wait_ready()
         config = Path(logs) / "instances.yaml"
-        config.write_text("instances:\n" + "".join(
-            f"  - {{host: 127.0.0.1, port: {p.url.rsplit(':', 1)[1]}, model_name: llm}}\n" for p in instances))
+        config.write_text(
+            "instances:\n"
+            + "".join(
+                f"  - {{host: 127.0.0.1, port: {p.url.rsplit(':', 1)[1]}, model_name: llm}}\n"
+                for p in instances
+            )
+        )
 
-        sched = start_scheduler(lookup_table=str(HERE / "lookup_table.yaml"), log_dir=logs,
-                                env={**os.environ, "SCHEDULER_CONFIG_PATH": str(config)})
+        sched = start_scheduler(
+            lookup_table=str(HERE / "lookup_table.yaml"),
+            log_dir=logs,
+            env={**os.environ, "SCHEDULER_CONFIG_PATH": str(config)},
+        )
         procs.append(sched)
         mm = start_instance("mm", model_kind="matmul", log_dir=logs)
         procs.append(mm)
@@ -64,17 +74,27 @@ def main() -> None:
         with httpx.Client(base_url=sched.url, timeout=10) as c:
             show("GET /health", c.get("/health").json())
             port = int(mm.url.rsplit(":", 1)[1])
-            show("POST /ti/register (the matmul instance)",
-                 c.post("/ti/register", json={"host": "127.0.0.1", "port": port}).json())
+            show(
+                "POST /ti/register (the matmul instance)",
+                c.post("/ti/register", json={"host": "127.0.0.1", "port": port}).json(),
+            )
             show("GET /queue/info", c.get("/queue/info").json())
 
             submitted = []
             for i in range(10):
-                r = c.post("/queue/submit", json={"model_name": "llm", "task_input": {"prompt": f"question {i}"},
-                                                  "metadata": {"input_tokens": 10 + i}})
+                r = c.post(
+                    "/queue/submit",
+                    json={
+                        "model_name": "llm",
+                        "task_input": {"prompt": f"question {i}"},
+                        "metadata": {"input_tokens": 10 + i},
+                    },
+                )
                 submitted.append(r.json())
             for n in (64, 256):
-                submitted.append(c.post("/queue/submit", json={"model_name": "mm", "task_input": {"n": n}}).json())
+                submitted.append(
+                    c.post("/queue/submit", json={"model_name": "mm", "task_input": {"n": n}}).json()
+                )
             show("POST /queue/submit (first answer)", submitted[0])
             show("GET /queue/info (tasks queued)", c.get("/queue/info").json())
 
@@ -82,18 +102,29 @@ def main() -> None:
             print("\n== GET /task/query, once each task has ended")
             for s in submitted:
                 task = done[s["task_id"]]
-                print(f"{task['task_id']}  {task['task_status']:9}  on {task['scheduled_ti'][:8]}  "
-                      f"result {json.dumps(task['result'])}")
+                print(
+                    f"{task['task_id']}  {task['task_status']:9}  on {task['scheduled_ti'][:8]}  "
+                    f"result {json.dumps(task['result'])}"
+                )
 
-            show("POST /scheduler/predict_mode lookup_table",
-                 c.post("/scheduler/predict_mode", json={"mode": "lookup_table"}).json())
+            show(
+                "POST /scheduler/predict_mode lookup_table",
+                c.post("/scheduler/predict_mode", json={"mode": "lookup_table"}).json(),
+            )
             for _ in range(4):
                 c.post("/queue/submit", json={"model_name": "llm", "task_input": {"prompt": "more"}})
-            show("GET /queue/info (estimates from the table: 50 ms per llm task)",
-                 c.get("/queue/info", params={"model_name": "llm"}).json())
-            show("POST /scheduler/set round_robin", c.post("/scheduler/set", json={"name": "round_robin"}).json())
-            show("POST /scheduler/set nonsense (an error lists the valid names)",
-                 c.post("/scheduler/set", json={"name": "nonsense"}).json())
+            show(
+                "GET /queue/info (estimates from the table: 50 ms per llm task)",
+                c.get("/queue/info", params={"model_name": "llm"}).json(),
+            )
+            show(
+                "POST /scheduler/set round_robin",
+                c.post("/scheduler/set", json={"name": "round_robin"}).json(),
+            )
+            show(
+                "POST /scheduler/set nonsense (an error lists the valid names)",
+                c.post("/scheduler/set", json={"name": "nonsense"}).json(),
+            )
             show("GET /scheduler/stats", c.get("/scheduler/stats").json())
         if time.monotonic() - started > DEADLINE_S:
             raise TimeoutError(f"the example took more than {DEADLINE_S:g} s")

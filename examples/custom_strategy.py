@@ -88,10 +88,20 @@ SCENARIO = {
 
 def simulate() -> None:
     res = sim.run(SCENARIO, strategies=["idle_first", "shortest_queue", "power_of_two"])
-    cols = ["strategy", "count", "latency_mean_ms", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
-            "latency_p99_ms_ci", "utilization"]
-    print(f"== simulator: {SCENARIO['name']}, offered load {sim.offered_load(SCENARIO):.2f}, "
-          f"{SCENARIO['replications']} replications of {SCENARIO['tasks']} tasks (latencies in ms)")
+    cols = [
+        "strategy",
+        "count",
+        "latency_mean_ms",
+        "latency_p50_ms",
+        "latency_p95_ms",
+        "latency_p99_ms",
+        "latency_p99_ms_ci",
+        "utilization",
+    ]
+    print(
+        f"== simulator: {SCENARIO['name']}, offered load {sim.offered_load(SCENARIO):.2f}, "
+        f"{SCENARIO['replications']} replications of {SCENARIO['tasks']} tasks (latencies in ms)"
+    )
     print(res.summary[res.summary["model"] == "all"][cols].round(2).to_string(index=False))
 
 
@@ -100,22 +110,33 @@ def live(tasks: int = 40, rate_per_s: float = 50.0) -> None:
     logs = tempfile.mkdtemp(prefix="infersched-custom-")
     llm = {"dist": "lognormal", "mean_ms": 40, "cv": 0.8}
     kinds = [{"replicas": 1, "speed": 1.0}, {"replicas": 1, "speed": 1.0}, {"replicas": 2, "speed": 0.5}]
-    instances = [start_instance("llm", service_time=llm, seed=i, log_dir=logs, instance_id=f"llm-{i}", **k)
-                 for i, k in enumerate(kinds)]
+    instances = [
+        start_instance("llm", service_time=llm, seed=i, log_dir=logs, instance_id=f"llm-{i}", **k)
+        for i, k in enumerate(kinds)
+    ]
     scheduler = None
     try:
         for p in instances:
             p.wait_ready()
-        scheduler = start_scheduler(strategy_module=str(Path(__file__).resolve()), strategy="idle_first",
-                                    strategy_params={"d": 2}, seed=1, log_dir=logs)
+        scheduler = start_scheduler(
+            strategy_module=str(Path(__file__).resolve()),
+            strategy="idle_first",
+            strategy_params={"d": 2},
+            seed=1,
+            log_dir=logs,
+        )
         scheduler.wait_ready()
-        print(f"\n== live: python -m scheduler serve --strategy-module {Path(__file__).name} --strategy idle_first"
-              f" at {scheduler.url}; logs in {logs}")
+        print(
+            f"\n== live: python -m scheduler serve --strategy-module {Path(__file__).name} --strategy idle_first"
+            f" at {scheduler.url}; logs in {logs}"
+        )
         with httpx.Client(base_url=scheduler.url, timeout=10) as c:
             names = {}  # ti_uuid -> our name for the instance
             for k, (p, kind) in enumerate(zip(instances, kinds)):
-                body = c.post("/ti/register", json={"host": "127.0.0.1", "port": int(p.url.rsplit(":", 1)[1]),
-                                                    "model_name": "llm"}).json()
+                body = c.post(
+                    "/ti/register",
+                    json={"host": "127.0.0.1", "port": int(p.url.rsplit(":", 1)[1]), "model_name": "llm"},
+                ).json()
                 if body["status"] != "success":
                     raise RuntimeError(f"registering {p.url} failed: {body['message']}")
                 names[body["ti_uuid"]] = f"llm-{k}"
@@ -123,23 +144,31 @@ def live(tasks: int = 40, rate_per_s: float = 50.0) -> None:
             print(f"strategy in use: {c.get('/scheduler/stats').json()['strategy']}")
             submitted = []
             for i in range(tasks):  # a steady stream, so that queues form now and then
-                r = c.post("/queue/submit", json={"model_name": "llm", "task_input": {"prompt": f"question {i}"}})
+                r = c.post(
+                    "/queue/submit", json={"model_name": "llm", "task_input": {"prompt": f"question {i}"}}
+                )
                 r.raise_for_status()
                 submitted.append(r.json()["task_id"])
                 time.sleep(1.0 / rate_per_s)
             done = wait_for_tasks(c, submitted)
             for tid in submitted[:8]:
                 t = done[tid]
-                print(f"  {tid[:13]}  {t['task_status']:9}  on {names.get(t['scheduled_ti'], t['scheduled_ti'][:8])}"
-                      f"  result {t['result']}")
+                print(
+                    f"  {tid[:13]}  {t['task_status']:9}  on {names.get(t['scheduled_ti'], t['scheduled_ti'][:8])}"
+                    f"  result {t['result']}"
+                )
             print(f"  ... {len(submitted) - 8} more")
             per_instance = collections.Counter(names.get(t["scheduled_ti"], "?") for t in done.values())
             completed = sum(t["task_status"] == "completed" for t in done.values())
-            print(f"completed {completed}/{len(submitted)} tasks; tasks per instance: "
-                  f"{dict(sorted(per_instance.items()))} (llm-2 has two replicas at half speed)")
+            print(
+                f"completed {completed}/{len(submitted)} tasks; tasks per instance: "
+                f"{dict(sorted(per_instance.items()))} (llm-2 has two replicas at half speed)"
+            )
             s = c.get("/scheduler/stats").json()
-            print(f"latency mean {s['total_ms']['mean']:.1f} ms, wait mean {s['wait_ms']['mean']:.1f} ms "
-                  f"(GET /scheduler/stats)")
+            print(
+                f"latency mean {s['total_ms']['mean']:.1f} ms, wait mean {s['wait_ms']['mean']:.1f} ms "
+                f"(GET /scheduler/stats)"
+            )
     finally:
         if scheduler is not None:
             scheduler.stop()

@@ -17,13 +17,18 @@ import sys
 def _serve_parser(sub) -> None:
     from .live.config import OPTIONS
 
-    p = sub.add_parser("serve", help="run the live scheduler service",
-                       description="Run the live scheduler service (API.md) under uvicorn.")
+    p = sub.add_parser(
+        "serve",
+        help="run the live scheduler service",
+        description="Run the live scheduler service (API.md) under uvicorn.",
+    )
     for opt in OPTIONS:
         flags = [opt.flag] + (["--config"] if opt.name == "config_path" else [])
         help_text = f"{opt.help} [env {opt.env}]"
         if opt.name == "access_log":
-            p.add_argument(*flags, dest=opt.name, default=None, action=argparse.BooleanOptionalAction, help=help_text)
+            p.add_argument(
+                *flags, dest=opt.name, default=None, action=argparse.BooleanOptionalAction, help=help_text
+            )
         else:
             p.add_argument(*flags, dest=opt.name, default=None, metavar=opt.metavar, help=help_text)
 
@@ -40,8 +45,13 @@ def _serve(ns: argparse.Namespace) -> int:
     except (SpecError, ValueError) as e:
         print(f"infersched serve: {e}", file=sys.stderr)
         return 2
-    run(create_app(service), host=config.host, port=config.port, log_level=config.log_level,
-        access_log=config.access_log)
+    run(
+        create_app(service),
+        host=config.host,
+        port=config.port,
+        log_level=config.log_level,
+        access_log=config.access_log,
+    )
     return 0
 
 

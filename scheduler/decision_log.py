@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 
 class DecisionLog:
@@ -54,7 +54,7 @@ class DecisionLog:
             if not self._fh.closed:
                 self._fh.close()
 
-    def __enter__(self) -> "DecisionLog":
+    def __enter__(self) -> DecisionLog:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -13,24 +13,65 @@ Command line: ``python -m sim run SCENARIO.yaml --out DIR`` (see :mod:`sim.cli`)
 also ``drive``, ``twin`` and ``replay``.
 """
 
+from . import theory
+from .drive import DriveResult, drive
 from .engine import Run, Workload, draw_workload, replication_seeds, run, simulate
+from .plots import (
+    plot_latency_cdf,
+    plot_latency_cdf_overlay,
+    plot_latency_percentiles,
+    plot_sweep_p99,
+    plot_utilization,
+)
+from .replay_cli import RunLogs, replay_file
 from .results import (
-    ALL_MODELS, INSTANCE_COLUMNS, TASK_COLUMNS, Results, ci_half_width, littles_law, summarize, t_quantile,
+    ALL_MODELS,
+    INSTANCE_COLUMNS,
+    TASK_COLUMNS,
+    Results,
+    ci_half_width,
+    littles_law,
+    summarize,
+    t_quantile,
 )
 from .scenario import InstanceSpec, Scenario, StrategySpec, apply_overrides, load_scenario, parse_strategy
-from .plots import plot_latency_cdf, plot_latency_percentiles, plot_sweep_p99, plot_utilization
 from .sweep import offered_load, set_offered_load, sweep
-from .drive import DriveResult, drive
 from .twin import TwinResult, twin
-from .plots import plot_latency_cdf_overlay
-from .replay_cli import RunLogs, replay_file
-from . import theory
 
 __all__ = [
-    "ALL_MODELS", "INSTANCE_COLUMNS", "InstanceSpec", "Results", "Run", "Scenario", "StrategySpec", "TASK_COLUMNS",
-    "Workload", "apply_overrides", "ci_half_width", "draw_workload", "littles_law", "load_scenario",
-    "parse_strategy", "replication_seeds", "run", "simulate", "summarize", "t_quantile",
-    "plot_latency_cdf", "plot_latency_percentiles", "plot_sweep_p99", "plot_utilization",
-    "offered_load", "set_offered_load", "sweep", "theory", "DriveResult", "drive",
-    "TwinResult", "twin", "plot_latency_cdf_overlay", "RunLogs", "replay_file",
+    "ALL_MODELS",
+    "INSTANCE_COLUMNS",
+    "InstanceSpec",
+    "Results",
+    "Run",
+    "Scenario",
+    "StrategySpec",
+    "TASK_COLUMNS",
+    "Workload",
+    "apply_overrides",
+    "ci_half_width",
+    "draw_workload",
+    "littles_law",
+    "load_scenario",
+    "parse_strategy",
+    "replication_seeds",
+    "run",
+    "simulate",
+    "summarize",
+    "t_quantile",
+    "plot_latency_cdf",
+    "plot_latency_percentiles",
+    "plot_sweep_p99",
+    "plot_utilization",
+    "offered_load",
+    "set_offered_load",
+    "sweep",
+    "theory",
+    "DriveResult",
+    "drive",
+    "TwinResult",
+    "twin",
+    "plot_latency_cdf_overlay",
+    "RunLogs",
+    "replay_file",
 ]

@@ -28,8 +28,8 @@ import argparse
 import logging
 import math
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import pandas as pd
 
@@ -42,21 +42,34 @@ log = logging.getLogger("sim")
 # (file name, sim.plots function, the frame it draws)
 PLOTS = (
     ("latency_cdf.png", "plot_latency_cdf", lambda res: res.tasks),
-    ("latency_percentiles.png", "plot_latency_percentiles",
-     lambda res: res.summary[res.summary["model"] == ALL_MODELS]),
+    (
+        "latency_percentiles.png",
+        "plot_latency_percentiles",
+        lambda res: res.summary[res.summary["model"] == ALL_MODELS],
+    ),
     ("utilization.png", "plot_utilization", lambda res: res.instances),
 )
-SHOWN = (("throughput_per_s", "thru/s", 1), ("latency_mean_ms", "lat mean", 1), ("latency_p50_ms", "p50", 1),
-         ("latency_p95_ms", "p95", 1), ("latency_p99_ms", "p99", 1), ("wait_mean_ms", "wait mean", 1),
-         ("utilization", "util", 3), ("slo_attainment", "slo", 3))
+SHOWN = (
+    ("throughput_per_s", "thru/s", 1),
+    ("latency_mean_ms", "lat mean", 1),
+    ("latency_p50_ms", "p50", 1),
+    ("latency_p95_ms", "p95", 1),
+    ("latency_p99_ms", "p99", 1),
+    ("wait_mean_ms", "wait mean", 1),
+    ("utilization", "util", 3),
+    ("slo_attainment", "slo", 3),
+)
 
 
 def format_summary(summary: pd.DataFrame) -> str:
     """The summary as a text table: ``mean ±half-width`` per metric (ms unless named)."""
     if summary.empty:
         return "(no measured tasks)"
-    table = {"strategy": summary["strategy"].astype(str), "model": summary["model"].astype(str),
-             "tasks": summary["count"].map("{:,}".format)}
+    table = {
+        "strategy": summary["strategy"].astype(str),
+        "model": summary["model"].astype(str),
+        "tasks": summary["count"].map("{:,}".format),
+    }
     for col, head, digits in SHOWN:
         if col not in summary:
             continue
@@ -70,7 +83,9 @@ def format_summary(summary: pd.DataFrame) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m sim", description="Simulate scheduling strategies on a scenario.")
+    ap = argparse.ArgumentParser(
+        prog="python -m sim", description="Simulate scheduling strategies on a scenario."
+    )
     sub = ap.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="simulate a scenario and write tables and plots")
     r.add_argument("scenario", help="scenario YAML file")
@@ -80,36 +95,55 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--strategies", help="comma-separated strategy names (default: the scenario's)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--no-plots", action="store_true", help="skip the plots")
-    r.add_argument("--decision-log", metavar="DIR",
-                   help="write each run's core events to DIR/<strategy>_r<replication>.jsonl (for `sim replay`)")
+    r.add_argument(
+        "--decision-log",
+        metavar="DIR",
+        help="write each run's core events to DIR/<strategy>_r<replication>.jsonl (for `sim replay`)",
+    )
     r.add_argument("-v", "--verbose", action="store_true", help="log each run")
     v = sub.add_parser("validate", help="check a scenario without simulating it")
     v.add_argument("scenario")
     sub.add_parser("strategies", help="list the registered strategies")
 
-    d = sub.add_parser("drive", help="replay a scenario's workload live against a running scheduler",
-                       description="Submit the scenario's workload (replication R, the simulator's own draw) in "
-                                   "real time to a live scheduler, follow every task to its end, and write the "
-                                   "simulator's tables and plots from the scheduler's timestamps.")
+    d = sub.add_parser(
+        "drive",
+        help="replay a scenario's workload live against a running scheduler",
+        description="Submit the scenario's workload (replication R, the simulator's own draw) in "
+        "real time to a live scheduler, follow every task to its end, and write the "
+        "simulator's tables and plots from the scheduler's timestamps.",
+    )
     d.add_argument("scenario", help="scenario YAML file")
-    d.add_argument("--scheduler", required=True, metavar="URL", help="the scheduler's base URL, e.g. "
-                                                                      "http://127.0.0.1:8102")
+    d.add_argument(
+        "--scheduler",
+        required=True,
+        metavar="URL",
+        help="the scheduler's base URL, e.g. http://127.0.0.1:8102",
+    )
     d.add_argument("--out", required=True, help="output folder (created if missing)")
-    d.add_argument("--strategy", help="set this strategy (a name or one of the scenario's labels) first; "
-                                      "default: keep the scheduler's")
+    d.add_argument(
+        "--strategy",
+        help="set this strategy (a name or one of the scenario's labels) first; "
+        "default: keep the scheduler's",
+    )
     d.add_argument("--replication", type=int, default=0, help="which replication's workload (default 0)")
     d.add_argument("--tasks", type=int, help="override the scenario's number of tasks")
     d.add_argument("--max-tasks", type=int, default=None, help="at most this many tasks (default 20000)")
-    d.add_argument("--max-seconds", type=float, help="wall-clock limit of the whole drive (default: the "
-                                                     "workload's span plus 60 s, at most an hour)")
+    d.add_argument(
+        "--max-seconds",
+        type=float,
+        help="wall-clock limit of the whole drive (default: the workload's span plus 60 s, at most an hour)",
+    )
     d.add_argument("--concurrency", type=int, default=128, help="submissions in flight at most (default 128)")
     d.add_argument("--no-progress", action="store_true", help="no progress lines")
     d.add_argument("--no-plots", action="store_true", help="skip the plots")
 
-    t = sub.add_parser("twin", help="run each strategy live and simulated, compare latency percentiles",
-                       description="Start reference instances as the scenario describes, then per strategy a "
-                                   "fresh scheduler; drive the workload live, simulate the same workload, and "
-                                   "print live and simulated p50/p95/p99 side by side.")
+    t = sub.add_parser(
+        "twin",
+        help="run each strategy live and simulated, compare latency percentiles",
+        description="Start reference instances as the scenario describes, then per strategy a "
+        "fresh scheduler; drive the workload live, simulate the same workload, and "
+        "print live and simulated p50/p95/p99 side by side.",
+    )
     t.add_argument("scenario", help="scenario YAML file (e.g. examples/scenarios/twin.yaml)")
     t.add_argument("--out", required=True, help="output folder (created if missing)")
     t.add_argument("--strategies", help="comma-separated strategy names (default: the scenario's)")
@@ -117,10 +151,13 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--max-seconds", type=float, help="wall-clock limit of each strategy's drive")
     t.add_argument("--no-progress", action="store_true", help="no progress lines")
 
-    p = sub.add_parser("replay", help="feed decision logs back through the core; count identical decisions",
-                       description="Replay decision logs (live: scheduler serve --decision-log; simulated: "
-                                   "sim run --decision-log) with the recorded clock; exit 0 when every decision "
-                                   "comes out identical, 1 otherwise.")
+    p = sub.add_parser(
+        "replay",
+        help="feed decision logs back through the core; count identical decisions",
+        description="Replay decision logs (live: scheduler serve --decision-log; simulated: "
+        "sim run --decision-log) with the recorded clock; exit 0 when every decision "
+        "comes out identical, 1 otherwise.",
+    )
     p.add_argument("logs", nargs="+", metavar="LOG", help="a JSON-lines decision log, or a folder of them")
     p.add_argument("--show", type=int, default=5, help="mismatches shown per scheduler (default 5)")
     return ap
@@ -128,8 +165,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     try:
         if args.command == "strategies":
             return _strategies()
@@ -164,8 +204,10 @@ def _validate(args) -> int:
     from .scenario import load_scenario
 
     scn = load_scenario(args.scenario)
-    print(f"ok: {scn.name}: {len(scn.model_names)} models, {len(scn.instances)} instances, strategies {', '.join(s.label for s in scn.strategies)}, "
-          f"{scn.replications} replications")
+    print(
+        f"ok: {scn.name}: {len(scn.model_names)} models, {len(scn.instances)} instances, strategies {', '.join(s.label for s in scn.strategies)}, "
+        f"{scn.replications} replications"
+    )
     return 0
 
 
@@ -182,27 +224,39 @@ def _run(args) -> int:
     if args.strategies:
         strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
         if not strategies:
-            raise SpecError("--strategies", args.strategies, "comma-separated names: " + ", ".join(strategy_names()))
+            raise SpecError(
+                "--strategies", args.strategies, "comma-separated names: " + ", ".join(strategy_names())
+            )
     logs = None
     if args.decision_log:
         from .replay_cli import RunLogs
 
         logs = RunLogs(args.decision_log)
     try:
-        res = run(scn, strategies=strategies, replications=args.replications, tasks=args.tasks,
-                  progress=not args.no_progress, recorder=logs)
+        res = run(
+            scn,
+            strategies=strategies,
+            replications=args.replications,
+            tasks=args.tasks,
+            progress=not args.no_progress,
+            recorder=logs,
+        )
     finally:
         if logs is not None:
             logs.close()
-    print(f"scenario {res.scenario.name}: {res.scenario.replications} replication(s), "
-          f"{res.simulated_tasks:,} tasks simulated in {res.wall_s:.1f} s "
-          f"(warm-up of {res.scenario.warmup_tasks} tasks per run excluded)")
+    print(
+        f"scenario {res.scenario.name}: {res.scenario.replications} replication(s), "
+        f"{res.simulated_tasks:,} tasks simulated in {res.wall_s:.1f} s "
+        f"(warm-up of {res.scenario.warmup_tasks} tasks per run excluded)"
+    )
     failed = _write_results(res, Path(args.out), plots=not args.no_plots)
     if failed is None:
         return 1
     if logs is not None:
-        print(f"decision logs ({len(logs.paths)}) in {Path(args.decision_log).resolve()}/; "
-              f"check them with: python -m sim replay {args.decision_log}")
+        print(
+            f"decision logs ({len(logs.paths)}) in {Path(args.decision_log).resolve()}/; "
+            f"check them with: python -m sim replay {args.decision_log}"
+        )
     return 1 if failed else 0
 
 
@@ -239,17 +293,27 @@ def _drive(args) -> int:
         if value is not None and value < 1:
             raise SpecError(f"--{flag.replace('_', '-')}", value, "an integer >= 1")
     try:
-        res = drive(args.scenario, args.scheduler, strategy=args.strategy, replication=args.replication,
-                    tasks=args.tasks, max_tasks=args.max_tasks or MAX_TASKS, max_seconds=args.max_seconds,
-                    concurrency=args.concurrency, progress=not args.no_progress)
+        res = drive(
+            args.scenario,
+            args.scheduler,
+            strategy=args.strategy,
+            replication=args.replication,
+            tasks=args.tasks,
+            max_tasks=args.max_tasks or MAX_TASKS,
+            max_seconds=args.max_seconds,
+            concurrency=args.concurrency,
+            progress=not args.no_progress,
+        )
     except DriveError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     m = res.meta
-    print(f"scenario {m['scenario']}, live against {m['scheduler']} (strategy {m['strategy']}, predict mode "
-          f"{m['predict_mode']}): {m['tasks']:,} tasks in {m['wall_s']:.1f} s; outcomes: "
-          + ", ".join(f"{k} {v:,}" for k, v in m["outcomes"].items())
-          + f" (warm-up of {m['warmup_tasks']} tasks excluded)")
+    print(
+        f"scenario {m['scenario']}, live against {m['scheduler']} (strategy {m['strategy']}, predict mode "
+        f"{m['predict_mode']}): {m['tasks']:,} tasks in {m['wall_s']:.1f} s; outcomes: "
+        + ", ".join(f"{k} {v:,}" for k, v in m["outcomes"].items())
+        + f" (warm-up of {m['warmup_tasks']} tasks excluded)"
+    )
     lat = m["submit_lateness_ms"]
     print(f"submissions went out {lat['p50']:.1f} ms late at the median, {lat['max']:.1f} ms at most")
     for w in m["warnings"]:
@@ -272,10 +336,18 @@ def _twin(args) -> int:
     if args.strategies:
         strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
         if not strategies:
-            raise SpecError("--strategies", args.strategies, "comma-separated names: " + ", ".join(strategy_names()))
+            raise SpecError(
+                "--strategies", args.strategies, "comma-separated names: " + ", ".join(strategy_names())
+            )
     try:
-        tw = twin(args.scenario, args.out, strategies=strategies, tasks=args.tasks, progress=not args.no_progress,
-                  max_seconds=args.max_seconds)
+        tw = twin(
+            args.scenario,
+            args.out,
+            strategies=strategies,
+            tasks=args.tasks,
+            progress=not args.no_progress,
+            max_seconds=args.max_seconds,
+        )
     except (RuntimeError, OSError) as e:  # a server that did not start, an instance that stayed busy,
         # an HTTP call that failed (httpx's errors, imported lazily, derive from Exception: named below)
         print(f"error: twin run failed: {e}", file=sys.stderr)
@@ -288,8 +360,10 @@ def _twin(args) -> int:
         print(f"error: twin run failed: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
     m = tw.meta
-    print(f"scenario {m['scenario']}: {m['tasks_per_strategy']:,} tasks per strategy (warm-up of "
-          f"{m['warmup_tasks']} excluded), live {m['live_wall_s']:.0f} s, total {m['total_wall_s']:.0f} s")
+    print(
+        f"scenario {m['scenario']}: {m['tasks_per_strategy']:,} tasks per strategy (warm-up of "
+        f"{m['warmup_tasks']} excluded), live {m['live_wall_s']:.0f} s, total {m['total_wall_s']:.0f} s"
+    )
     for label, d in m["drives"].items():
         bad = {k: v for k, v in d["outcomes"].items() if k != "completed"}
         if bad:

@@ -56,9 +56,10 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Coroutine, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -69,7 +70,7 @@ if TYPE_CHECKING:  # httpx is imported when a drive starts: ``import sim`` stays
     import httpx
 
 from .engine import Workload, draw_workload, replication_seeds
-from .results import TASK_COLUMNS, INSTANCE_COLUMNS, Results, per_replication, summarize
+from .results import INSTANCE_COLUMNS, TASK_COLUMNS, Results, per_replication, summarize
 from .scenario import Scenario, StrategySpec, load_scenario, parse_strategy
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,13 @@ DETAILS_BATCH = 500  # task ids per POST /task/details
 
 # what became of a task of the workload
 COMPLETED, FAILED, REFUSED, UNFINISHED, NOT_SUBMITTED, ERROR = (
-    "completed", "failed", "refused", "unfinished", "not_submitted", "error")
+    "completed",
+    "failed",
+    "refused",
+    "unfinished",
+    "not_submitted",
+    "error",
+)
 OUTCOME_COLUMNS = ("task_id", "model", "size_ms", "outcome", "scheduler_task_id", "instance", "detail")
 
 T = TypeVar("T")
@@ -93,10 +100,13 @@ def live_predict_mode(scenario: Scenario) -> str:
     """The live name of the scenario's predictor mode; oracle and clairvoyant are refused."""
     mode = scenario.predictor["mode"]
     if mode not in LIVE_MODES:
-        raise SpecError("predictor.mode", mode,
-                        "online or lookup_table for a live run (oracle knows the true distributions and "
-                        "clairvoyant each task's size, which only the simulator can); simulate it with "
-                        "python -m sim run")
+        raise SpecError(
+            "predictor.mode",
+            mode,
+            "online or lookup_table for a live run (oracle knows the true distributions and "
+            "clairvoyant each task's size, which only the simulator can); simulate it with "
+            "python -m sim run",
+        )
     return LIVE_MODES[mode]
 
 
@@ -169,10 +179,20 @@ def drive(
         scn = scn.with_changes({"tasks": _positive_int("tasks", tasks), "duration_s": None})
     spec = _strategy(scn, strategy)
     workload = scenario_workload(scn, replication, max_tasks)
-    result = run_sync(drive_async(scn, workload, scheduler_url, strategy=spec, replication=replication,
-                                  max_seconds=max_seconds, concurrency=concurrency,
-                                  poll_interval_s=poll_interval_s, request_timeout_s=request_timeout_s,
-                                  progress=progress))
+    result = run_sync(
+        drive_async(
+            scn,
+            workload,
+            scheduler_url,
+            strategy=spec,
+            replication=replication,
+            max_seconds=max_seconds,
+            concurrency=concurrency,
+            poll_interval_s=poll_interval_s,
+            request_timeout_s=request_timeout_s,
+            progress=progress,
+        )
+    )
     if out_dir is not None:
         result.save(out_dir)
     return result
@@ -191,7 +211,9 @@ def scenario_workload(scn: Scenario, replication: int = 0, max_tasks: int = MAX_
         log.warning("the workload has %d tasks; driving the first %d (max_tasks)", len(w), max_tasks)
         w = Workload(w.arrival_ms[:max_tasks], w.model[:max_tasks], w.size_ms[:max_tasks], w.models)
     if len(w) <= scn.warmup_tasks:
-        raise SpecError("tasks", len(w), f"more tasks than warmup_tasks ({scn.warmup_tasks}) to measure anything")
+        raise SpecError(
+            "tasks", len(w), f"more tasks than warmup_tasks ({scn.warmup_tasks}) to measure anything"
+        )
     return w
 
 
@@ -232,8 +254,12 @@ def loopback_url(url: str) -> str:
     except (ValueError, TypeError, AttributeError):
         host = None
     if host is None or parts.scheme != "http" or host not in LOOPBACK_HOSTS and not host.startswith("127."):
-        raise SpecError("scheduler", url, "an http URL on the loopback interface, such as "
-                                          "http://127.0.0.1:8102 (the driver only loads this machine)")
+        raise SpecError(
+            "scheduler",
+            url,
+            "an http URL on the loopback interface, such as "
+            "http://127.0.0.1:8102 (the driver only loads this machine)",
+        )
     return url.rstrip("/")
 
 
@@ -307,7 +333,10 @@ async def drive_async(
         raise SpecError("max_seconds", max_seconds, "a number of seconds > 0")
     run_tag = uuid.uuid4().hex[:8]
     names = [workload.models[k] for k in workload.model.tolist()]
-    jobs = [_Task(i, names[i], float(workload.size_ms[i]), f"drive-{run_tag}-{i:06d}") for i in range(len(workload))]
+    jobs = [
+        _Task(i, names[i], float(workload.size_ms[i]), f"drive-{run_tag}-{i:06d}")
+        for i in range(len(workload))
+    ]
     warnings: list[str] = []
     t_wall = time.time()
 
@@ -327,8 +356,12 @@ async def drive_async(
         async def submit(job: _Task) -> None:
             async with limit:
                 job.sent = loop.time()
-                body = {"model_name": job.model, "task_input": {"size_ms": job.size_ms}, "metadata": {},
-                        "task_id": job.tid}
+                body = {
+                    "model_name": job.model,
+                    "task_input": {"size_ms": job.size_ms},
+                    "metadata": {},
+                    "task_id": job.tid,
+                }
                 try:
                     r = await http.post("/queue/submit", json=body)
                 except asyncio.CancelledError:
@@ -379,23 +412,33 @@ async def drive_async(
                     return
                 due = [j for j in list(followed.values()) if j.next_check <= now]
                 for k in range(0, len(due), DETAILS_BATCH):
-                    await _check(http, due[k:k + DETAILS_BATCH], followed, state, loop, poll_interval_s)
+                    await _check(http, due[k : k + DETAILS_BATCH], followed, state, loop, poll_interval_s)
                 bar(ended=state["ended"])
                 nxt = min((j.next_check for j in followed.values()), default=now + poll_interval_s)
-                await asyncio.sleep(min(max(nxt - loop.time(), 0.01), poll_interval_s, max(deadline - now, 0.01)))
+                await asyncio.sleep(
+                    min(max(nxt - loop.time(), 0.01), poll_interval_s, max(deadline - now, 0.01))
+                )
 
         await asyncio.gather(submitter(), follower())
         bar.close(state["ended"])
         for job in followed.values():
             if job.outcome == UNFINISHED:
                 status = job.record["task_status"] if job.record else "unknown"
-                job.detail = (job.detail + "; " if job.detail else "") + \
-                    f"not ended after {max_seconds:g} s (max_seconds); last status: {status}"
-    return _results(scn, workload, jobs, label, replication, live_mode, warnings, t_wall, max_seconds, scheduler_url)
+                job.detail = (
+                    job.detail + "; " if job.detail else ""
+                ) + f"not ended after {max_seconds:g} s (max_seconds); last status: {status}"
+    return _results(
+        scn, workload, jobs, label, replication, live_mode, warnings, t_wall, max_seconds, scheduler_url
+    )
 
 
-async def _prepare(http: "httpx.AsyncClient", scn: Scenario, strategy: StrategySpec | None,
-                   models: set[str], warnings: list[str]) -> tuple[str, str]:
+async def _prepare(
+    http: httpx.AsyncClient,
+    scn: Scenario,
+    strategy: StrategySpec | None,
+    models: set[str],
+    warnings: list[str],
+) -> tuple[str, str]:
     """Check the scheduler, set the strategy if asked; returns (strategy label, live predict mode)."""
     import httpx
 
@@ -405,8 +448,9 @@ async def _prepare(http: "httpx.AsyncClient", scn: Scenario, strategy: StrategyS
     except httpx.HTTPError as e:
         raise DriveError(f"no scheduler answers at {http.base_url}: {type(e).__name__}: {e}") from None
     if strategy is not None:
-        body = (await http.post("/scheduler/set", json={"name": strategy.name,
-                                                        "params": dict(strategy.params)})).json()
+        body = (
+            await http.post("/scheduler/set", json={"name": strategy.name, "params": dict(strategy.params)})
+        ).json()
         if body.get("status") != "success":
             raise DriveError(f"the scheduler refused strategy {strategy.label!r}: {body.get('message')}")
     stats = (await http.get("/scheduler/stats")).json()
@@ -414,19 +458,25 @@ async def _prepare(http: "httpx.AsyncClient", scn: Scenario, strategy: StrategyS
     mode = stats.get("predict_mode", "unknown")
     wanted = LIVE_MODES[scn.predictor["mode"]]
     if mode != wanted:
-        msg = (f"the scenario's predictor mode is {scn.predictor['mode']} but the scheduler predicts in mode "
-               f"{mode}; the tables show what the scheduler did")
+        msg = (
+            f"the scenario's predictor mode is {scn.predictor['mode']} but the scheduler predicts in mode "
+            f"{mode}; the tables show what the scheduler did"
+        )
         log.warning(msg)
         warnings.append(msg)
     served = {q["model_name"] for q in (await http.get("/queue/info")).json().get("queues", [])}
     missing = sorted(models - served)
     if missing:
-        raise DriveError(f"the scheduler at {http.base_url} has no instance for model(s) {', '.join(missing)} "
-                         f"of the workload; it serves: {', '.join(sorted(served)) or 'nothing'}")
+        raise DriveError(
+            f"the scheduler at {http.base_url} has no instance for model(s) {', '.join(missing)} "
+            f"of the workload; it serves: {', '.join(sorted(served)) or 'nothing'}"
+        )
     return label, mode
 
 
-async def _check(http, batch: Sequence[_Task], followed: dict, state: dict, loop, poll_interval_s: float) -> None:
+async def _check(
+    http, batch: Sequence[_Task], followed: dict, state: dict, loop, poll_interval_s: float
+) -> None:
     """Ask the scheduler about a batch of followed tasks; record those that ended."""
     import httpx
 
@@ -458,8 +508,11 @@ async def _check(http, batch: Sequence[_Task], followed: dict, state: dict, loop
         followed.pop(j.index, None)
         state["ended"] += 1
         j.outcome = ERROR
-        j.detail = (f"{j.detail}; the scheduler never got it" if j.uncertain else
-                    "accepted, then unknown to the scheduler (its history dropped it? see max_history)")
+        j.detail = (
+            f"{j.detail}; the scheduler never got it"
+            if j.uncertain
+            else "accepted, then unknown to the scheduler (its history dropped it? see max_history)"
+        )
 
 
 def _detail(r) -> str:
@@ -483,18 +536,36 @@ class _Progress:
         now = time.monotonic()
         if self.enabled and now - self.last >= self.every_s:
             self.last = now
-            print(f"drive {self.label}: {self.submitted:,}/{self.total:,} submitted, {ended:,} ended, "
-                  f"{now - self.t0:.0f} s", file=sys.stderr, flush=True)
+            print(
+                f"drive {self.label}: {self.submitted:,}/{self.total:,} submitted, {ended:,} ended, "
+                f"{now - self.t0:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def close(self, ended: int) -> None:
         if self.enabled:
-            print(f"drive {self.label}: {self.submitted:,}/{self.total:,} submitted, {ended:,} ended in "
-                  f"{time.monotonic() - self.t0:.1f} s", file=sys.stderr, flush=True)
+            print(
+                f"drive {self.label}: {self.submitted:,}/{self.total:,} submitted, {ended:,} ended in "
+                f"{time.monotonic() - self.t0:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 # -- tables ---------------------------------------------------------------------------------
-def _results(scn: Scenario, workload: Workload, jobs: list[_Task], label: str, replication: int, live_mode: str,
-             warnings: list[str], t_wall: float, max_seconds: float, url: str) -> DriveResult:
+def _results(
+    scn: Scenario,
+    workload: Workload,
+    jobs: list[_Task],
+    label: str,
+    replication: int,
+    live_mode: str,
+    warnings: list[str],
+    t_wall: float,
+    max_seconds: float,
+    url: str,
+) -> DriveResult:
     n = len(jobs)
     submit_ms = np.full(n, np.nan)
     end_ms = np.full(n, np.nan)
@@ -528,43 +599,59 @@ def _results(scn: Scenario, workload: Workload, jobs: list[_Task], label: str, r
     names_seen = sorted({inst_name[i] for i in np.flatnonzero(done)})
     scenario_ids = [i.instance_id for i in scn.instances]
     categories = scenario_ids if set(names_seen) <= set(scenario_ids) else names_seen
-    frame = pd.DataFrame({
-        "scenario": pd.Categorical([scn.name] * idx.size, categories=[scn.name]),
-        "strategy": pd.Categorical([label] * idx.size, categories=[label]),
-        "replication": np.full(idx.size, replication, dtype=np.int64),
-        "task_id": idx.astype(np.int64),
-        "model": pd.Categorical([jobs[i].model for i in idx], categories=scn.model_names),
-        "instance": pd.Categorical([inst_name[i] for i in idx], categories=categories),
-        "arrival_ms": arrival[idx],
-        "start_ms": start[idx],
-        "finish_ms": finish[idx],
-        "wait_ms": start[idx] - arrival[idx],
-        "service_ms": service[idx],
-        "latency_ms": finish[idx] - arrival[idx],
-        "predicted_ms": predicted[idx],
-        "predicted_error_ms": predicted_err[idx],
-    }, columns=list(TASK_COLUMNS))
-    instances = _instances_frame(scn, label, replication, categories, inst_name, arrival, start, finish, done,
-                                 measured, warnings)
+    frame = pd.DataFrame(
+        {
+            "scenario": pd.Categorical([scn.name] * idx.size, categories=[scn.name]),
+            "strategy": pd.Categorical([label] * idx.size, categories=[label]),
+            "replication": np.full(idx.size, replication, dtype=np.int64),
+            "task_id": idx.astype(np.int64),
+            "model": pd.Categorical([jobs[i].model for i in idx], categories=scn.model_names),
+            "instance": pd.Categorical([inst_name[i] for i in idx], categories=categories),
+            "arrival_ms": arrival[idx],
+            "start_ms": start[idx],
+            "finish_ms": finish[idx],
+            "wait_ms": start[idx] - arrival[idx],
+            "service_ms": service[idx],
+            "latency_ms": finish[idx] - arrival[idx],
+            "predicted_ms": predicted[idx],
+            "predicted_error_ms": predicted_err[idx],
+        },
+        columns=list(TASK_COLUMNS),
+    )
+    instances = _instances_frame(
+        scn, label, replication, categories, inst_name, arrival, start, finish, done, measured, warnings
+    )
     reps = per_replication(frame, instances, scn.slo_ms)
     summary = summarize(reps, [label])
-    outcomes = pd.DataFrame({
-        "task_id": np.arange(n, dtype=np.int64),
-        "model": [j.model for j in jobs],
-        "size_ms": [j.size_ms for j in jobs],
-        "outcome": [j.outcome for j in jobs],
-        "scheduler_task_id": [j.tid for j in jobs],
-        "instance": inst_name,
-        "detail": [j.detail for j in jobs],
-    }, columns=list(OUTCOME_COLUMNS))
+    outcomes = pd.DataFrame(
+        {
+            "task_id": np.arange(n, dtype=np.int64),
+            "model": [j.model for j in jobs],
+            "size_ms": [j.size_ms for j in jobs],
+            "outcome": [j.outcome for j in jobs],
+            "scheduler_task_id": [j.tid for j in jobs],
+            "instance": inst_name,
+            "detail": [j.detail for j in jobs],
+        },
+        columns=list(OUTCOME_COLUMNS),
+    )
     sent = np.array([j.sent - j.due for j in jobs if math.isfinite(j.sent)]) * 1000.0
     counts = {k: int(v) for k, v in outcomes["outcome"].value_counts().items()}
     meta = {
-        "scheduler": url, "scenario": scn.name, "strategy": label, "replication": replication,
-        "predict_mode": live_mode, "tasks": n, "warmup_tasks": scn.warmup_tasks, "measured_tasks": int(idx.size),
-        "outcomes": counts, "origin_epoch_s": origin_ms / 1000.0,
+        "scheduler": url,
+        "scenario": scn.name,
+        "strategy": label,
+        "replication": replication,
+        "predict_mode": live_mode,
+        "tasks": n,
+        "warmup_tasks": scn.warmup_tasks,
+        "measured_tasks": int(idx.size),
+        "outcomes": counts,
+        "origin_epoch_s": origin_ms / 1000.0,
         "origin": "scheduler submit_time of the first submitted task minus its scheduled arrival_ms",
-        "started_epoch_s": t_wall, "wall_s": time.time() - t_wall, "max_seconds": max_seconds,
+        "started_epoch_s": t_wall,
+        "wall_s": time.time() - t_wall,
+        "max_seconds": max_seconds,
         "submit_lateness_ms": {"p50": _pct(sent, 50), "p99": _pct(sent, 99), "max": _pct(sent, 100)},
         "warnings": warnings,
     }
@@ -582,8 +669,19 @@ def _pct(x: np.ndarray, q: float) -> float:
     return float(np.percentile(x, q)) if x.size else math.nan
 
 
-def _instances_frame(scn: Scenario, label: str, replication: int, names: list[str], inst_name, arrival, start,
-                     finish, done, measured, warnings: list[str]) -> pd.DataFrame:
+def _instances_frame(
+    scn: Scenario,
+    label: str,
+    replication: int,
+    names: list[str],
+    inst_name,
+    arrival,
+    start,
+    finish,
+    done,
+    measured,
+    warnings: list[str],
+) -> pd.DataFrame:
     """Per instance (INSTANCE_COLUMNS), as the simulator computes it: busy time of every completed
     task (warm-up included) inside the window of the measured tasks (first arrival to last
     finish), over replicas x window.  Replicas and speed come from the scenario when the
@@ -595,9 +693,11 @@ def _instances_frame(scn: Scenario, label: str, replication: int, names: list[st
     span = t1 - t0
     unknown = [n for n in names if n not in specs]
     if unknown:
-        msg = (f"instance(s) {', '.join(unknown[:3])}{' ...' if len(unknown) > 3 else ''} are not among the "
-               f"scenario's instance ids ({', '.join(list(specs)[:3])}{' ...' if len(specs) > 3 else ''}): "
-               f"their replicas and speed are unknown, so is their utilization")
+        msg = (
+            f"instance(s) {', '.join(unknown[:3])}{' ...' if len(unknown) > 3 else ''} are not among the "
+            f"scenario's instance ids ({', '.join(list(specs)[:3])}{' ...' if len(specs) > 3 else ''}): "
+            f"their replicas and speed are unknown, so is their utilization"
+        )
         log.warning(msg)
         warnings.append(msg)
     names_arr = np.array(inst_name, dtype=object)
@@ -609,6 +709,7 @@ def _instances_frame(scn: Scenario, label: str, replication: int, names: list[st
         spec = specs.get(name)
         replicas, speed, model = (spec.replicas, spec.speed, spec.model) if spec else (math.nan, math.nan, "")
         util = busy / (replicas * span) if spec is not None and span > 0 else math.nan
-        rows.append((label, replication, name, model, replicas, speed, int((measured & here).sum()), busy, span,
-                     util))
+        rows.append(
+            (label, replication, name, model, replicas, speed, int((measured & here).sum()), busy, span, util)
+        )
     return pd.DataFrame(rows, columns=list(INSTANCE_COLUMNS))

@@ -26,8 +26,8 @@ import array
 import logging
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import simpy
@@ -94,8 +94,11 @@ def draw_workload(scenario: Scenario, seeds: dict[str, np.random.SeedSequence]) 
         arrival = arrivals(scenario.arrival, np.random.default_rng(seeds["arrivals"]), limit_n, limit_ms)
         probs = np.array([scenario.mix.get(m, 0.0) for m in models])
         mix_rng = np.random.default_rng(seeds["mix"])
-        model = (np.zeros(arrival.size, dtype=np.int64) if len(models) == 1
-                 else mix_rng.choice(len(models), size=arrival.size, p=probs / probs.sum()))
+        model = (
+            np.zeros(arrival.size, dtype=np.int64)
+            if len(models) == 1
+            else mix_rng.choice(len(models), size=arrival.size, p=probs / probs.sum())
+        )
     if trace is not None and trace.service_ms is not None:
         size = trace.service_ms[keep].astype(float)  # recorded sizes, replayed as they are
     else:
@@ -199,15 +202,20 @@ def simulate(
     """
     env = simpy.Environment()
     sched = Scheduler(
-        strategy.name, strategy_params=dict(strategy.params), predictor=build_predictor(scenario),
-        clock=FunctionClock(lambda: env.now), rng=np.random.default_rng(scheduler_seed),
-        tracker=TaskTracker(max_history=TRACKER_HISTORY), recorder=recorder,
+        strategy.name,
+        strategy_params=dict(strategy.params),
+        predictor=build_predictor(scenario),
+        clock=FunctionClock(lambda: env.now),
+        rng=np.random.default_rng(scheduler_seed),
+        tracker=TaskTracker(max_history=TRACKER_HISTORY),
+        recorder=recorder,
     )
     specs = scenario.instances
     for inst in specs:
         sched.add_instance(inst.model, instance_id=inst.instance_id, replicas=inst.replicas, speed=inst.speed)
 
     n = len(workload)
+
     # outputs: preallocated typed arrays, one element written per task (an array.array item
     # is cheaper to set and read than a numpy element, and as compact), numpy at the end
     def doubles():
@@ -276,11 +284,20 @@ def simulate(
     unfinished = sched.tracker.counts()[SCHEDULED]
     if unfinished:  # pragma: no cover - would be a shell bug: the run drains every queue
         raise RuntimeError(f"{unfinished} tasks did not finish")
+
     def out(a, dtype=np.float64):
         return np.frombuffer(a, dtype=dtype)  # shares the array's memory: no copy
 
-    return Run(out(arrival_out), out(start), out(finish), out(service), out(where, np.int32), out(predicted),
-               out(predicted_err), tuple(inst.instance_id for inst in specs))
+    return Run(
+        out(arrival_out),
+        out(start),
+        out(finish),
+        out(service),
+        out(where, np.int32),
+        out(predicted),
+        out(predicted_err),
+        tuple(inst.instance_id for inst in specs),
+    )
 
 
 # -- a whole scenario ------------------------------------------------------------------
@@ -309,7 +326,7 @@ def run(
     import time
 
     from .progress import ProgressBar
-    from .results import RunRecord, Results, instances_frame, per_replication, summarize, tasks_frame
+    from .results import Results, RunRecord, instances_frame, per_replication, summarize, tasks_frame
     from .scenario import load_scenario, parse_strategy
 
     t_start = time.perf_counter()
@@ -350,8 +367,12 @@ def run(
     for r in range(scn.replications):
         workload = draw_workload(scn, seeds[r])
         if len(workload) <= scn.warmup_tasks:
-            log.warning("replication %d has %d arrivals, not more than warmup_tasks=%d: nothing is measured",
-                        r, len(workload), scn.warmup_tasks)
+            log.warning(
+                "replication %d has %d arrivals, not more than warmup_tasks=%d: nothing is measured",
+                r,
+                len(workload),
+                scn.warmup_tasks,
+            )
         if bar is not None and r == 0:
             bar.set_total(len(workload) * len(labels) * scn.replications)
         for strategy in scn.strategies:
@@ -374,7 +395,9 @@ def run(
 def _expected_tasks(scn: Scenario) -> int:
     """Arrivals per replication, as far as known before drawing (for the progress bar)."""
     if scn.trace is not None:
-        return int(scn.trace.arrival_ms.size if scn.tasks is None else min(scn.tasks, scn.trace.arrival_ms.size))
+        return int(
+            scn.trace.arrival_ms.size if scn.tasks is None else min(scn.tasks, scn.trace.arrival_ms.size)
+        )
     if scn.tasks is not None:
         return scn.tasks
     a = scn.arrival

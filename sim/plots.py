@@ -15,8 +15,8 @@ import matplotlib.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -71,7 +71,9 @@ def _overall(df, model: str | None, what: str):
         return df
     out = df[df["model"] == pick]
     if len(out) == 0:
-        raise ValueError(f"{what}: no row with model == {pick!r} (models present: {sorted(map(str, df['model'].unique()))})")
+        raise ValueError(
+            f"{what}: no row with model == {pick!r} (models present: {sorted(map(str, df['model'].unique()))})"
+        )
     return out
 
 
@@ -110,6 +112,7 @@ def _log_safe(values: np.ndarray, err: np.ndarray) -> np.ndarray:
 
 # -- latency CDF ---------------------------------------------------------------------
 
+
 def _step_cdf(ax, values, log_x: bool, label: str, **style) -> None:
     """One empirical CDF line (non-finite values, and values <= 0 on a log axis, left out)."""
     x = np.sort(np.asarray(values, dtype=float))
@@ -129,8 +132,15 @@ def _cdf_axes(ax, log_x: bool) -> None:
     ax.grid(True, alpha=0.3)
 
 
-def plot_latency_cdf(tasks_df, path, by: str = "strategy", *, log_x: bool = False,
-                     column: str = "latency_ms", title: str | None = None) -> Path:
+def plot_latency_cdf(
+    tasks_df,
+    path,
+    by: str = "strategy",
+    *,
+    log_x: bool = False,
+    column: str = "latency_ms",
+    title: str | None = None,
+) -> Path:
     """Empirical CDF of task latency (ms), one line per value of ``by``.
 
     ``tasks_df`` is the per-task table (``latency_ms`` and the ``by`` column);
@@ -148,8 +158,9 @@ def plot_latency_cdf(tasks_df, path, by: str = "strategy", *, log_x: bool = Fals
     return _save(fig, path)
 
 
-def plot_latency_cdf_overlay(live_tasks, sim_tasks, path, by: str = "strategy", *,
-                             log_x: bool = False, title: str | None = None) -> Path:
+def plot_latency_cdf_overlay(
+    live_tasks, sim_tasks, path, by: str = "strategy", *, log_x: bool = False, title: str | None = None
+) -> Path:
     """Latency CDFs of live (solid) and simulated (dashed) runs, one colour per ``by`` value.
 
     Both frames are per-task tables (SCENARIO.md columns: ``latency_ms`` and ``by``).
@@ -165,12 +176,17 @@ def plot_latency_cdf_overlay(live_tasks, sim_tasks, path, by: str = "strategy", 
             _step_cdf(ax, values, log_x, f"{key} {world}", ls=style, color=f"C{k % 10}")
     _cdf_axes(ax, log_x)
     ax.legend(fontsize=7, title="solid: live, dashed: simulated", title_fontsize=8)
-    name = str(live_tasks["scenario"].iloc[0]) if "scenario" in live_tasks.columns and len(live_tasks) else None
-    ax.set_title(title or (f"Latency CDF, live vs simulated ({name})" if name else "Latency CDF, live vs simulated"))
+    name = (
+        str(live_tasks["scenario"].iloc[0]) if "scenario" in live_tasks.columns and len(live_tasks) else None
+    )
+    ax.set_title(
+        title or (f"Latency CDF, live vs simulated ({name})" if name else "Latency CDF, live vs simulated")
+    )
     return _save(fig, path)
 
 
 # -- latency percentiles -------------------------------------------------------------
+
 
 def _percentile_table(df, by: str, model: str | None):
     """Rows ``by`` value -> (values per percentile, half-widths or None)."""
@@ -188,24 +204,35 @@ def _percentile_table(df, by: str, model: str | None):
     for p in PERCENTILES:
         col = _stat_column(df, p)
         if col is None:
-            raise ValueError(f"plot_latency_percentiles: missing column 'latency_{p}_ms' "
-                             f"(a summary needs latency_p50/p95/p99; or pass a per-task table with "
-                             f"'latency_ms'; columns present: {list(df.columns)})")
+            raise ValueError(
+                f"plot_latency_percentiles: missing column 'latency_{p}_ms' "
+                f"(a summary needs latency_p50/p95/p99; or pass a per-task table with "
+                f"'latency_ms'; columns present: {list(df.columns)})"
+            )
         cols.append(col)
     hws = [_half_width_column(df, c) for c in cols]
     df = _overall(df, model, "plot_latency_percentiles")
     rows = {}
     if df[by].duplicated().any():
-        raise ValueError(f"plot_latency_percentiles: several summary rows per {by!r}; "
-                         f"filter the table to one row per {by} (e.g. one model) first")
+        raise ValueError(
+            f"plot_latency_percentiles: several summary rows per {by!r}; "
+            f"filter the table to one row per {by} (e.g. one model) first"
+        )
     for _, r in df.iterrows():  # the table's order (a summary lists strategies as the scenario does)
         half = None if all(h is None for h in hws) else [float(r[h]) if h else 0.0 for h in hws]
         rows[r[by]] = ([float(r[c]) for c in cols], half)
     return rows
 
 
-def plot_latency_percentiles(tasks_df_or_summary, path, by: str = "strategy", *, model: str | None = None,
-                             log_y: bool = False, title: str | None = None) -> Path:
+def plot_latency_percentiles(
+    tasks_df_or_summary,
+    path,
+    by: str = "strategy",
+    *,
+    model: str | None = None,
+    log_y: bool = False,
+    title: str | None = None,
+) -> Path:
     """Grouped bars of latency p50, p95 and p99 (ms) per ``by`` value.
 
     Accepts either the per-task table (percentiles computed from ``latency_ms``)
@@ -243,6 +270,7 @@ def plot_latency_percentiles(tasks_df_or_summary, path, by: str = "strategy", *,
 
 # -- utilization ---------------------------------------------------------------------
 
+
 def plot_utilization(instances_df, path, by: str = "strategy", *, title: str | None = None) -> Path:
     """Utilization (fraction of replica time busy) per instance, one bar per ``by`` value.
 
@@ -251,7 +279,9 @@ def plot_utilization(instances_df, path, by: str = "strategy", *, title: str | N
     """
     _require(instances_df, [by, "instance", "utilization"], "plot_utilization")
     df = instances_df
-    stats = df.groupby(["instance", by], sort=False, observed=True)["utilization"].agg(["mean", "std", "count"])
+    stats = df.groupby(["instance", by], sort=False, observed=True)["utilization"].agg(
+        ["mean", "std", "count"]
+    )
     instances = list(dict.fromkeys(df["instance"]))  # order of appearance
     groups = list(dict.fromkeys(df[by]))  # order of appearance (the scenario's order)
     fig = _new_figure(max(6.0, 0.45 * len(instances) * max(1, len(groups)) ** 0.5 + 3), 4.5)
@@ -264,11 +294,21 @@ def plot_utilization(instances_df, path, by: str = "strategy", *, title: str | N
         errs = [stats["std"].get((i, g), np.nan) for i in instances] if any_err else None
         if errs is not None:
             errs = [0.0 if not np.isfinite(e) else e for e in errs]
-        ax.bar(x + (j - (len(groups) - 1) / 2) * width, means, width, yerr=errs,
-               capsize=2 if any_err else 0, label=str(g))
+        ax.bar(
+            x + (j - (len(groups) - 1) / 2) * width,
+            means,
+            width,
+            yerr=errs,
+            capsize=2 if any_err else 0,
+            label=str(g),
+        )
     ax.set_xticks(x)
-    ax.set_xticklabels([str(i) for i in instances], rotation=45 if len(instances) > 6 else 0,
-                       ha="right" if len(instances) > 6 else "center", fontsize=8)
+    ax.set_xticklabels(
+        [str(i) for i in instances],
+        rotation=45 if len(instances) > 6 else 0,
+        ha="right" if len(instances) > 6 else "center",
+        fontsize=8,
+    )
     ax.set_xlabel("instance")
     ax.set_ylabel("utilization (busy fraction of replica time)")
     top = float(np.nanmax(stats["mean"].to_numpy())) if len(stats) else 1.0
@@ -283,8 +323,18 @@ def plot_utilization(instances_df, path, by: str = "strategy", *, title: str | N
 
 # -- sweep -----------------------------------------------------------------------------
 
-def plot_sweep_p99(sweep_df, path, x: str, by: str = "strategy", *, stat: str = "p99",
-                   model: str | None = None, log_y: bool = False, title: str | None = None) -> Path:
+
+def plot_sweep_p99(
+    sweep_df,
+    path,
+    x: str,
+    by: str = "strategy",
+    *,
+    stat: str = "p99",
+    model: str | None = None,
+    log_y: bool = False,
+    title: str | None = None,
+) -> Path:
     """Latency ``stat`` (default p99, ms) against the swept column ``x``, one line per ``by``.
 
     ``sweep_df`` is the table :func:`sim.sweep.sweep` returns (summary rows
@@ -298,8 +348,9 @@ def plot_sweep_p99(sweep_df, path, x: str, by: str = "strategy", *, stat: str = 
     _require(sweep_df, [x, by], "plot_sweep_p99")
     col = _stat_column(sweep_df, stat)
     if col is None:
-        raise ValueError(f"plot_sweep_p99: missing column 'latency_{stat}_ms' "
-                         f"(columns present: {list(sweep_df.columns)})")
+        raise ValueError(
+            f"plot_sweep_p99: missing column 'latency_{stat}_ms' (columns present: {list(sweep_df.columns)})"
+        )
     hw = _half_width_column(sweep_df, col)
     df = _overall(sweep_df, model, "plot_sweep_p99")
     try:
@@ -308,8 +359,10 @@ def plot_sweep_p99(sweep_df, path, x: str, by: str = "strategy", *, stat: str = 
         raise ValueError(f"plot_sweep_p99: column {x!r} must be numeric to be drawn on the x axis") from None
     df = df.assign(_x=xs_all)
     if df.duplicated(subset=[by, "_x"]).any():
-        raise ValueError(f"plot_sweep_p99: several rows share one ({by!r}, {x!r}) pair; filter the table "
-                         f"to one value of the other swept columns (and one model) first")
+        raise ValueError(
+            f"plot_sweep_p99: several rows share one ({by!r}, {x!r}) pair; filter the table "
+            f"to one value of the other swept columns (and one model) first"
+        )
     fig = _new_figure()
     ax = fig.add_subplot(1, 1, 1)
     for key, group in df.groupby(by, sort=False, observed=True):
@@ -317,8 +370,14 @@ def plot_sweep_p99(sweep_df, path, x: str, by: str = "strategy", *, stat: str = 
         err = group[hw].to_numpy(dtype=float) if hw else None
         if err is not None and log_y:
             err = _log_safe(group[col].to_numpy(dtype=float), err)
-        ax.errorbar(group["_x"].to_numpy(), group[col].to_numpy(dtype=float), yerr=err, marker="o",
-                    capsize=3 if hw else 0, label=str(key))
+        ax.errorbar(
+            group["_x"].to_numpy(),
+            group[col].to_numpy(dtype=float),
+            yerr=err,
+            marker="o",
+            capsize=3 if hw else 0,
+            label=str(key),
+        )
     ax.set_xlabel(x)
     ax.set_ylabel(f"latency {stat} (ms)" + (", log scale" if log_y else ""))
     if log_y:

@@ -59,8 +59,10 @@ class ProgressBar:
         filled = int(frac * self.width)
         bar = "#" * filled + "-" * (self.width - filled)
         label = f" {self.label}" if self.label else ""
-        return (f"[{bar}] {self.done:,}/{self.total:,} tasks {frac:6.1%} "
-                f"{rate:,.0f} tasks/s ETA {_duration(eta)}{label}")
+        return (
+            f"[{bar}] {self.done:,}/{self.total:,} tasks {frac:6.1%} "
+            f"{rate:,.0f} tasks/s ETA {_duration(eta)}{label}"
+        )
 
     def _draw(self, now: float) -> None:
         if self._tty:

@@ -19,12 +19,11 @@ otherwise, 2 when a log cannot be read.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 from scheduler import DecisionLog, ReplayReport, read_log, replay
-
 
 
 class RunLogs:
@@ -61,7 +60,7 @@ class RunLogs:
     def close(self) -> None:
         self._close_current()
 
-    def __enter__(self) -> "RunLogs":
+    def __enter__(self) -> RunLogs:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -148,6 +147,9 @@ def main(paths: Sequence[str], *, show: int = 5, out=None) -> int:
         identical += r.report.identical
         events += r.report.events
     ok = identical == decisions
-    print(f"{'all' if ok else 'NOT all'} decisions identical: {identical:,} of {decisions:,} in {len(runs)} "
-          f"scheduler run(s), {events:,} events replayed", file=out)
+    print(
+        f"{'all' if ok else 'NOT all'} decisions identical: {identical:,} of {decisions:,} in {len(runs)} "
+        f"scheduler run(s), {events:,} events replayed",
+        file=out,
+    )
     return 0 if ok else 1

@@ -28,9 +28,10 @@ from __future__ import annotations
 import functools
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -42,10 +43,34 @@ if TYPE_CHECKING:  # the engine imports this module; only its types are needed h
 
 log = logging.getLogger(__name__)
 
-TASK_COLUMNS = ("scenario", "strategy", "replication", "task_id", "model", "instance", "arrival_ms", "start_ms",
-                "finish_ms", "wait_ms", "service_ms", "latency_ms", "predicted_ms", "predicted_error_ms")
-INSTANCE_COLUMNS = ("strategy", "replication", "instance", "model", "replicas", "speed", "tasks", "busy_ms",
-                    "span_ms", "utilization")
+TASK_COLUMNS = (
+    "scenario",
+    "strategy",
+    "replication",
+    "task_id",
+    "model",
+    "instance",
+    "arrival_ms",
+    "start_ms",
+    "finish_ms",
+    "wait_ms",
+    "service_ms",
+    "latency_ms",
+    "predicted_ms",
+    "predicted_error_ms",
+)
+INSTANCE_COLUMNS = (
+    "strategy",
+    "replication",
+    "instance",
+    "model",
+    "replicas",
+    "speed",
+    "tasks",
+    "busy_ms",
+    "span_ms",
+    "utilization",
+)
 ALL_MODELS = "all"
 CONFIDENCE = 0.95
 
@@ -118,9 +143,22 @@ def tasks_frame(scenario: Scenario, records: Sequence[RunRecord], strategies: Se
     w = scenario.warmup_tasks
     instance_ids = [i.instance_id for i in scenario.instances]
     models = scenario.model_names
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("strategy", "replication", "task_id", "model", "instance",
-                                                          "arrival_ms", "start_ms", "finish_ms", "service_ms",
-                                                          "predicted_ms", "predicted_error_ms")}
+    parts: dict[str, list[np.ndarray]] = {
+        k: []
+        for k in (
+            "strategy",
+            "replication",
+            "task_id",
+            "model",
+            "instance",
+            "arrival_ms",
+            "start_ms",
+            "finish_ms",
+            "service_ms",
+            "predicted_ms",
+            "predicted_error_ms",
+        )
+    }
     code = {s: k for k, s in enumerate(strategies)}
     for rec in records:
         run, n = rec.run, len(rec.workload)
@@ -130,7 +168,14 @@ def tasks_frame(scenario: Scenario, records: Sequence[RunRecord], strategies: Se
         parts["task_id"].append(np.arange(w, w + m, dtype=np.int64))
         parts["model"].append(rec.workload.model[w:].astype(np.int32))
         parts["instance"].append(run.instance[w:])
-        for col in ("arrival_ms", "start_ms", "finish_ms", "service_ms", "predicted_ms", "predicted_error_ms"):
+        for col in (
+            "arrival_ms",
+            "start_ms",
+            "finish_ms",
+            "service_ms",
+            "predicted_ms",
+            "predicted_error_ms",
+        ):
             parts[col].append(getattr(run, col)[w:])
     cat = {k: (np.concatenate(v) if v else np.empty(0)) for k, v in parts.items()}
     total = cat["arrival_ms"].size
@@ -180,8 +225,20 @@ def instances_frame(scenario: Scenario, records: Sequence[RunRecord]) -> pd.Data
         with np.errstate(invalid="ignore", divide="ignore"):
             util = busy / (replicas * span)
         for j, s in enumerate(specs):
-            rows.append((rec.strategy, rec.replication, s.instance_id, s.model, s.replicas, s.speed,
-                         int(tasks[j]), float(busy[j]), span, float(util[j])))
+            rows.append(
+                (
+                    rec.strategy,
+                    rec.replication,
+                    s.instance_id,
+                    s.model,
+                    s.replicas,
+                    s.speed,
+                    int(tasks[j]),
+                    float(busy[j]),
+                    span,
+                    float(util[j]),
+                )
+            )
     return pd.DataFrame(rows, columns=list(INSTANCE_COLUMNS))
 
 
@@ -223,7 +280,9 @@ def per_replication(tasks: pd.DataFrame, instances: pd.DataFrame, slo_ms: float 
         ig = inst[(inst["strategy"] == strategy) & (inst["replication"] == rep)]
         groups = [(ALL_MODELS, g, ig)]
         if several:
-            groups += [(m, gm, ig[ig["model"] == m]) for m, gm in g.groupby("model", observed=True, sort=True)]
+            groups += [
+                (m, gm, ig[ig["model"] == m]) for m, gm in g.groupby("model", observed=True, sort=True)
+            ]
         for model, gm, igm in groups:
             row = {"strategy": strategy, "model": model, "replication": rep}
             row.update(_metrics(gm, span, slo_ms, float(igm["busy_ms"].sum()), float(igm["capacity"].sum())))
@@ -238,8 +297,12 @@ def summarize(reps: pd.DataFrame, strategies: Sequence[str] | None = None) -> pd
     metrics = [c for c in reps.columns if c not in ("strategy", "model", "replication", "count")]
     rows = []
     for (strategy, model), g in reps.groupby(["strategy", "model"], sort=False, observed=True):
-        row = {"strategy": strategy, "model": model, "replications": int(g["replication"].nunique()),
-               "count": int(g["count"].sum())}
+        row = {
+            "strategy": strategy,
+            "model": model,
+            "replications": int(g["replication"].nunique()),
+            "count": int(g["count"].sum()),
+        }
         for m in metrics:
             v = g[m].to_numpy(dtype=float)
             row[m] = float(np.nanmean(v)) if np.isfinite(v).any() else math.nan
@@ -277,9 +340,19 @@ def littles_law(tasks: pd.DataFrame) -> pd.DataFrame:
         w = float(g["latency_ms"].mean())
         L = float(inside.sum()) / span if span > 0 else math.nan
         lw = lam * w
-        rows.append({"strategy": strategy, "replication": rep, "count": int(a.size), "span_ms": span,
-                     "arrival_rate_per_ms": lam, "mean_latency_ms": w, "L_time_average": L, "lambda_W": lw,
-                     "relative_difference": abs(L - lw) / lw if lw > 0 else math.nan})
+        rows.append(
+            {
+                "strategy": strategy,
+                "replication": rep,
+                "count": int(a.size),
+                "span_ms": span,
+                "arrival_rate_per_ms": lam,
+                "mean_latency_ms": w,
+                "L_time_average": L,
+                "lambda_W": lw,
+                "relative_difference": abs(L - lw) / lw if lw > 0 else math.nan,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -314,8 +387,12 @@ class Results:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         paths = {}
-        for name, frame in (("tasks", self.tasks), ("summary", self.summary), ("instances", self.instances),
-                            ("replications", self.replications)):
+        for name, frame in (
+            ("tasks", self.tasks),
+            ("summary", self.summary),
+            ("instances", self.instances),
+            ("replications", self.replications),
+        ):
             p = out / f"{name}.csv"
             frame.to_csv(p, index=False, float_format="%.6f")
             paths[name] = p

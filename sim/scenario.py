@@ -17,22 +17,42 @@ from __future__ import annotations
 import copy
 import logging
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import yaml
 
 from scheduler import (
-    PREDICT_MODES, Distribution, Empirical, SpecError, from_spec, make_strategy, parse_lookup_table, strategy_names,
+    PREDICT_MODES,
+    Distribution,
+    Empirical,
+    SpecError,
+    from_spec,
+    make_strategy,
+    parse_lookup_table,
+    strategy_names,
 )
 
 log = logging.getLogger(__name__)
 
-TOP_KEYS = ("name", "seed", "replications", "tasks", "duration_s", "warmup_tasks", "strategies", "predictor",
-            "slo_ms", "models", "instances", "workload")
+TOP_KEYS = (
+    "name",
+    "seed",
+    "replications",
+    "tasks",
+    "duration_s",
+    "warmup_tasks",
+    "strategies",
+    "predictor",
+    "slo_ms",
+    "models",
+    "instances",
+    "workload",
+)
 MODEL_KEYS = ("service_time",)
 INSTANCE_KEYS = ("model", "count", "replicas", "speed")
 STRATEGY_KEYS = ("name", "params")
@@ -156,18 +176,21 @@ class Scenario:
         return isinstance(other, Scenario) and self.spec == other.spec
 
     def __repr__(self) -> str:
-        return (f"Scenario({self.name!r}, {len(self.instances)} instances, "
-                f"strategies={[s.label for s in self.strategies]}, replications={self.replications})")
+        return (
+            f"Scenario({self.name!r}, {len(self.instances)} instances, "
+            f"strategies={[s.label for s in self.strategies]}, replications={self.replications})"
+        )
 
     # -- construction ------------------------------------------------------------
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], base_dir: str | Path | None = None,
-                  default_name: str = "scenario") -> "Scenario":
+    def from_dict(
+        cls, data: Mapping[str, Any], base_dir: str | Path | None = None, default_name: str = "scenario"
+    ) -> Scenario:
         """Validate ``data``; relative file paths resolve against ``base_dir`` (default: cwd)."""
         return _validate(data, Path(base_dir or ".").resolve(), default_name)
 
     @classmethod
-    def load(cls, path: str | Path) -> "Scenario":
+    def load(cls, path: str | Path) -> Scenario:
         """Read and validate a YAML scenario file."""
         p = Path(path)
         if not p.is_file():
@@ -175,7 +198,9 @@ class Scenario:
         try:
             data = yaml.safe_load(p.read_text())
         except yaml.YAMLError as e:
-            raise SpecError(f"scenario ({p})", "(file contents)", f"valid YAML; the parser said: {e}") from None
+            raise SpecError(
+                f"scenario ({p})", "(file contents)", f"valid YAML; the parser said: {e}"
+            ) from None
         return cls.from_dict(data if data is not None else {}, p.resolve().parent, p.stem)
 
     # -- changes -----------------------------------------------------------------
@@ -183,16 +208,16 @@ class Scenario:
         """The normalised dict (a deep copy); ``from_dict`` of it gives an equal scenario."""
         return copy.deepcopy(self.spec)
 
-    def with_changes(self, overrides: Mapping[str, Any]) -> "Scenario":
+    def with_changes(self, overrides: Mapping[str, Any]) -> Scenario:
         """A new, re-validated scenario with dotted-path overrides applied (see :func:`apply_overrides`)."""
         return Scenario.from_dict(apply_overrides(self.spec, overrides), self.base_dir)
 
-    def replace(self, **changes: Any) -> "Scenario":
+    def replace(self, **changes: Any) -> Scenario:
         """Keyword form of :meth:`with_changes`: ``s.replace(**{"workload.arrival.rate_per_s": 80})``."""
         return self.with_changes(changes)
 
 
-def load_scenario(source: "str | Path | Mapping | Scenario", base_dir: str | Path | None = None) -> Scenario:
+def load_scenario(source: str | Path | Mapping | Scenario, base_dir: str | Path | None = None) -> Scenario:
     """A :class:`Scenario` from a YAML path, a dict or a scenario (returned as is)."""
     if isinstance(source, Scenario):
         return source
@@ -277,7 +302,9 @@ def _validate(data: Mapping[str, Any], base_dir: Path, default_name: str) -> Sce
     if spec["tasks"] is None and spec["duration_s"] is None and trace is None:
         raise SpecError("tasks", None, "a number of arrivals per replication (or duration_s in seconds)")
     warmup = spec["warmup_tasks"] = _int("warmup_tasks", data.get("warmup_tasks", 0), 0)
-    limit = spec["tasks"] if spec["tasks"] is not None else (trace.arrival_ms.size if trace is not None else None)
+    limit = (
+        spec["tasks"] if spec["tasks"] is not None else (trace.arrival_ms.size if trace is not None else None)
+    )
     if limit is not None and warmup >= limit:
         raise SpecError("warmup_tasks", warmup, f"an integer below the number of tasks ({limit})")
 
@@ -300,7 +327,9 @@ def _models(value: Any, base_dir: Path) -> tuple[dict, dict[str, Distribution]]:
         _keys(where, entry, MODEL_KEYS)
         st = entry.get("service_time")
         if st is None:
-            raise SpecError(f"{where}.service_time", None, "a distribution such as {dist: exponential, mean_ms: 10}")
+            raise SpecError(
+                f"{where}.service_time", None, "a distribution such as {dist: exponential, mean_ms: 10}"
+            )
         st_spec, dists[name] = _service_time(f"{where}.service_time", st, base_dir)
         models[name] = {"service_time": st_spec}
     return models, dists
@@ -371,9 +400,12 @@ def _workload(value: Any, models: Mapping, base_dir: Path) -> tuple[dict, Trace 
     elif process == "bursty":
         rates = arrival["rates_per_s"]
         if not isinstance(rates, (list, tuple)) or len(rates) < 2:
-            raise SpecError("workload.arrival.rates_per_s", rates, "a list of at least two rates (>= 0) per second")
-        out["rates_per_s"] = [_num(f"workload.arrival.rates_per_s.{k}", r, positive=False)
-                              for k, r in enumerate(rates)]
+            raise SpecError(
+                "workload.arrival.rates_per_s", rates, "a list of at least two rates (>= 0) per second"
+            )
+        out["rates_per_s"] = [
+            _num(f"workload.arrival.rates_per_s.{k}", r, positive=False) for k, r in enumerate(rates)
+        ]
         if max(out["rates_per_s"]) <= 0:
             raise SpecError("workload.arrival.rates_per_s", rates, "at least one rate > 0")
         out["mean_dwell_s"] = _num("workload.arrival.mean_dwell_s", arrival["mean_dwell_s"])
@@ -383,8 +415,11 @@ def _workload(value: Any, models: Mapping, base_dir: Path) -> tuple[dict, Trace 
         arr, names, service = read_trace(p, "workload.arrival.file")
         unknown = sorted(set(names.tolist()) - set(models))
         if unknown:
-            raise SpecError("workload.arrival.file", f"model {unknown[0]!r} in {p.name}",
-                            f"models declared under models: {', '.join(models)}")
+            raise SpecError(
+                "workload.arrival.file",
+                f"model {unknown[0]!r} in {p.name}",
+                f"models declared under models: {', '.join(models)}",
+            )
         trace = Trace(arr, names, service)
     out_workload = {"arrival": out, "mix": _mix(value.get("mix"), models, trace is not None)}
     return out_workload, trace
@@ -398,8 +433,11 @@ def _mix(mix: Any, models: Mapping, is_trace: bool) -> dict[str, float]:
     if mix is None:
         if len(models) == 1:
             return {next(iter(models)): 1.0}
-        raise SpecError("workload.mix", None, f"probabilities per model (required with several models: "
-                                              f"{', '.join(models)})")
+        raise SpecError(
+            "workload.mix",
+            None,
+            f"probabilities per model (required with several models: {', '.join(models)})",
+        )
     if not isinstance(mix, Mapping) or not mix:
         raise SpecError("workload.mix", mix, "a mapping of model name to probability")
     out = {}
@@ -409,7 +447,9 @@ def _mix(mix: Any, models: Mapping, is_trace: bool) -> dict[str, float]:
         out[m] = _num(f"workload.mix.{m}", p, positive=False)
     total = sum(out.values())
     if abs(total - 1.0) > MIX_TOLERANCE:
-        raise SpecError("workload.mix", mix, f"probabilities summing to 1 (within {MIX_TOLERANCE:g}); sum is {total:g}")
+        raise SpecError(
+            "workload.mix", mix, f"probabilities summing to 1 (within {MIX_TOLERANCE:g}); sum is {total:g}"
+        )
     return out
 
 
@@ -417,8 +457,12 @@ def _strategies(value: Any) -> list[StrategySpec]:
     if isinstance(value, (str, Mapping)):
         value = [value]
     if not isinstance(value, (list, tuple)) or not value:
-        raise SpecError("strategies", value, "a non-empty list of strategy names or {name, params}; valid names: "
-                        + ", ".join(strategy_names()))
+        raise SpecError(
+            "strategies",
+            value,
+            "a non-empty list of strategy names or {name, params}; valid names: "
+            + ", ".join(strategy_names()),
+        )
     out = [parse_strategy(v, f"strategies.{i}") for i, v in enumerate(value)]
     labels = [s.label for s in out]
     for i, lab in enumerate(labels):
@@ -447,8 +491,11 @@ def parse_strategy(value: Any, where: str = "strategy") -> StrategySpec:
         raise SpecError(where, value, "a strategy name, (name, params) or {name: ..., params: {...}}")
     valid = strategy_names()
     if name not in valid:
-        raise SpecError(f"{where}.name" if isinstance(value, Mapping) else where, name,
-                        "one of the registered strategies: " + ", ".join(valid))
+        raise SpecError(
+            f"{where}.name" if isinstance(value, Mapping) else where,
+            name,
+            "one of the registered strategies: " + ", ".join(valid),
+        )
     if not isinstance(params, Mapping):
         raise SpecError(f"{where}.params", params, "a mapping of parameter name to value")
     params = _plain(dict(params))
@@ -490,8 +537,11 @@ def _predictor(value: Any, models: Mapping, base_dir: Path) -> tuple[dict, dict 
             if m not in models:
                 raise SpecError(f"{where}.{m}", m, f"a declared model; models: {', '.join(models)}")
     elif mode == "lookup_table":
-        raise SpecError("predictor.table", None, "a lookup table (predictor.table or predictor.file) "
-                                                 "for mode lookup_table")
+        raise SpecError(
+            "predictor.table",
+            None,
+            "a lookup table (predictor.table or predictor.file) for mode lookup_table",
+        )
     return out, table
 
 
@@ -515,13 +565,15 @@ def read_values(path: Path, where: str) -> list[float]:
                 break
         else:
             if len(names) != 1:
-                raise SpecError(where, lines[0], "a header with a service_ms column, or a single column of numbers")
+                raise SpecError(
+                    where, lines[0], "a header with a service_ms column, or a single column of numbers"
+                )
             column = 0
         lines = lines[1:]
     values = []
     for n, line in enumerate(lines, start=2 if column is not None else 1):
         cells = [c for c in line.replace(";", ",").replace(",", " ").split()]
-        picked = cells if column is None else cells[column:column + 1]
+        picked = cells if column is None else cells[column : column + 1]
         for c in picked:
             if not _is_number(c):
                 raise SpecError(where, f"{c!r} on line {n}", "numbers of milliseconds")
@@ -542,12 +594,17 @@ def read_trace(path: Path, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarr
     try:
         df = pd.read_csv(path, skipinitialspace=True, comment="#")
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise SpecError(where, str(path), f"a CSV file with columns arrival_ms, model[, service_ms] ({e})") from None
+        raise SpecError(
+            where, str(path), f"a CSV file with columns arrival_ms, model[, service_ms] ({e})"
+        ) from None
     missing = [c for c in ("arrival_ms", "model") if c not in df.columns]
     extra = [c for c in df.columns if c not in ("arrival_ms", "model", "service_ms")]
     if missing or extra or df.empty:
-        raise SpecError(where, f"columns {list(df.columns)} and {len(df)} rows",
-                        "a non-empty CSV with columns arrival_ms, model and optionally service_ms")
+        raise SpecError(
+            where,
+            f"columns {list(df.columns)} and {len(df)} rows",
+            "a non-empty CSV with columns arrival_ms, model and optionally service_ms",
+        )
     arrival = _numeric_column(df, "arrival_ms", where)
     service = _numeric_column(df, "service_ms", where) if "service_ms" in df.columns else None
     if df["model"].isna().any():
@@ -567,7 +624,9 @@ def _numeric_column(df: pd.DataFrame, col: str, where: str) -> np.ndarray:
     bad = ~np.isfinite(values) | (values < 0)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise SpecError(where, f"{col}={df[col].iloc[row]!r} on line {row + 2}", f"{col} a number >= 0 on every row")
+        raise SpecError(
+            where, f"{col}={df[col].iloc[row]!r} on line {row + 2}", f"{col} a number >= 0 on every row"
+        )
     return values
 
 
@@ -577,11 +636,15 @@ def read_lookup_table(path: Path, where: str) -> dict:
         try:
             table = yaml.safe_load(path.read_text())
         except yaml.YAMLError as e:
-            raise SpecError(where, str(path), f"a YAML or JSON mapping of model to {{mean_ms, std_ms}} ({e})") from None
+            raise SpecError(
+                where, str(path), f"a YAML or JSON mapping of model to {{mean_ms, std_ms}} ({e})"
+            ) from None
         return _plain(table) if isinstance(table, Mapping) else table
     df = pd.read_csv(path, skipinitialspace=True, comment="#")
     if not {"model", "mean_ms"} <= set(df.columns):
-        raise SpecError(where, f"columns {list(df.columns)}", "CSV columns model, mean_ms[, std_ms][, instance]")
+        raise SpecError(
+            where, f"columns {list(df.columns)}", "CSV columns model, mean_ms[, std_ms][, instance]"
+        )
     table: dict = {}
     for row in df.to_dict("records"):
         model = str(row["model"])
@@ -591,7 +654,7 @@ def read_lookup_table(path: Path, where: str) -> dict:
             table.setdefault(model, {}).update(entry)
         else:
             table.setdefault(model, {}).setdefault("instances", {})[str(inst)] = entry
-    for model, entry in table.items():
+    for entry in table.values():
         if "mean_ms" not in entry:  # only per-instance rows: the model mean is their average
             per = list(entry["instances"].values())
             entry["mean_ms"] = float(np.mean([e["mean_ms"] for e in per]))

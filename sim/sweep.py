@@ -25,8 +25,9 @@ import json
 import logging
 import math
 import os
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ LOAD_KEY = "load"
 
 
 # -- offered load -------------------------------------------------------------------
+
 
 def _mean_rate_per_s(arrival: Mapping[str, Any]) -> float:
     process = arrival.get("process", "poisson")
@@ -47,8 +49,10 @@ def _mean_rate_per_s(arrival: Mapping[str, Any]) -> float:
         # state is occupied equally often, so the mean rate is the rates' mean
         rates = [float(r) for r in arrival["rates_per_s"]]
         return sum(rates) / len(rates)
-    raise ValueError(f"workload.arrival.process {process!r}: the offered load is defined for "
-                     f"poisson, deterministic and bursty arrivals (a trace is replayed as recorded)")
+    raise ValueError(
+        f"workload.arrival.process {process!r}: the offered load is defined for "
+        f"poisson, deterministic and bursty arrivals (a trace is replayed as recorded)"
+    )
 
 
 def _scale_rate(arrival: dict, factor: float) -> None:
@@ -80,8 +84,11 @@ def model_loads(scenario: Any) -> dict[str, float]:
     capacity: dict[str, float] = {}
     for inst in scn.instances:
         capacity[inst.model] = capacity.get(inst.model, 0.0) + inst.replicas * inst.speed
-    return {m: lam_per_ms * share * scn.distributions[m].mean_ms / capacity[m]
-            for m, share in scn.mix.items() if share > 0}
+    return {
+        m: lam_per_ms * share * scn.distributions[m].mean_ms / capacity[m]
+        for m, share in scn.mix.items()
+        if share > 0
+    }
 
 
 def offered_load(scenario: Any) -> float:
@@ -116,11 +123,14 @@ def set_offered_load(scenario: Any, load: float) -> dict:
 
 # -- grid -------------------------------------------------------------------------
 
+
 def grid_points(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     """The cartesian product of ``grid`` as a list of {key: value} dicts (first key varies slowest)."""
     if not isinstance(grid, Mapping) or not grid:
-        raise ValueError("grid: expected a non-empty mapping of dotted path to a list of values, "
-                         "e.g. {'workload.arrival.rate_per_s': [40, 60]}")
+        raise ValueError(
+            "grid: expected a non-empty mapping of dotted path to a list of values, "
+            "e.g. {'workload.arrival.rate_per_s': [40, 60]}"
+        )
     keys = list(grid)
     values = []
     for k in keys:
@@ -204,8 +214,9 @@ def sweep(
     if processes is None:
         processes = min(os.cpu_count() or 1, len(points))
     if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
-        raise ValueError(f"processes: expected an integer >= 1 (or None for min(cpu_count, points)), "
-                         f"got {processes!r}")
+        raise ValueError(
+            f"processes: expected an integer >= 1 (or None for min(cpu_count, points)), got {processes!r}"
+        )
     processes = min(processes, len(points))
     log.info("sweep: %d points on %d process(es)", len(points), processes)
 

@@ -27,10 +27,22 @@ import math
 import numpy as np
 
 __all__ = [
-    "per_ms", "utilization", "erlang_b", "erlang_c",
-    "mm1_wait_ms", "mm1_latency_ms", "mmc_wait_ms", "mmc_latency_ms",
-    "mg1_wait_ms", "mg1_latency_ms", "random_routing_wait_ms", "random_routing_latency_ms",
-    "supermarket_tail", "supermarket_mean_tasks", "supermarket_latency_ms", "supermarket_wait_ms",
+    "per_ms",
+    "utilization",
+    "erlang_b",
+    "erlang_c",
+    "mm1_wait_ms",
+    "mm1_latency_ms",
+    "mmc_wait_ms",
+    "mmc_latency_ms",
+    "mg1_wait_ms",
+    "mg1_latency_ms",
+    "random_routing_wait_ms",
+    "random_routing_latency_ms",
+    "supermarket_tail",
+    "supermarket_mean_tasks",
+    "supermarket_latency_ms",
+    "supermarket_wait_ms",
     "littles_law_tasks",
 ]
 
@@ -65,12 +77,15 @@ def utilization(arrival_rate_per_s: float, mean_service_ms: float, servers: int 
 
 def _stable(rho: float, what: str) -> float:
     if rho >= 1.0:
-        raise ValueError(f"unstable system: utilization {rho:.4g} >= 1 ({what}); "
-                         f"lower arrival_rate_per_s or mean_service_ms, or add servers")
+        raise ValueError(
+            f"unstable system: utilization {rho:.4g} >= 1 ({what}); "
+            f"lower arrival_rate_per_s or mean_service_ms, or add servers"
+        )
     return rho
 
 
 # -- M/M/1 and M/M/c ------------------------------------------------------------
+
 
 def mm1_wait_ms(arrival_rate_per_s: float, mean_service_ms: float) -> float:
     """Mean time in queue of M/M/1: Wq = rho / (mu - lambda), in ms."""
@@ -128,6 +143,7 @@ def mmc_latency_ms(arrival_rate_per_s: float, mean_service_ms: float, servers: i
 
 # -- M/G/1 ----------------------------------------------------------------------
 
+
 def mg1_wait_ms(arrival_rate_per_s: float, mean_service_ms: float, service_std_ms: float) -> float:
     """Pollaczek-Khinchine mean time in queue of M/G/1, in ms.
 
@@ -149,8 +165,10 @@ def mg1_latency_ms(arrival_rate_per_s: float, mean_service_ms: float, service_st
 
 # -- random routing ---------------------------------------------------------------
 
-def random_routing_wait_ms(arrival_rate_per_s: float, mean_service_ms: float, instances: int,
-                           service_std_ms: float | None = None) -> float:
+
+def random_routing_wait_ms(
+    arrival_rate_per_s: float, mean_service_ms: float, instances: int, service_std_ms: float | None = None
+) -> float:
     """Mean wait when a Poisson stream is routed uniformly at random over ``instances``
     identical single-server FCFS queues.
 
@@ -164,13 +182,16 @@ def random_routing_wait_ms(arrival_rate_per_s: float, mean_service_ms: float, in
     return mg1_wait_ms(lam, mean_service_ms, sd)
 
 
-def random_routing_latency_ms(arrival_rate_per_s: float, mean_service_ms: float, instances: int,
-                              service_std_ms: float | None = None) -> float:
-    return random_routing_wait_ms(arrival_rate_per_s, mean_service_ms, instances, service_std_ms) \
-        + float(mean_service_ms)
+def random_routing_latency_ms(
+    arrival_rate_per_s: float, mean_service_ms: float, instances: int, service_std_ms: float | None = None
+) -> float:
+    return random_routing_wait_ms(arrival_rate_per_s, mean_service_ms, instances, service_std_ms) + float(
+        mean_service_ms
+    )
 
 
 # -- supermarket model (power of d choices) --------------------------------------
+
 
 def supermarket_tail(rho: float, d: int = 2, tol: float = 1e-15, k_max: int = 10_000) -> np.ndarray:
     """Fraction s_k of queues holding at least k tasks, k = 0, 1, 2, ...
@@ -219,6 +240,7 @@ def supermarket_wait_ms(rho: float, mean_service_ms: float, d: int = 2) -> float
 
 
 # -- Little's law -----------------------------------------------------------------
+
 
 def littles_law_tasks(arrival_rate_per_s: float, mean_time_ms: float) -> float:
     """L = lambda W: the mean number of tasks present given their mean time there (ms)."""

@@ -43,9 +43,10 @@ import math
 import re
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
 import yaml
@@ -55,7 +56,7 @@ from scheduler import SpecError
 from .drive import DriveResult, drive_async, live_predict_mode, run_sync, scenario_workload
 from .engine import simulate
 from .plots import plot_latency_cdf_overlay
-from .results import ALL_MODELS, RunRecord, Results, instances_frame, per_replication, summarize, tasks_frame
+from .results import ALL_MODELS, Results, RunRecord, instances_frame, per_replication, summarize, tasks_frame
 from .scenario import Scenario, StrategySpec, load_scenario, parse_strategy
 
 log = logging.getLogger(__name__)
@@ -63,8 +64,15 @@ log = logging.getLogger(__name__)
 PERCENTILES = ("p50", "p95", "p99")
 #: largest |relative difference| accepted per percentile (None: reported only)
 TARGETS = {"p50": 0.10, "p95": 0.15, "p99": None}
-COMPARISON_COLUMNS = ("strategy", "percentile", "live_ms", "sim_ms", "relative_difference", "target",
-                      "within_target")
+COMPARISON_COLUMNS = (
+    "strategy",
+    "percentile",
+    "live_ms",
+    "sim_ms",
+    "relative_difference",
+    "target",
+    "within_target",
+)
 IDLE_TIMEOUT_S = 60.0
 
 
@@ -127,24 +135,38 @@ def twin(
     sim_res = _simulate(scn, workload, seed)
 
     live_tasks = pd.concat([d.tasks for d in drives.values()], ignore_index=True)
-    live_tasks["strategy"] = pd.Categorical(live_tasks["strategy"].astype(str),
-                                            categories=[s.label for s in scn.strategies])
+    live_tasks["strategy"] = pd.Categorical(
+        live_tasks["strategy"].astype(str), categories=[s.label for s in scn.strategies]
+    )
     live_summary = pd.concat([d.summary for d in drives.values()], ignore_index=True)
     comparison = compare(live_summary, sim_res.summary, [s.label for s in scn.strategies])
 
     paths: dict[str, Path] = {}
-    for name, frame in (("live_tasks", live_tasks), ("sim_tasks", sim_res.tasks), ("live_summary", live_summary),
-                        ("sim_summary", sim_res.summary), ("comparison", comparison)):
+    for name, frame in (
+        ("live_tasks", live_tasks),
+        ("sim_tasks", sim_res.tasks),
+        ("live_summary", live_summary),
+        ("sim_summary", sim_res.summary),
+        ("comparison", comparison),
+    ):
         paths[name] = out / f"{name}.csv"
         frame.to_csv(paths[name], index=False, float_format="%.6f")
-    paths["latency_cdf_overlay"] = plot_latency_cdf_overlay(live_tasks, sim_res.tasks, out / "latency_cdf_overlay.png")
+    paths["latency_cdf_overlay"] = plot_latency_cdf_overlay(
+        live_tasks, sim_res.tasks, out / "latency_cdf_overlay.png"
+    )
     result = TwinResult(live_tasks, sim_res.tasks, live_summary, sim_res.summary, comparison, paths, drives)
     result.meta = {
-        "scenario": scn.name, "strategies": [s.label for s in scn.strategies], "tasks_per_strategy": len(workload),
-        "warmup_tasks": scn.warmup_tasks, "scheduler_seed": seed, "predict_mode": mode,
-        "live_wall_s": t_live, "total_wall_s": time.perf_counter() - t_start,
+        "scenario": scn.name,
+        "strategies": [s.label for s in scn.strategies],
+        "tasks_per_strategy": len(workload),
+        "warmup_tasks": scn.warmup_tasks,
+        "scheduler_seed": seed,
+        "predict_mode": mode,
+        "live_wall_s": t_live,
+        "total_wall_s": time.perf_counter() - t_start,
         "drives": {label: d.meta for label, d in drives.items()},
-        "targets": {p: t for p, t in TARGETS.items() if t is not None}, "targets_met": result.targets_met,
+        "targets": {p: t for p, t in TARGETS.items() if t is not None},
+        "targets_met": result.targets_met,
     }
     paths["twin"] = out / "twin.json"
     paths["twin"].write_text(json.dumps(result.meta, indent=2, default=str) + "\n")
@@ -170,9 +192,12 @@ def _twin_scenario(scn: Scenario, strategies, tasks) -> Scenario:
     scn = scn.with_changes(changes)
     for key in ("prior_mean_ms", "prior_std_ms", "min_samples"):
         if key in scn.predictor:
-            raise SpecError(f"predictor.{key}", scn.predictor[key],
-                            "no value in a twin run: live mode's predictor uses the defaults "
-                            "(prior_mean_ms 100, prior_std_ms 100, min_samples 3); remove the key")
+            raise SpecError(
+                f"predictor.{key}",
+                scn.predictor[key],
+                "no value in a twin run: live mode's predictor uses the defaults "
+                "(prior_mean_ms 100, prior_std_ms 100, min_samples 3); remove the key",
+            )
     return scn
 
 
@@ -181,8 +206,9 @@ def _label_file(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=-]+", "_", label).strip("_") or "strategy"
 
 
-async def _live(scn: Scenario, workload, out: Path, mode: str, seed: int, max_seconds, decision_logs: bool,
-                progress: bool) -> dict[str, DriveResult]:
+async def _live(
+    scn: Scenario, workload, out: Path, mode: str, seed: int, max_seconds, decision_logs: bool, progress: bool
+) -> dict[str, DriveResult]:
     """Start the instances, then per strategy a fresh scheduler and a drive; stop everything."""
     import asyncio
 
@@ -199,16 +225,29 @@ async def _live(scn: Scenario, workload, out: Path, mode: str, seed: int, max_se
     drives: dict[str, DriveResult] = {}
     try:
         for k, spec in enumerate(scn.instances):
-            instances.append(start_instance(
-                spec.model, replicas=spec.replicas, speed=spec.speed, instance_id=spec.instance_id,
-                service_time=scn.spec["models"][spec.model]["service_time"], seed=seed + k, log_dir=logs,
-                extra_args=["--log-level", "warning"]))
+            instances.append(
+                start_instance(
+                    spec.model,
+                    replicas=spec.replicas,
+                    speed=spec.speed,
+                    instance_id=spec.instance_id,
+                    service_time=scn.spec["models"][spec.model]["service_time"],
+                    seed=seed + k,
+                    log_dir=logs,
+                    extra_args=["--log-level", "warning"],
+                )
+            )
         await asyncio.gather(*(asyncio.to_thread(p.wait_ready) for p in instances))
         for strategy in scn.strategies:
             await _wait_idle(instances)
-            options = dict(strategy=strategy.name, strategy_params=dict(strategy.params) or None, seed=seed,
-                           predict_mode=mode, lookup_table=str(table_path) if table_path else None,
-                           log_level="warning")
+            options = dict(
+                strategy=strategy.name,
+                strategy_params=dict(strategy.params) or None,
+                seed=seed,
+                predict_mode=mode,
+                lookup_table=str(table_path) if table_path else None,
+                log_level="warning",
+            )
             if decision_logs:
                 options["decision_log"] = str(out / "decision_logs" / f"{_label_file(strategy.label)}.jsonl")
             sched = start_scheduler(log_dir=logs, **options)
@@ -217,15 +256,25 @@ async def _live(scn: Scenario, workload, out: Path, mode: str, seed: int, max_se
                 async with httpx.AsyncClient(timeout=10.0) as http:
                     for p, spec in zip(instances, scn.instances):  # the scenario's order: the pool's order
                         where = httpx.URL(p.url)
-                        body = (await http.post(f"{sched.url}/ti/register", json={
-                            "host": where.host, "port": where.port, "speed": spec.speed})).json()
+                        body = (
+                            await http.post(
+                                f"{sched.url}/ti/register",
+                                json={"host": where.host, "port": where.port, "speed": spec.speed},
+                            )
+                        ).json()
                         if body.get("status") != "success":
-                            raise RuntimeError(f"registering {spec.instance_id} failed: {body.get('message')}")
+                            raise RuntimeError(
+                                f"registering {spec.instance_id} failed: {body.get('message')}"
+                            )
                 if progress:
-                    print(f"twin: live {strategy.label}: {len(workload):,} tasks against {sched.url}",
-                          file=sys.stderr, flush=True)
-                drives[strategy.label] = await drive_async(scn, workload, sched.url, label=strategy.label,
-                                                           max_seconds=max_seconds, progress=progress)
+                    print(
+                        f"twin: live {strategy.label}: {len(workload):,} tasks against {sched.url}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                drives[strategy.label] = await drive_async(
+                    scn, workload, sched.url, label=strategy.label, max_seconds=max_seconds, progress=progress
+                )
             finally:
                 await asyncio.to_thread(sched.stop)
     finally:
@@ -263,7 +312,9 @@ def _simulate(scn: Scenario, workload, seed: int) -> Results:
     frame = tasks_frame(scn, records, labels)
     inst = instances_frame(scn, records)
     reps = per_replication(frame, inst, scn.slo_ms)
-    return Results(scn, frame, summarize(reps, labels), inst, reps, math.nan, sum(len(r.workload) for r in records))
+    return Results(
+        scn, frame, summarize(reps, labels), inst, reps, math.nan, sum(len(r.workload) for r in records)
+    )
 
 
 # -- comparison ----------------------------------------------------------------------------------
@@ -272,16 +323,23 @@ def compare(live_summary: pd.DataFrame, sim_summary: pd.DataFrame, strategies: S
     the target and whether it is met (all models together)."""
     rows = []
     for label in strategies:
-        lv = live_summary[(live_summary["strategy"].astype(str) == label) & (live_summary["model"] == ALL_MODELS)]
-        sm = sim_summary[(sim_summary["strategy"].astype(str) == label) & (sim_summary["model"] == ALL_MODELS)]
+        lv = live_summary[
+            (live_summary["strategy"].astype(str) == label) & (live_summary["model"] == ALL_MODELS)
+        ]
+        sm = sim_summary[
+            (sim_summary["strategy"].astype(str) == label) & (sim_summary["model"] == ALL_MODELS)
+        ]
         for p in PERCENTILES:
             col = f"latency_{p}_ms"
             live_ms = float(lv[col].iloc[0]) if len(lv) else math.nan
             sim_ms = float(sm[col].iloc[0]) if len(sm) else math.nan
             rel = (sim_ms - live_ms) / live_ms if live_ms > 0 else math.nan
             target = TARGETS[p]
-            within = (abs(rel) <= target) if target is not None and math.isfinite(rel) else \
-                (False if target is not None else None)
+            within = (
+                (abs(rel) <= target)
+                if target is not None and math.isfinite(rel)
+                else (False if target is not None else None)
+            )
             rows.append((label, p, live_ms, sim_ms, rel, math.nan if target is None else target, within))
     return pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
 
@@ -296,8 +354,11 @@ def format_comparison(comparison: pd.DataFrame) -> str:
         table["strategy"].append(label)
         for _, r in g.iterrows():
             p = r["percentile"]
-            mark = "" if r["within_target"] is None or pd.isna(r["within_target"]) else \
-                (" ok" if r["within_target"] else " !!")
+            mark = (
+                ""
+                if r["within_target"] is None or pd.isna(r["within_target"])
+                else (" ok" if r["within_target"] else " !!")
+            )
             table[f"{p} live"].append(f"{r['live_ms']:.1f}")
             table[f"{p} sim"].append(f"{r['sim_ms']:.1f}")
             table[f"{p} diff"].append(f"{100 * r['relative_difference']:+.1f}%{mark}")

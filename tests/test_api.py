@@ -22,7 +22,14 @@ from fastapi.testclient import TestClient
 
 import scheduler
 from scheduler import ManualClock, SpecError
-from scheduler.live import LiveConfig, LiveScheduler, TaskInstanceClient, WallClock, create_app, load_instances
+from scheduler.live import (
+    LiveConfig,
+    LiveScheduler,
+    TaskInstanceClient,
+    WallClock,
+    create_app,
+    load_instances,
+)
 from scheduler.live.service import build_core
 
 T0_MS = 1.7e12  # an epoch time in ms
@@ -61,21 +68,36 @@ class FakeInstances:
             raise httpx.ConnectError("connection refused", request=request)
         path = request.url.path
         if path == "/status":
-            return httpx.Response(200, json={"instance_id": fake.instance_id, "model_type": fake.model,
-                                             "replicas_running": fake.replicas, "queue_size": 0,
-                                             "status": fake.status})
+            return httpx.Response(
+                200,
+                json={
+                    "instance_id": fake.instance_id,
+                    "model_type": fake.model,
+                    "replicas_running": fake.replicas,
+                    "queue_size": 0,
+                    "status": fake.status,
+                },
+            )
         if path == "/queue/enqueue":
             body = json.loads(request.content)
             if fake.enqueue_status != 200:
                 return httpx.Response(fake.enqueue_status, text="refused")
             fake.enqueued.append(body)
-            return httpx.Response(200, json={"task_id": body["task_id"], "queue_size": len(fake.enqueued),
-                                             "enqueue_time": time.time()})
+            return httpx.Response(
+                200,
+                json={
+                    "task_id": body["task_id"],
+                    "queue_size": len(fake.enqueued),
+                    "enqueue_time": time.time(),
+                },
+            )
         if path.startswith("/results/"):
             tid = path.rsplit("/", 1)[1]
             if tid not in fake.results:
                 return httpx.Response(404, json={"detail": "unknown"})
-            return httpx.Response(200, json={"task_id": tid, "enqueue_time": time.time(), **fake.results[tid]})
+            return httpx.Response(
+                200, json={"task_id": tid, "enqueue_time": time.time(), **fake.results[tid]}
+            )
         return httpx.Response(404)
 
 
@@ -115,8 +137,10 @@ def query(tc: TestClient, task_id: str) -> dict:
 
 
 def notify(tc: TestClient, task_id: str, instance_id: str, execution_time: float = 12.5, **extra) -> dict:
-    r = tc.post("/notify/task_complete", json={"task_id": task_id, "instance_id": instance_id,
-                                               "execution_time": execution_time, **extra})
+    r = tc.post(
+        "/notify/task_complete",
+        json={"task_id": task_id, "instance_id": instance_id, "execution_time": execution_time, **extra},
+    )
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -131,15 +155,20 @@ def assert_422(resp: httpx.Response, field_name: str) -> None:
 
 def test_health(fakes):
     with serve(make_service(fakes)) as tc:
-        assert tc.get("/health").json() == {"status": "healthy", "service": "scheduler",
-                                            "version": scheduler.__version__}
+        assert tc.get("/health").json() == {
+            "status": "healthy",
+            "service": "scheduler",
+            "version": scheduler.__version__,
+        }
 
 
 def test_set_strategy(fakes):
     svc = make_service(fakes)
     with serve(svc) as tc:
-        assert tc.post("/scheduler/set", json={"name": "round_robin"}).json() == {"status": "success",
-                                                                                  "message": "OK"}
+        assert tc.post("/scheduler/set", json={"name": "round_robin"}).json() == {
+            "status": "success",
+            "message": "OK",
+        }
         assert svc.core.strategy_name == "round_robin"
         body = tc.post("/scheduler/set", json={"name": "fastest"}).json()
         assert body["status"] == "error"
@@ -148,8 +177,10 @@ def test_set_strategy(fakes):
         body = tc.post("/scheduler/set", json={"name": "power_of_two", "params": {"d": 0}}).json()
         assert body["status"] == "error" and "d" in body["message"]
         assert svc.core.strategy_name == "round_robin"  # a refused change changes nothing
-        assert tc.post("/scheduler/set", json={"name": "power_of_two", "params": {"d": 3}}).json()["status"] == \
-            "success"
+        assert (
+            tc.post("/scheduler/set", json={"name": "power_of_two", "params": {"d": 3}}).json()["status"]
+            == "success"
+        )
         assert_422(tc.post("/scheduler/set", json={}), "name")
 
 
@@ -176,10 +207,18 @@ def test_predict_mode_switch_changes_estimates(fakes):
         submit(tc)
         submit(tc)  # one running, one waiting: a new task would wait 100 + 100
         q = tc.get("/queue/info").json()["queues"]
-        assert q == [{"model_name": "llm", "ti_uuid": ti, "waiting_time_expect": 200.0,
-                      "waiting_time_error": pytest.approx((2 * 100**2) ** 0.5)}]
-        assert tc.post("/scheduler/predict_mode", json={"mode": "lookup_table"}).json() == {"status": "success",
-                                                                                            "message": "OK"}
+        assert q == [
+            {
+                "model_name": "llm",
+                "ti_uuid": ti,
+                "waiting_time_expect": 200.0,
+                "waiting_time_error": pytest.approx((2 * 100**2) ** 0.5),
+            }
+        ]
+        assert tc.post("/scheduler/predict_mode", json={"mode": "lookup_table"}).json() == {
+            "status": "success",
+            "message": "OK",
+        }
         submit(tc)
         q = tc.get("/queue/info").json()["queues"][0]
         assert q["waiting_time_expect"] == pytest.approx(700.0)
@@ -248,8 +287,11 @@ def test_remove(fakes):
             assert notify(tc, tid, "llm@8100")["status"] == "success"
             assert query(tc, tid)["task_status"] == "completed" and query(tc, tid)["scheduled_ti"] == a
 
-        for ti_uuid, words in [("not-a-uuid", "invalid ti_uuid"), (str(uuid.uuid4()), "unknown ti_uuid"),
-                               (a, "already removed")]:
+        for ti_uuid, words in [
+            ("not-a-uuid", "invalid ti_uuid"),
+            (str(uuid.uuid4()), "unknown ti_uuid"),
+            (a, "already removed"),
+        ]:
             body = tc.post("/ti/remove", json={"ti_uuid": ti_uuid}).json()
             assert body == {"status": "error", "message": body["message"], "ti_uuid": ti_uuid}
             assert words in body["message"]
@@ -273,8 +315,12 @@ def test_submit(fakes):
         assert body["status"] == "success" and body["scheduled_ti"] == ti
         assert re.fullmatch(r"task-[0-9a-f]{32}", body["task_id"])
         sent = fake.enqueued[-1]
-        assert sent == {"task_id": body["task_id"], "input_data": {"prompt": "hi"},
-                        "metadata": {"input_tokens": 12}, "callback_url": svc.callback_url}
+        assert sent == {
+            "task_id": body["task_id"],
+            "input_data": {"prompt": "hi"},
+            "metadata": {"input_tokens": 12},
+            "callback_url": svc.callback_url,
+        }
         assert svc.callback_url == "http://127.0.0.1:8102/notify/task_complete"
 
         assert submit(tc, task_id="mine-1").json()["task_id"] == "mine-1"
@@ -285,10 +331,14 @@ def test_submit(fakes):
         assert r.status_code == 503 and "'nope'" in r.json()["detail"]
 
         assert_422(tc.post("/queue/submit", json={"task_input": {}}), "model_name")
-        assert_422(tc.post("/queue/submit", json={"model_name": "llm", "task_input": {}, "metadata": [1]}),
-                   "metadata")
-        assert_422(tc.post("/queue/submit", content=b"{not json", headers={"content-type": "application/json"}),
-                   "body")
+        assert_422(
+            tc.post("/queue/submit", json={"model_name": "llm", "task_input": {}, "metadata": [1]}),
+            "metadata",
+        )
+        assert_422(
+            tc.post("/queue/submit", content=b"{not json", headers={"content-type": "application/json"}),
+            "body",
+        )
 
 
 def test_submit_goes_elsewhere_when_delivery_fails(fakes):
@@ -310,7 +360,7 @@ def test_submit_goes_elsewhere_when_delivery_fails(fakes):
 
 def test_a_lost_enqueue_answer_does_not_duplicate_a_completed_task(fakes):
     """The instance took the task and reported its completion, but the enqueue answer was lost."""
-    fake, other = fakes.add(8100), fakes.add(8101)
+    _, other = fakes.add(8100), fakes.add(8101)
     svc = make_service(fakes)
 
     async def handle(request: httpx.Request) -> httpx.Response:
@@ -371,9 +421,18 @@ def test_queue_info(fakes):
         assert {(q["model_name"], q["ti_uuid"]) for q in info["queues"]} == {("llm", a), ("resnet", b)}
         only = tc.get("/queue/info", params={"model_name": "resnet"}).json()["queues"]
         # two replicas busy (100 ms each), one task waiting: (100 + 100 + 100) / 2
-        assert only == [{"model_name": "resnet", "ti_uuid": b, "waiting_time_expect": 150.0,
-                         "waiting_time_error": pytest.approx((3 * 100**2) ** 0.5 / 2)}]
-        assert tc.get("/queue/info", params={"model_name": "nope"}).json() == {"status": "success", "queues": []}
+        assert only == [
+            {
+                "model_name": "resnet",
+                "ti_uuid": b,
+                "waiting_time_expect": 150.0,
+                "waiting_time_error": pytest.approx((3 * 100**2) ** 0.5 / 2),
+            }
+        ]
+        assert tc.get("/queue/info", params={"model_name": "nope"}).json() == {
+            "status": "success",
+            "queues": [],
+        }
 
 
 def test_task_query(fakes):
@@ -409,16 +468,24 @@ def test_notify(fakes):
 
         body = notify(tc, t1, "llm@8100", execution_time=30.0, result={"out": 1})
         assert body == {"status": "success", "message": body["message"], "total_time_ms": 40.0}
-        assert query(tc, t1) == {"task_id": t1, "task_status": "completed", "scheduled_ti": a,
-                                 "submit_time": T0_MS / 1000, "result": {"out": 1}}
+        assert query(tc, t1) == {
+            "task_id": t1,
+            "task_status": "completed",
+            "scheduled_ti": a,
+            "submit_time": T0_MS / 1000,
+            "result": {"out": 1},
+        }
         assert svc.core.task(t1).execution_ms == 30.0
 
         again = notify(tc, t1, "llm@8100", execution_time=99.0, result={"out": 2})
         assert again["status"] == "success" and "already recorded as completed" in again["message"]
         assert again["total_time_ms"] == 40.0 and query(tc, t1)["result"] == {"out": 1}
 
-        for tid, iid, word in [(t2, "ghost@1", "unknown instance"), ("task-nope", "llm@8100", "unknown task"),
-                               (t2, "llm@8101", "not to 'llm@8101'")]:
+        for tid, iid, word in [
+            (t2, "ghost@1", "unknown instance"),
+            ("task-nope", "llm@8100", "unknown task"),
+            (t2, "llm@8101", "not to 'llm@8101'"),
+        ]:
             body = notify(tc, tid, iid)
             assert body["status"] == "warning" and word in body["message"] and "total_time_ms" not in body
         assert query(tc, t2)["task_status"] == "scheduled"
@@ -428,10 +495,16 @@ def test_notify(fakes):
         task = query(tc, t2)
         assert task["task_status"] == "failed" and "CUDA out of memory" in task["result"]["error"]
 
-        assert_422(tc.post("/notify/task_complete", json={"task_id": t2, "instance_id": "llm@8100"}),
-                   "execution_time")
-        assert_422(tc.post("/notify/task_complete", json={"task_id": t2, "instance_id": "llm@8100",
-                                                          "execution_time": -1}), "execution_time")
+        assert_422(
+            tc.post("/notify/task_complete", json={"task_id": t2, "instance_id": "llm@8100"}),
+            "execution_time",
+        )
+        assert_422(
+            tc.post(
+                "/notify/task_complete", json={"task_id": t2, "instance_id": "llm@8100", "execution_time": -1}
+            ),
+            "execution_time",
+        )
 
 
 def test_online_predictor_learns_from_completions(fakes):
@@ -545,7 +618,10 @@ def test_watchdog_moves_tasks_off_forgetful_or_dead_instances(fakes):
         tc.portal.call(svc.check_overdue)  # nowhere left: failed with the reason
         task = query(tc, tid)
         assert task["task_status"] == "failed"
-        assert "did not answer" in task["result"]["error"] and "no other healthy instance" in task["result"]["error"]
+        assert (
+            "did not answer" in task["result"]["error"]
+            and "no other healthy instance" in task["result"]["error"]
+        )
         assert svc.core.tracker.counts()["scheduled"] == 0 and not svc.core.tasks_on(a)
 
 
@@ -553,7 +629,7 @@ def test_watchdog_uses_the_health_verdict_without_asking(fakes):
     a_fake, b_fake = fakes.add(8100), fakes.add(8101)
     svc = make_service(fakes, task_timeout_s=1.0, unhealthy_after=1)
     with serve(svc) as tc:
-        a, b = register(tc, 8100)["ti_uuid"], register(tc, 8101)["ti_uuid"]
+        _, b = register(tc, 8100)["ti_uuid"], register(tc, 8101)["ti_uuid"]
         tc.post("/scheduler/set", json={"name": "round_robin"})
         tids = [submit(tc).json()["task_id"] for _ in range(4)]
         for t in tids:
@@ -573,11 +649,17 @@ def test_watchdog_uses_the_health_verdict_without_asking(fakes):
 def test_startup_registers_the_configured_instances(fakes, tmp_path, caplog):
     fakes.add(8100)
     cfg = tmp_path / "instances.yaml"
-    cfg.write_text("instances:\n  - {host: 127.0.0.1, port: 8100, model_name: llm}\n"
-                   "  - {host: 127.0.0.1, port: 8101}\n")
-    config = LiveConfig.from_sources({}, env={"SCHEDULER_CONFIG_PATH": str(cfg), "SCHEDULER_HEALTH_INTERVAL_S": "60"})
-    svc = LiveScheduler(config, core=build_core(config, ManualClock(T0_MS)),
-                        client=TaskInstanceClient(transport=httpx.MockTransport(fakes.handle)))
+    cfg.write_text(
+        "instances:\n  - {host: 127.0.0.1, port: 8100, model_name: llm}\n  - {host: 127.0.0.1, port: 8101}\n"
+    )
+    config = LiveConfig.from_sources(
+        {}, env={"SCHEDULER_CONFIG_PATH": str(cfg), "SCHEDULER_HEALTH_INTERVAL_S": "60"}
+    )
+    svc = LiveScheduler(
+        config,
+        core=build_core(config, ManualClock(T0_MS)),
+        client=TaskInstanceClient(transport=httpx.MockTransport(fakes.handle)),
+    )
     with caplog.at_level("ERROR", logger="scheduler.live"), serve(svc) as tc:
         queues = tc.get("/queue/info").json()["queues"]
         assert [q["model_name"] for q in queues] == ["llm"]
@@ -603,8 +685,9 @@ def test_openapi_shows_the_models(fakes):
     with serve(make_service(fakes)) as tc:
         schemas = tc.get("/openapi.json").json()["components"]["schemas"]
     assert {"model_name", "task_input", "metadata", "task_id"} <= set(schemas["SubmitRequest"]["properties"])
-    assert {"task_id", "task_status", "scheduled_ti", "submit_time", "result"} == \
-        set(schemas["TaskQueryResponse"]["properties"])
+    assert {"task_id", "task_status", "scheduled_ti", "submit_time", "result"} == set(
+        schemas["TaskQueryResponse"]["properties"]
+    )
     assert "waiting_time_expect" in schemas["QueueInfoItem"]["properties"]
 
 
@@ -612,9 +695,15 @@ def test_openapi_shows_the_models(fakes):
 
 
 def test_config_sources_and_errors(tmp_path):
-    c = LiveConfig.from_sources({"port": "9000", "strategy": None},
-                                env={"SCHEDULER_PORT": "9100", "SCHEDULER_STRATEGY": "round_robin",
-                                     "SCHEDULER_STRATEGY_PARAMS": "{d: 2}", "SCHEDULER_ACCESS_LOG": "yes"})
+    c = LiveConfig.from_sources(
+        {"port": "9000", "strategy": None},
+        env={
+            "SCHEDULER_PORT": "9100",
+            "SCHEDULER_STRATEGY": "round_robin",
+            "SCHEDULER_STRATEGY_PARAMS": "{d: 2}",
+            "SCHEDULER_ACCESS_LOG": "yes",
+        },
+    )
     assert (c.port, c.strategy, c.strategy_params, c.access_log) == (9000, "round_robin", {"d": 2}, True)
     assert LiveConfig(host="0.0.0.0", port=9).callback_url == "http://127.0.0.1:9/notify/task_complete"
     assert LiveConfig(public_url="http://sched:1/").callback_url == "http://sched:1/notify/task_complete"
@@ -637,7 +726,9 @@ def test_config_sources_and_errors(tmp_path):
 
 def test_config_files(tmp_path):
     table = tmp_path / "table.json"
-    table.write_text(json.dumps({"llm": {"mean_ms": 80, "std_ms": 20, "instances": {"llm@8100": {"mean_ms": 40}}}}))
+    table.write_text(
+        json.dumps({"llm": {"mean_ms": 80, "std_ms": 20, "instances": {"llm@8100": {"mean_ms": 40}}}})
+    )
     config = LiveConfig(lookup_table=str(table), predict_mode="lookup_table")
     assert build_core(config).predict_mode == "lookup_table"
     bad = tmp_path / "bad.yaml"
@@ -647,9 +738,15 @@ def test_config_files(tmp_path):
 
     listing = tmp_path / "list.yaml"
     listing.write_text("- {host: a, port: 1}\n- {host: b, port: 2, model_name: m}\n")
-    assert [(i.host, i.port, i.model_name) for i in load_instances(str(listing))] == [("a", 1, None), ("b", 2, "m")]
-    for text, words in [("- {host: a}\n", "port"), ("- {host: a, port: 1, colour: red}\n", "colour"),
-                        ("just text\n", "a list")]:
+    assert [(i.host, i.port, i.model_name) for i in load_instances(str(listing))] == [
+        ("a", 1, None),
+        ("b", 2, "m"),
+    ]
+    for text, words in [
+        ("- {host: a}\n", "port"),
+        ("- {host: a, port: 1, colour: red}\n", "colour"),
+        ("just text\n", "a list"),
+    ]:
         listing.write_text(text)
         with pytest.raises(SpecError, match=words):
             load_instances(str(listing))
@@ -659,18 +756,23 @@ def test_example_config_file_is_valid():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    assert [(i.host, i.port) for i in load_instances(str(root / "examples" / "config_example.yaml"))] == \
-        [("127.0.0.1", 8100), ("127.0.0.1", 8101)]
+    assert [(i.host, i.port) for i in load_instances(str(root / "examples" / "config_example.yaml"))] == [
+        ("127.0.0.1", 8100),
+        ("127.0.0.1", 8101),
+    ]
     LiveConfig(lookup_table=str(root / "examples" / "lookup_table.yaml"))
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--strategy", "nope"], "valid strategies"),
-    (["--port", "abc"], "--port"),
-    (["--predict-mode", "lookup_table"], "--lookup-table FILE"),
-    (["--log-level", "loud"], "log_level"),
-    (["--config", "/nonexistent/instances.yaml"], "readable file"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--strategy", "nope"], "valid strategies"),
+        (["--port", "abc"], "--port"),
+        (["--predict-mode", "lookup_table"], "--lookup-table FILE"),
+        (["--log-level", "loud"], "log_level"),
+        (["--config", "/nonexistent/instances.yaml"], "readable file"),
+    ],
+)
 def test_serve_command_rejects_bad_settings(args, words, capsys):
     from scheduler.__main__ import main
 
@@ -697,8 +799,11 @@ def test_huge_strategy_parameters_are_refused_with_the_range(fakes, params):
 
 def test_infinite_execution_time_is_malformed(fakes):
     with serve(make_service(fakes)) as tc:
-        r = tc.post("/notify/task_complete", content=b'{"task_id": "t", "instance_id": "i", "execution_time": Infinity}',
-                    headers={"content-type": "application/json"})
+        r = tc.post(
+            "/notify/task_complete",
+            content=b'{"task_id": "t", "instance_id": "i", "execution_time": Infinity}',
+            headers={"content-type": "application/json"},
+        )
         assert_422(r, "execution_time")
 
 
@@ -717,7 +822,8 @@ def test_strategy_module_registers_strategies_before_the_core_is_built(tmp_path)
         "    name = 'last_of_module'\n"
         "    def choose(self, view, rng):\n"
         "        return view.n - 1\n"
-        "register_strategy(Last)\n")
+        "register_strategy(Last)\n"
+    )
     try:
         config = LiveConfig(strategy="last_of_module", strategy_module=str(mod))
         assert build_core(config, clock=ManualClock(T0_MS)).strategy_name == "last_of_module"

@@ -59,16 +59,32 @@ def warmup(rho: float, servers: int = 1, cv: float = 1.0) -> int:
     return max(1000, int(math.ceil(6 * relaxation_arrivals(rho) * (1 + cv * cv) / 2 * servers)))
 
 
-def scenario(name, *, count, replicas=1, service=EXP, rho, strategies, predictor="oracle",
-             tasks, replications, seed, warmup_tasks=None):
+def scenario(
+    name,
+    *,
+    count,
+    replicas=1,
+    service=EXP,
+    rho,
+    strategies,
+    predictor="oracle",
+    tasks,
+    replications,
+    seed,
+    warmup_tasks=None,
+):
     """A one-model scenario at utilization ``rho`` of ``count * replicas`` servers of mean 100 ms."""
     servers = count * replicas
     rate_per_s = rho * servers * 1000.0 / MEAN_MS
     cv = service.get("cv", 1.0)
     return {
-        "name": name, "seed": seed, "replications": replications, "tasks": tasks,
+        "name": name,
+        "seed": seed,
+        "replications": replications,
+        "tasks": tasks,
         "warmup_tasks": warmup_tasks if warmup_tasks is not None else warmup(rho, servers, cv),
-        "strategies": strategies, "predictor": {"mode": predictor},
+        "strategies": strategies,
+        "predictor": {"mode": predictor},
         "models": {"m": {"service_time": service}},
         "instances": [{"model": "m", "count": count, "replicas": replicas}],
         "workload": {"arrival": {"process": "poisson", "rate_per_s": rate_per_s}},
@@ -82,28 +98,78 @@ def _lognormal(cv):
 # name -> scenario.  The M/M/c and least-work-left cases share seed and sizes
 # so that their sample paths can be compared task by task.
 CASES = {
-    "mm1": scenario("mm1", count=1, rho=0.7, strategies=["round_robin"], tasks=50_000, replications=8, seed=101),
-    "mmc": scenario("mmc", count=1, replicas=4, rho=0.8, strategies=["round_robin"], tasks=45_000,
-                    replications=8, seed=102),
-    "lwl": scenario("lwl", count=4, rho=0.8, strategies=["shortest_queue"], predictor="clairvoyant",
-                    tasks=45_000, replications=8, seed=102),
-    "mg1_cv0.5": scenario("mg1_cv0.5", count=1, service=_lognormal(0.5), rho=0.7, strategies=["round_robin"],
-                          tasks=40_000, replications=8, seed=103),
-    "mg1_cv1.5": scenario("mg1_cv1.5", count=1, service=_lognormal(1.5), rho=0.6, strategies=["round_robin"],
-                          tasks=60_000, replications=8, seed=104),
-    "random8": scenario("random8", count=8, rho=0.7, strategies=["random"], tasks=50_000, replications=8,
-                        seed=105),
-    "p2_100": scenario("p2_100", count=100, rho=0.9, strategies=["power_of_two"], tasks=80_000,
-                       replications=6, seed=106, warmup_tasks=10_000),
-    "order10": scenario("order10", count=10, rho=0.9,
-                        strategies=["random", "round_robin", "power_of_two", "shortest_queue"],
-                        tasks=45_000, replications=5, seed=107),
+    "mm1": scenario(
+        "mm1", count=1, rho=0.7, strategies=["round_robin"], tasks=50_000, replications=8, seed=101
+    ),
+    "mmc": scenario(
+        "mmc",
+        count=1,
+        replicas=4,
+        rho=0.8,
+        strategies=["round_robin"],
+        tasks=45_000,
+        replications=8,
+        seed=102,
+    ),
+    "lwl": scenario(
+        "lwl",
+        count=4,
+        rho=0.8,
+        strategies=["shortest_queue"],
+        predictor="clairvoyant",
+        tasks=45_000,
+        replications=8,
+        seed=102,
+    ),
+    "mg1_cv0.5": scenario(
+        "mg1_cv0.5",
+        count=1,
+        service=_lognormal(0.5),
+        rho=0.7,
+        strategies=["round_robin"],
+        tasks=40_000,
+        replications=8,
+        seed=103,
+    ),
+    "mg1_cv1.5": scenario(
+        "mg1_cv1.5",
+        count=1,
+        service=_lognormal(1.5),
+        rho=0.6,
+        strategies=["round_robin"],
+        tasks=60_000,
+        replications=8,
+        seed=104,
+    ),
+    "random8": scenario(
+        "random8", count=8, rho=0.7, strategies=["random"], tasks=50_000, replications=8, seed=105
+    ),
+    "p2_100": scenario(
+        "p2_100",
+        count=100,
+        rho=0.9,
+        strategies=["power_of_two"],
+        tasks=80_000,
+        replications=6,
+        seed=106,
+        warmup_tasks=10_000,
+    ),
+    "order10": scenario(
+        "order10",
+        count=10,
+        rho=0.9,
+        strategies=["random", "round_robin", "power_of_two", "shortest_queue"],
+        tasks=45_000,
+        replications=5,
+        seed=107,
+    ),
 }
 # cases whose per-task waits the tests compare (kept small: one float per task)
 KEEP_WAITS = {"mmc", "lwl"}
 
 
 # -- Little's law --------------------------------------------------------------------------
+
 
 def littles_law_table(tasks, rate_per_s: float):
     """L (time-average number of measured tasks present) and lambda W, per run.
@@ -125,8 +191,15 @@ def littles_law_table(tasks, rate_per_s: float):
         present = np.clip(f, t0, t1) - np.clip(a, t0, t1)
         L = float(present.sum()) / (t1 - t0)
         W = float((f - a).mean())
-        rows.append({"strategy": strategy, "replication": int(rep), "n": int(a.size), "L": L,
-                     "lambda_W": lam_per_ms * W})
+        rows.append(
+            {
+                "strategy": strategy,
+                "replication": int(rep),
+                "n": int(a.size),
+                "L": L,
+                "lambda_W": lam_per_ms * W,
+            }
+        )
     return rows
 
 
@@ -137,11 +210,14 @@ def check_littles_law(rows, where: str) -> None:
     for r in rows:
         rel = abs(r["L"] / r["lambda_W"] - 1.0)
         tol = 5.0 / math.sqrt(r["n"]) + 0.002
-        assert rel < tol, (f"{where} {r['strategy']} replication {r['replication']}: L = {r['L']:.4f} but "
-                           f"lambda W = {r['lambda_W']:.4f} (relative difference {rel:.4f} >= {tol:.4f})")
+        assert rel < tol, (
+            f"{where} {r['strategy']} replication {r['replication']}: L = {r['L']:.4f} but "
+            f"lambda W = {r['lambda_W']:.4f} (relative difference {rel:.4f} >= {tol:.4f})"
+        )
 
 
 # -- running the cases (once per module, in parallel) --------------------------------------
+
 
 def run_case(name: str) -> dict:
     """Simulate one case and keep what the tests read (small enough to send between processes)."""
@@ -154,7 +230,8 @@ def run_case(name: str) -> dict:
         "instances": res.instances,
         # fraction of tasks that wait at all, per run (PASTA: the probability that all servers are busy)
         "p_wait": res.tasks.assign(waited=res.tasks["wait_ms"] > 0)
-                           .groupby(["strategy", "replication"], observed=True)["waited"].mean(),
+        .groupby(["strategy", "replication"], observed=True)["waited"]
+        .mean(),
         "wall_s": res.wall_s,
     }
     if name in KEEP_WAITS:
@@ -166,9 +243,11 @@ def run_case(name: str) -> dict:
 
 def uses(*names):
     """Mark a test with the cases it reads, so only those are simulated."""
+
     def mark(fn):
         fn.cases = names
         return fn
+
     return mark
 
 
@@ -211,16 +290,22 @@ def overall(res, strategy=None):
     return s.iloc[0]
 
 
-def assert_close(row, theory: float, what: str, *, power: float, metric: str = "wait_mean_ms",
-                 floor: float = REL_FLOOR) -> None:
+def assert_close(
+    row, theory: float, what: str, *, power: float, metric: str = "wait_mean_ms", floor: float = REL_FLOOR
+) -> None:
     """|sim - theory| < max(3 h, floor * theory); and 3 h < power * theory (the test can see errors)."""
     value, h = float(row[metric]), float(row[f"{metric}_ci"])
     tol = max(3.0 * h, floor * theory)
-    print(f"\n{what}: sim {value:.2f} ms (95% CI +-{h:.2f}), theory {theory:.2f} ms, "
-          f"difference {100 * (value - theory) / theory:+.1f}%, tolerance {tol:.2f} ms")
+    print(
+        f"\n{what}: sim {value:.2f} ms (95% CI +-{h:.2f}), theory {theory:.2f} ms, "
+        f"difference {100 * (value - theory) / theory:+.1f}%, tolerance {tol:.2f} ms"
+    )
     assert math.isfinite(h) and 3.0 * h < power * theory, (
-        f"{what}: the run is too short to test anything: 3 h = {3 * h:.1f} ms >= {power:.0%} of {theory:.1f} ms")
-    assert abs(value - theory) < tol, f"{what}: simulated {value:.2f} ms, theory {theory:.2f} ms (tolerance {tol:.2f})"
+        f"{what}: the run is too short to test anything: 3 h = {3 * h:.1f} ms >= {power:.0%} of {theory:.1f} ms"
+    )
+    assert abs(value - theory) < tol, (
+        f"{what}: simulated {value:.2f} ms, theory {theory:.2f} ms (tolerance {tol:.2f})"
+    )
 
 
 def assert_probability(per_run, theory: float, what: str) -> None:
@@ -238,6 +323,7 @@ def _rate(name: str) -> float:
 
 # -- the tests ----------------------------------------------------------------------------------
 
+
 @uses("mm1")
 def test_mm1_mean_wait(results):
     r = overall(case(results, "mm1"))
@@ -250,7 +336,9 @@ def test_mm1_mean_wait(results):
 @uses("mmc")
 def test_mmc_mean_wait_erlang_c(results):
     r = overall(case(results, "mmc"))
-    assert_close(r, th.mmc_wait_ms(_rate("mmc"), MEAN_MS, 4), "M/M/4 rho=0.8 mean wait (Erlang C)", power=0.25)
+    assert_close(
+        r, th.mmc_wait_ms(_rate("mmc"), MEAN_MS, 4), "M/M/4 rho=0.8 mean wait (Erlang C)", power=0.25
+    )
     # and the fraction of tasks that wait at all is the Erlang C probability itself
     assert_probability(case(results, "mmc")["p_wait"], th.erlang_c(4, 3.2), "M/M/4 P(wait > 0) = Erlang C")
 
@@ -271,8 +359,12 @@ def test_mg1_mean_wait_pollaczek_khinchine(results, cv, name):
 def test_random_routing_is_independent_mm1_queues(results):
     res = case(results, "random8")
     r = overall(res)
-    assert_close(r, th.random_routing_wait_ms(_rate("random8"), MEAN_MS, 8),
-                 "random over 8 instances rho=0.7 mean wait", power=0.15)
+    assert_close(
+        r,
+        th.random_routing_wait_ms(_rate("random8"), MEAN_MS, 8),
+        "random over 8 instances rho=0.7 mean wait",
+        power=0.15,
+    )
     # Poisson splitting: every instance gets 1/8 of the tasks and utilization rho
     inst = res["instances"].groupby("instance")[["tasks", "utilization"]].mean()
     share = inst["tasks"] / inst["tasks"].sum()
@@ -288,8 +380,12 @@ def test_least_work_left_is_central_queue_mmc(results):
     with 4 servers (M/M/4).  With the same arrivals and sizes (same seed) the
     two systems have the same sample path: every task waits exactly as long."""
     r = overall(case(results, "lwl"))
-    assert_close(r, th.mmc_wait_ms(_rate("lwl"), MEAN_MS, 4), "least work left over 4 instances rho=0.8 "
-                 "mean wait (Erlang C)", power=0.25)
+    assert_close(
+        r,
+        th.mmc_wait_ms(_rate("lwl"), MEAN_MS, 4),
+        "least work left over 4 instances rho=0.8 mean wait (Erlang C)",
+        power=0.25,
+    )
     lwl, mmc = case(results, "lwl"), case(results, "mmc")
     assert np.array_equal(lwl["task_id"], mmc["task_id"])
     # float sums in a different order: equal to well below a microsecond
@@ -310,11 +406,17 @@ def test_power_of_two_near_supermarket_limit(results):
     (supermarket 83 ms) or from one central queue (M/M/100, about 1 ms)."""
     r = overall(case(results, "p2_100"))
     theory = th.supermarket_wait_ms(0.9, MEAN_MS, 2)
-    assert_close(r, theory, "power_of_two over 100 instances rho=0.9 mean wait (supermarket)", power=0.20,
-                 floor=0.06)
-    assert_close(r, th.supermarket_latency_ms(0.9, MEAN_MS, 2),
-                 "power_of_two over 100 instances rho=0.9 mean latency (supermarket)", power=0.20,
-                 metric="latency_mean_ms", floor=0.06)
+    assert_close(
+        r, theory, "power_of_two over 100 instances rho=0.9 mean wait (supermarket)", power=0.20, floor=0.06
+    )
+    assert_close(
+        r,
+        th.supermarket_latency_ms(0.9, MEAN_MS, 2),
+        "power_of_two over 100 instances rho=0.9 mean latency (supermarket)",
+        power=0.20,
+        metric="latency_mean_ms",
+        floor=0.06,
+    )
     # the finite system is not better than its limit by more than noise
     assert r["wait_mean_ms"] > theory - 3 * r["wait_mean_ms_ci"]
 
@@ -331,17 +433,22 @@ def test_strategy_ordering_at_load_09(results):
     reps = reps[reps["model"] == sim.ALL_MODELS]
     lat = reps.pivot(index="replication", columns="strategy", values="latency_mean_ms")
     order = ["random", "round_robin", "power_of_two", "shortest_queue"]
-    print("\nmean latency at load 0.9 over 10 instances (ms): "
-          + ", ".join(f"{s} {lat[s].mean():.1f}" for s in order))
+    print(
+        "\nmean latency at load 0.9 over 10 instances (ms): "
+        + ", ".join(f"{s} {lat[s].mean():.1f}" for s in order)
+    )
     # theory brackets: random is M/M/1 at 0.9, shortest_queue cannot beat one central M/M/10 queue
-    assert lat["random"].mean() == pytest.approx(th.random_routing_latency_ms(_rate("order10"), MEAN_MS, 10),
-                                                 rel=0.25)
+    assert lat["random"].mean() == pytest.approx(
+        th.random_routing_latency_ms(_rate("order10"), MEAN_MS, 10), rel=0.25
+    )
     assert lat["shortest_queue"].mean() >= th.mmc_latency_ms(_rate("order10"), MEAN_MS, 10) * 0.97
     for worse, better in zip(order, order[1:]):
         d = (lat[worse] - lat[better]).to_numpy()
         h = sim.ci_half_width(d)
-        assert d.mean() - h > 0, (f"{worse} ({lat[worse].mean():.1f} ms) is not significantly slower than "
-                                  f"{better} ({lat[better].mean():.1f} ms): difference {d.mean():.1f} +- {h:.1f}")
+        assert d.mean() - h > 0, (
+            f"{worse} ({lat[worse].mean():.1f} ms) is not significantly slower than "
+            f"{better} ({lat[better].mean():.1f} ms): difference {d.mean():.1f} +- {h:.1f}"
+        )
 
 
 def test_littles_law_check_catches_a_wrong_arrival_rate():

@@ -3,8 +3,19 @@
 import pytest
 
 from scheduler import (
-    COMPLETED, FAILED, SCHEDULED, InvalidTransitionError, ManualClock, NoInstanceError, Predictor, Scheduler,
-    SpecError, UnknownInstanceError, UnknownPredictModeError, UnknownStrategyError, UnknownTaskError,
+    COMPLETED,
+    FAILED,
+    SCHEDULED,
+    InvalidTransitionError,
+    ManualClock,
+    NoInstanceError,
+    Predictor,
+    Scheduler,
+    SpecError,
+    UnknownInstanceError,
+    UnknownPredictModeError,
+    UnknownStrategyError,
+    UnknownTaskError,
 )
 
 
@@ -187,7 +198,7 @@ def test_seeded_schedulers_decide_identically():
     def run(seed):
         s, clock = make("random")
         s.rng = __import__("numpy").random.default_rng(seed)
-        for k in range(5):
+        for _ in range(5):
             s.add_instance("m")
         return [s.submit("m").instance_id for _ in range(30)]
 

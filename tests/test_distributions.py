@@ -5,7 +5,17 @@ import math
 import numpy as np
 import pytest
 
-from scheduler import DISTRIBUTIONS, Deterministic, Empirical, Exponential, Gamma, LogNormal, SpecError, Uniform, from_spec
+from scheduler import (
+    DISTRIBUTIONS,
+    Deterministic,
+    Empirical,
+    Exponential,
+    Gamma,
+    LogNormal,
+    SpecError,
+    Uniform,
+    from_spec,
+)
 
 SPECS = [
     {"dist": "exponential", "mean_ms": 20},
@@ -52,18 +62,21 @@ def test_same_rng_same_samples():
     assert np.array_equal(d.sample(np.random.default_rng(9), 10), d.sample(np.random.default_rng(9), 10))
 
 
-@pytest.mark.parametrize("spec, field, accepted", [
-    ({"dist": "weibull", "mean_ms": 1}, "service_time.dist", "one of exponential"),
-    ({"dist": "exponential"}, "service_time.mean_ms", "required"),
-    ({"dist": "exponential", "mean_ms": -3}, "service_time.mean_ms", "> 0"),
-    ({"dist": "exponential", "mean_ms": "fast"}, "service_time.mean_ms", "a number"),
-    ({"dist": "lognormal", "mean_ms": 3, "cv": -1}, "service_time.cv", ">= 0"),
-    ({"dist": "uniform", "low_ms": 5, "high_ms": 1}, "service_time.high_ms", ">= low_ms"),
-    ({"dist": "exponential", "mean_ms": 1, "sd": 2}, "service_time.sd", "only"),
-    ({"dist": "empirical", "values_ms": []}, "service_time.values_ms", "non-empty"),
-    ({"dist": "empirical", "values_ms": [1, -2]}, "service_time.values_ms", ">= 0"),
-    ("exponential", "service_time", "a mapping"),
-])
+@pytest.mark.parametrize(
+    "spec, field, accepted",
+    [
+        ({"dist": "weibull", "mean_ms": 1}, "service_time.dist", "one of exponential"),
+        ({"dist": "exponential"}, "service_time.mean_ms", "required"),
+        ({"dist": "exponential", "mean_ms": -3}, "service_time.mean_ms", "> 0"),
+        ({"dist": "exponential", "mean_ms": "fast"}, "service_time.mean_ms", "a number"),
+        ({"dist": "lognormal", "mean_ms": 3, "cv": -1}, "service_time.cv", ">= 0"),
+        ({"dist": "uniform", "low_ms": 5, "high_ms": 1}, "service_time.high_ms", ">= low_ms"),
+        ({"dist": "exponential", "mean_ms": 1, "sd": 2}, "service_time.sd", "only"),
+        ({"dist": "empirical", "values_ms": []}, "service_time.values_ms", "non-empty"),
+        ({"dist": "empirical", "values_ms": [1, -2]}, "service_time.values_ms", ">= 0"),
+        ("exponential", "service_time", "a mapping"),
+    ],
+)
 def test_bad_specs_name_the_field(spec, field, accepted):
     with pytest.raises(SpecError) as e:
         from_spec(spec)

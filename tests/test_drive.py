@@ -22,11 +22,16 @@ from sim.drive import DriveError
 pytestmark = pytest.mark.e2e
 
 SCENARIO = {
-    "name": "drive-test", "seed": 4, "tasks": 100, "warmup_tasks": 10,
+    "name": "drive-test",
+    "seed": 4,
+    "tasks": 100,
+    "warmup_tasks": 10,
     "strategies": ["shortest_queue", "round_robin"],
     "models": {"llm": {"service_time": {"dist": "exponential", "mean_ms": 25}}},
-    "instances": [{"model": "llm", "count": 2, "replicas": 1, "speed": 1.0},
-                  {"model": "llm", "count": 1, "replicas": 2, "speed": 0.5}],
+    "instances": [
+        {"model": "llm", "count": 2, "replicas": 1, "speed": 1.0},
+        {"model": "llm", "count": 1, "replicas": 2, "speed": 0.5},
+    ],
     "workload": {"arrival": {"process": "poisson", "rate_per_s": 50}},
 }
 
@@ -34,10 +39,13 @@ SCENARIO = {
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     scn = sim.load_scenario(SCENARIO)
-    spec = [dict(model=i.model, replicas=i.replicas, speed=i.speed, instance_id=i.instance_id, seed=k)
-            for k, i in enumerate(scn.instances)]
-    with LocalCluster(spec, scheduler=dict(seed=1, log_level="warning"),
-                      log_dir=tmp_path_factory.mktemp("drive-logs")) as c:
+    spec = [
+        dict(model=i.model, replicas=i.replicas, speed=i.speed, instance_id=i.instance_id, seed=k)
+        for k, i in enumerate(scn.instances)
+    ]
+    with LocalCluster(
+        spec, scheduler=dict(seed=1, log_level="warning"), log_dir=tmp_path_factory.mktemp("drive-logs")
+    ) as c:
         yield c
 
 
@@ -83,12 +91,36 @@ def test_drive_cli_writes_tables_and_the_simulators_plots(cluster, tmp_path, cap
     path = tmp_path / "s.yaml"
     path.write_text(__import__("yaml").safe_dump(SCENARIO))
     out = tmp_path / "out"
-    assert cli.main(["drive", str(path), "--scheduler", cluster.url, "--out", str(out), "--strategy",
-                     "shortest_queue", "--tasks", "60", "--no-progress"]) == 0
+    assert (
+        cli.main(
+            [
+                "drive",
+                str(path),
+                "--scheduler",
+                cluster.url,
+                "--out",
+                str(out),
+                "--strategy",
+                "shortest_queue",
+                "--tasks",
+                "60",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "shortest_queue" in printed and "completed 60" in printed
-    for name in ("tasks.csv", "summary.csv", "instances.csv", "outcomes.csv", "drive.json",
-                 "latency_cdf.png", "latency_percentiles.png", "utilization.png"):
+    for name in (
+        "tasks.csv",
+        "summary.csv",
+        "instances.csv",
+        "outcomes.csv",
+        "drive.json",
+        "latency_cdf.png",
+        "latency_percentiles.png",
+        "utilization.png",
+    ):
         assert (out / name).stat().st_size > 0, name
     assert len(pd.read_csv(out / "tasks.csv")) == 50
 
@@ -108,8 +140,11 @@ def test_only_loopback_schedulers_are_driven():
 
 
 def test_unserved_model_and_missing_scheduler_are_clear_errors(cluster):
-    other = dict(SCENARIO, models={"vision": {"service_time": {"dist": "exponential", "mean_ms": 5}}},
-                 instances=[{"model": "vision"}])
+    other = dict(
+        SCENARIO,
+        models={"vision": {"service_time": {"dist": "exponential", "mean_ms": 5}}},
+        instances=[{"model": "vision"}],
+    )
     with pytest.raises(DriveError, match="no instance for model.*vision"):
         sim.drive(other, cluster.url, progress=False)
     from scheduler.live import free_port
@@ -120,9 +155,13 @@ def test_unserved_model_and_missing_scheduler_are_clear_errors(cluster):
 
 def test_tasks_not_ended_by_the_deadline_are_reported(cluster):
     # sizes of 3 s against a 1 s limit: nothing can end in time (last test: these keep instances busy)
-    slow = dict(SCENARIO, tasks=4, warmup_tasks=0,
-                models={"llm": {"service_time": {"dist": "deterministic", "value_ms": 3000}}},
-                workload={"arrival": {"process": "deterministic", "rate_per_s": 20}})
+    slow = dict(
+        SCENARIO,
+        tasks=4,
+        warmup_tasks=0,
+        models={"llm": {"service_time": {"dist": "deterministic", "value_ms": 3000}}},
+        workload={"arrival": {"process": "deterministic", "rate_per_s": 20}},
+    )
     res = sim.drive(slow, cluster.url, max_seconds=1.0, progress=False)
     assert res.counts == {"unfinished": 4} and not res.all_ended
     assert all("not ended after 1 s (max_seconds)" in d for d in res.outcomes["detail"])
@@ -135,9 +174,13 @@ def test_sleep_model_serves_the_size_the_driver_sends():
     from scheduler import from_spec
     from scheduler.instance import SleepWork, TaskInputError
 
-    work = SleepWork(from_spec({"dist": "deterministic", "value_ms": 500}), np.random.default_rng(0), speed=2.0)
+    work = SleepWork(
+        from_spec({"dist": "deterministic", "value_ms": 500}), np.random.default_rng(0), speed=2.0
+    )
     assert asyncio.run(work.run({"size_ms": 10.0})) == {"service_ms": 5.0}  # size / speed
-    assert asyncio.run(work.run({"other": 1})) == {"service_ms": 250.0}  # no size: drawn from the distribution
+    assert asyncio.run(work.run({"other": 1})) == {
+        "service_ms": 250.0
+    }  # no size: drawn from the distribution
     for bad in (-1, "10", float("nan"), True):
         with pytest.raises(TaskInputError, match="size_ms"):
             asyncio.run(work.run({"size_ms": bad}))

@@ -22,7 +22,9 @@ from scheduler.instance.__main__ import parse_service_time
 
 def sleeper(ms: float, *, replicas: int = 1, history: int = 100, **kw) -> InstanceRuntime:
     work = SleepWork(from_spec({"dist": "deterministic", "value_ms": ms}), np.random.default_rng(0))
-    return InstanceRuntime(work, model="llm", instance_id="llm-test", replicas=replicas, history=history, **kw)
+    return InstanceRuntime(
+        work, model="llm", instance_id="llm-test", replicas=replicas, history=history, **kw
+    )
 
 
 def receiver() -> tuple[FastAPI, list[dict]]:
@@ -38,8 +40,15 @@ def receiver() -> tuple[FastAPI, list[dict]]:
 
 
 def enqueue(c: httpx.Client, task_id: str, callback_url: str | None = None, input_data=None) -> dict:
-    r = c.post("/queue/enqueue", json={"task_id": task_id, "input_data": input_data or {}, "metadata": {},
-                                       "callback_url": callback_url})
+    r = c.post(
+        "/queue/enqueue",
+        json={
+            "task_id": task_id,
+            "input_data": input_data or {},
+            "metadata": {},
+            "callback_url": callback_url,
+        },
+    )
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -57,10 +66,18 @@ def finished(c: httpx.Client, task_ids: list[str]) -> list[dict] | None:
 
 def test_protocol_fifo_and_callbacks():
     app, got = receiver()
-    with ServerThread(app) as rx, ServerThread(create_instance_app(sleeper(30))) as url, \
-            httpx.Client(base_url=url, timeout=10) as c:
-        assert c.get("/status").json() == {"instance_id": "llm-test", "model_type": "llm", "replicas_running": 1,
-                                           "queue_size": 0, "status": "idle"}
+    with (
+        ServerThread(app) as rx,
+        ServerThread(create_instance_app(sleeper(30))) as url,
+        httpx.Client(base_url=url, timeout=10) as c,
+    ):
+        assert c.get("/status").json() == {
+            "instance_id": "llm-test",
+            "model_type": "llm",
+            "replicas_running": 1,
+            "queue_size": 0,
+            "status": "idle",
+        }
         ids = [f"t{i}" for i in range(3)]
         for tid in ids:
             body = enqueue(c, tid, f"{rx}/notify/task_complete")
@@ -92,7 +109,9 @@ def test_replicas_run_in_parallel():
         start_b = b["enqueue_time"] + b["wait_time"] / 1000
         assert start_b < a["completion_time"]  # b did not wait for a
         start_c = third["enqueue_time"] + third["wait_time"] / 1000
-        assert start_c >= min(a["completion_time"], b["completion_time"]) - 1e-3  # c waited for a free replica
+        assert (
+            start_c >= min(a["completion_time"], b["completion_time"]) - 1e-3
+        )  # c waited for a free replica
 
 
 def test_status_and_predict_follow_the_backlog():
@@ -114,8 +133,11 @@ def test_history_is_bounded():
         ids = [f"t{i}" for i in range(4)]
         for tid in ids:
             enqueue(c, tid)
-        wait_for(lambda: c.get("/results/t3").status_code == 200 and result_of(c, "t3")["status"] == "completed",
-                 30, "the last task")
+        wait_for(
+            lambda: c.get("/results/t3").status_code == 200 and result_of(c, "t3")["status"] == "completed",
+            30,
+            "the last task",
+        )
         assert [c.get(f"/results/{t}").status_code for t in ids] == [404, 404, 200, 200]
 
 
@@ -123,7 +145,10 @@ def test_a_dead_callback_does_not_stop_the_instance():
     from scheduler.live import free_port
 
     dead = f"http://127.0.0.1:{free_port()}/notify/task_complete"
-    with ServerThread(create_instance_app(sleeper(0, notify_attempts=1))) as url, httpx.Client(base_url=url) as c:
+    with (
+        ServerThread(create_instance_app(sleeper(0, notify_attempts=1))) as url,
+        httpx.Client(base_url=url) as c,
+    ):
         enqueue(c, "a", dead)
         enqueue(c, "b", dead)
         res = wait_for(lambda: finished(c, ["a", "b"]), 30, "both tasks")
@@ -131,8 +156,9 @@ def test_a_dead_callback_does_not_stop_the_instance():
 
 
 def test_matmul_does_real_work_off_the_event_loop():
-    runtime = InstanceRuntime(MatmulWork(np.random.default_rng(1), max_n=1024), model="mm", instance_id="mm-test",
-                              replicas=1)
+    runtime = InstanceRuntime(
+        MatmulWork(np.random.default_rng(1), max_n=1024), model="mm", instance_id="mm-test", replicas=1
+    )
     with ServerThread(create_instance_app(runtime)) as url, httpx.Client(base_url=url, timeout=30) as c:
         enqueue(c, "small", input_data={"n": 32})
         enqueue(c, "big", input_data={"n": 700, "repeat": 3})
@@ -146,13 +172,20 @@ def test_matmul_does_real_work_off_the_event_loop():
         wait_for(big_done, 120, "the big product", interval_s=0.005)
         assert "running" in seen
         small, big = result_of(c, "small"), result_of(c, "big")
-        assert small["result"]["n"] == 32 and big["result"] == {"n": 700, "repeat": 3,
-                                                               "mean_abs": pytest.approx(big["result"]["mean_abs"])}
+        assert small["result"]["n"] == 32 and big["result"] == {
+            "n": 700,
+            "repeat": 3,
+            "mean_abs": pytest.approx(big["result"]["mean_abs"]),
+        }
         assert big["execution_time"] > small["execution_time"]  # ~30000x the arithmetic
-        for tid, bad, words in [("b1", {"n": "x"}, "task_input.n"), ("b2", {"n": 5000}, "1..1024"),
-                                ("b3", [1, 2], "a mapping"), ("b4", {"n": 8, "repeat": 0}, "task_input.repeat")]:
+        for tid, bad, words in [
+            ("b1", {"n": "x"}, "task_input.n"),
+            ("b2", {"n": 5000}, "1..1024"),
+            ("b3", [1, 2], "a mapping"),
+            ("b4", {"n": 8, "repeat": 0}, "task_input.repeat"),
+        ]:
             enqueue(c, tid, input_data=bad)
-            r = wait_for(lambda: finished(c, [tid]), 30, tid)[0]
+            r = wait_for(lambda tid=tid: finished(c, [tid]), 30, tid)[0]
             assert r["status"] == "failed" and words in r["error"], r
 
 
@@ -165,8 +198,9 @@ def test_sleep_work_is_seeded_and_scaled():
 
     assert asyncio.run(draws(7)) == asyncio.run(draws(7)) != asyncio.run(draws(8))
     assert asyncio.run(draws(7, speed=2.0)) == pytest.approx([x / 2 for x in asyncio.run(draws(7))])
-    assert SleepWork(from_spec({"dist": "deterministic", "value_ms": 40}), np.random.default_rng(), 4).prior_ms == \
-        (10.0, 0.0)
+    assert SleepWork(
+        from_spec({"dist": "deterministic", "value_ms": 40}), np.random.default_rng(), 4
+    ).prior_ms == (10.0, 0.0)
 
 
 def test_service_time_option(tmp_path):
@@ -175,18 +209,25 @@ def test_service_time_option(tmp_path):
     values = tmp_path / "times.txt"
     values.write_text("10, 20\n30\n")
     assert parse_service_time(f"{{dist: empirical, file: {values}}}").mean_ms == pytest.approx(20)
-    for text, words in [("{dist: normal, mean_ms: 5}", "--service-time.dist"), ("[oops", "JSON or YAML"),
-                        ("{dist: exponential}", "mean_ms"), (f"{{dist: empirical, file: {tmp_path}/x}}", "file")]:
+    for text, words in [
+        ("{dist: normal, mean_ms: 5}", "--service-time.dist"),
+        ("[oops", "JSON or YAML"),
+        ("{dist: exponential}", "mean_ms"),
+        (f"{{dist: empirical, file: {tmp_path}/x}}", "file"),
+    ]:
         with pytest.raises(SpecError, match=words):
             parse_service_time(text)
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--replicas", "0"], "--replicas"),
-    (["--service-time", "{dist: exponential, mean_ms: -1}"], "mean_ms"),
-    (["--port", "0"], "--port"),
-    (["--speed", "0"], "--speed"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--replicas", "0"], "--replicas"),
+        (["--service-time", "{dist: exponential, mean_ms: -1}"], "mean_ms"),
+        (["--port", "0"], "--port"),
+        (["--speed", "0"], "--speed"),
+    ],
+)
 def test_cli_rejects_bad_options(args, words, capsys):
     assert instance_main(["--model", "x", *args]) == 2
     assert words in capsys.readouterr().err

@@ -26,8 +26,17 @@ def test_core_source_uses_no_wall_clock_or_global_random():
     import scheduler.core
 
     root = pathlib.Path(scheduler.core.__file__).parent
-    banned = ("import time", "time.time(", "datetime.now", "import random", "np.random.seed", "np.random.rand(",
-              "sleep(", "open(", "uuid4(")
+    banned = (
+        "import time",
+        "time.time(",
+        "datetime.now",
+        "import random",
+        "np.random.seed",
+        "np.random.rand(",
+        "sleep(",
+        "open(",
+        "uuid4(",
+    )
     for path in root.rglob("*.py"):
         text = path.read_text()
         for word in banned:

@@ -53,18 +53,27 @@ def test_client_parses_answers():
 
     st, enq, missing = run(go())
     assert (st.model_type, st.replicas_running, enq.queue_size, missing) == ("llm", 2, 1, None)
-    assert seen[1].read() == (b'{"task_id":"t/1","input_data":{"x":1},"metadata":{"m":2},'
-                              b'"callback_url":"http://s/notify/task_complete"}')
+    assert seen[1].read() == (
+        b'{"task_id":"t/1","input_data":{"x":1},"metadata":{"m":2},'
+        b'"callback_url":"http://s/notify/task_complete"}'
+    )
     assert seen[2].url.raw_path == b"/results/t%2F1"  # the task id is one path segment
 
 
-@pytest.mark.parametrize("answer, unreachable, words", [
-    (httpx.ConnectError("refused"), True, "unreachable (ConnectError: refused; timeout 1 s)"),
-    (httpx.ReadTimeout("slow"), True, "unreachable (ReadTimeout: slow; timeout 1 s)"),
-    (httpx.Response(500, text="boom"), False, "HTTP 500: boom"),
-    (httpx.Response(200, json={**STATUS, "status": "sleeping"}), False, "invalid InstanceStatus answer: status"),
-    (httpx.Response(200, content=b"not json"), False, "invalid InstanceStatus answer"),
-])
+@pytest.mark.parametrize(
+    "answer, unreachable, words",
+    [
+        (httpx.ConnectError("refused"), True, "unreachable (ConnectError: refused; timeout 1 s)"),
+        (httpx.ReadTimeout("slow"), True, "unreachable (ReadTimeout: slow; timeout 1 s)"),
+        (httpx.Response(500, text="boom"), False, "HTTP 500: boom"),
+        (
+            httpx.Response(200, json={**STATUS, "status": "sleeping"}),
+            False,
+            "invalid InstanceStatus answer: status",
+        ),
+        (httpx.Response(200, content=b"not json"), False, "invalid InstanceStatus answer"),
+    ],
+)
 def test_client_errors(answer, unreachable, words):
     def handler(request):
         if isinstance(answer, Exception):
@@ -85,8 +94,12 @@ def echo_app() -> FastAPI:
 
     @app.post("/echo")
     async def echo(request: Request):
-        return {"body": (await request.body()).decode(), "query": request.url.query,
-                "port": request.client.port, "agent": request.headers.get("x-agent")}
+        return {
+            "body": (await request.body()).decode(),
+            "query": request.url.query,
+            "port": request.client.port,
+            "agent": request.headers.get("x-agent"),
+        }
 
     @app.get("/port")
     async def port(request: Request):
@@ -157,7 +170,9 @@ async def raw_server(answer):
 
 async def read_request(reader):
     head = await reader.readuntil(b"\r\n\r\n")
-    length = [int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")]
+    length = [
+        int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+    ]
     if length:
         await reader.readexactly(length[0])
     return head
@@ -202,8 +217,9 @@ async def half(reader, writer, n):
     await writer.drain()
 
 
-@pytest.mark.parametrize("handler", [None, silent, garbage, hang_up, half],
-                         ids=["refused", "silent", "garbage", "hang_up", "half"])
+@pytest.mark.parametrize(
+    "handler", [None, silent, garbage, hang_up, half], ids=["refused", "silent", "garbage", "hang_up", "half"]
+)
 def test_a_misbehaving_instance_is_an_instance_error_in_bounded_time(handler):
     """Whatever an instance does, the client answers InstanceError within its timeout."""
 

@@ -29,6 +29,7 @@ def submit_many(url: str, n: int, *, concurrency: int = 8, on_answer=None) -> li
     async def go():
         queue = iter(range(n))
         async with httpx.AsyncClient(base_url=url, timeout=30) as c:
+
             async def worker():
                 for i in queue:
                     r = await c.post("/queue/submit", json={"model_name": "llm", "task_input": {"i": i}})
@@ -55,13 +56,17 @@ def wait_all_ended(url: str, task_ids: list[str], timeout_s: float = 60.0) -> di
             if not stuck:
                 return states
             if time.monotonic() > deadline:
-                raise AssertionError(f"{len(stuck)} task(s) not ended after {timeout_s:g} s, e.g. {states[stuck[0]]}")
+                raise AssertionError(
+                    f"{len(stuck)} task(s) not ended after {timeout_s:g} s, e.g. {states[stuck[0]]}"
+                )
             time.sleep(0.1)
 
 
 def test_200_tasks_complete_with_results():
-    spec = [dict(model="llm", replicas=2, seed=i, service_time={"dist": "exponential", "mean_ms": 5})
-            for i in range(3)]
+    spec = [
+        dict(model="llm", replicas=2, seed=i, service_time={"dist": "exponential", "mean_ms": 5})
+        for i in range(3)
+    ]
     with LocalCluster(spec) as cluster:
         answers = submit_many(cluster.url, 200, concurrency=16)
         assert all(status == 200 for status, _ in answers), [a for a in answers if a[0] != 200][:3]
@@ -81,8 +86,10 @@ def test_200_tasks_complete_with_results():
 
 
 def test_killed_instance_loses_no_task():
-    spec = [dict(model="llm", replicas=1, seed=i, service_time={"dist": "deterministic", "value_ms": 40})
-            for i in range(3)]
+    spec = [
+        dict(model="llm", replicas=1, seed=i, service_time={"dist": "deterministic", "value_ms": 40})
+        for i in range(3)
+    ]
     scheduler = dict(task_timeout_s=1.0, health_interval_s=0.25, unhealthy_after=1, request_timeout_s=2.0)
     with LocalCluster(spec, scheduler=scheduler) as cluster:
         victim, victim_ti = cluster.instances[0], cluster.ti_uuids[0]
@@ -101,8 +108,11 @@ def test_killed_instance_loses_no_task():
         for s in states.values():
             assert s["task_status"] == "completed" or s["result"]["error"], s
         first = {body["task_id"]: body.get("scheduled_ti") for _, body in answers if "task_id" in body}
-        moved = [t for t, s in states.items()
-                 if first[t] == victim_ti and s["task_status"] == "completed" and s["scheduled_ti"] != victim_ti]
+        moved = [
+            t
+            for t, s in states.items()
+            if first[t] == victim_ti and s["task_status"] == "completed" and s["scheduled_ti"] != victim_ti
+        ]
         assert moved, "no task was taken off the killed instance"
         counts = httpx.get(f"{cluster.url}/scheduler/stats").json()["counts"]
         assert counts["scheduled"] == 0 and counts["queued"] == 0
@@ -111,8 +121,10 @@ def test_killed_instance_loses_no_task():
 def test_removed_instance_finishes_its_tasks():
     # 16 tasks of 300 ms on two single-replica instances take ~2.4 s to drain: the removal
     # below lands while the removed instance still has work, however slow the machine
-    spec = [dict(model="llm", replicas=1, seed=i, service_time={"dist": "deterministic", "value_ms": 300})
-            for i in range(2)]
+    spec = [
+        dict(model="llm", replicas=1, seed=i, service_time={"dist": "deterministic", "value_ms": 300})
+        for i in range(2)
+    ]
     with LocalCluster(spec) as cluster:
         gone, kept = cluster.ti_uuids
         first = submit_many(cluster.url, 16, concurrency=16)

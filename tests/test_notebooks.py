@@ -41,20 +41,31 @@ def kernel_dirs(tmp_path_factory) -> list[str]:
     folder = tmp_path_factory.mktemp("kernels")
     spec = folder / KERNEL
     spec.mkdir()
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "infersched (test)",
-        "language": "python",
-    }))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "infersched (test)",
+                "language": "python",
+            }
+        )
+    )
     return [str(folder)]
 
 
 def execute(name: str, kernel_dirs: list[str]) -> nbformat.NotebookNode:
     """Run every cell of ``notebooks/<name>`` in a fresh kernel; return the executed notebook."""
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    km = AsyncKernelManager(kernel_name=KERNEL, kernel_spec_manager=KernelSpecManager(kernel_dirs=kernel_dirs))
-    client = NotebookClient(nb, km=km, timeout=CELL_TIMEOUT_S, startup_timeout=60,
-                            resources={"metadata": {"path": str(NOTEBOOKS)}})
+    km = AsyncKernelManager(
+        kernel_name=KERNEL, kernel_spec_manager=KernelSpecManager(kernel_dirs=kernel_dirs)
+    )
+    client = NotebookClient(
+        nb,
+        km=km,
+        timeout=CELL_TIMEOUT_S,
+        startup_timeout=60,
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
+    )
     client.execute()  # raises CellExecutionError naming the cell and the exception
     return nb
 
@@ -76,8 +87,9 @@ def test_notebooks_are_committed_without_outputs():
         assert nb.metadata.get("kernelspec", {}).get("name") == "python3", path.name
         for cell in nb.cells:
             if cell.cell_type == "code":
-                assert cell.outputs == [] and cell.execution_count is None, \
+                assert cell.outputs == [] and cell.execution_count is None, (
                     f"{path.name}: cell {cell.get('id')} has outputs; clear them before committing"
+                )
 
 
 def test_latency_distributions(kernel_dirs, tmp_path, monkeypatch):
@@ -103,21 +115,38 @@ def fake_twin_dir(folder: Path) -> Path:
 
     import sim
 
-    scenario = sim.load_scenario(ROOT / "examples" / "scenarios" / "demo.yaml").with_changes({"warmup_tasks": 50})
+    scenario = sim.load_scenario(ROOT / "examples" / "scenarios" / "demo.yaml").with_changes(
+        {"warmup_tasks": 50}
+    )
     strategies = ["shortest_queue", "round_robin"]
     folder.mkdir()
-    runs = {world: sim.run(scenario.with_changes({"seed": seed}), strategies=strategies, replications=1, tasks=600)
-            for world, seed in (("live", 1), ("sim", 2))}
+    runs = {
+        world: sim.run(
+            scenario.with_changes({"seed": seed}), strategies=strategies, replications=1, tasks=600
+        )
+        for world, seed in (("live", 1), ("sim", 2))
+    }
     for world, res in runs.items():
         res.tasks.to_csv(folder / f"{world}_tasks.csv", index=False)
         res.summary.to_csv(folder / f"{world}_summary.csv", index=False)
     rows = []
     for strategy in strategies:
         for p in (50, 95, 99):
-            live_ms, sim_ms = (float(np.percentile(runs[w].tasks.loc[runs[w].tasks["strategy"] == strategy,
-                                                                       "latency_ms"], p)) for w in ("live", "sim"))
-            rows.append({"strategy": strategy, "percentile": f"p{p}", "live_ms": live_ms, "sim_ms": sim_ms,
-                         "relative_difference": (sim_ms - live_ms) / live_ms})
+            live_ms, sim_ms = (
+                float(
+                    np.percentile(runs[w].tasks.loc[runs[w].tasks["strategy"] == strategy, "latency_ms"], p)
+                )
+                for w in ("live", "sim")
+            )
+            rows.append(
+                {
+                    "strategy": strategy,
+                    "percentile": f"p{p}",
+                    "live_ms": live_ms,
+                    "sim_ms": sim_ms,
+                    "relative_difference": (sim_ms - live_ms) / live_ms,
+                }
+            )
     pd.DataFrame(rows).to_csv(folder / "comparison.csv", index=False)
     return folder
 

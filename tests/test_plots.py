@@ -20,24 +20,41 @@ def _tasks(n=300, seed=1):
             wait = rng.exponential(50.0 / (k + 1), n)
             service = rng.exponential(100.0, n)
             arrival = np.cumsum(rng.exponential(20.0, n))
-            rows.append(pd.DataFrame({
-                "scenario": "synthetic", "strategy": strat, "replication": rep,
-                "task_id": [f"t{rep}-{i}" for i in range(n)], "model": "llm",
-                "instance": [f"llm-{i % 4}" for i in range(n)], "arrival_ms": arrival,
-                "start_ms": arrival + wait, "finish_ms": arrival + wait + service, "wait_ms": wait,
-                "service_ms": service, "latency_ms": wait + service, "predicted_ms": 100.0,
-                "predicted_error_ms": 100.0,
-            }))
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "scenario": "synthetic",
+                        "strategy": strat,
+                        "replication": rep,
+                        "task_id": [f"t{rep}-{i}" for i in range(n)],
+                        "model": "llm",
+                        "instance": [f"llm-{i % 4}" for i in range(n)],
+                        "arrival_ms": arrival,
+                        "start_ms": arrival + wait,
+                        "finish_ms": arrival + wait + service,
+                        "wait_ms": wait,
+                        "service_ms": service,
+                        "latency_ms": wait + service,
+                        "predicted_ms": 100.0,
+                        "predicted_error_ms": 100.0,
+                    }
+                )
+            )
     return pd.concat(rows, ignore_index=True)
 
 
 def _summary():
-    return pd.DataFrame({
-        "strategy": ["random", "round_robin", "shortest_queue"],
-        "latency_p50_ms": [150.0, 120.0, 100.0], "latency_p50_ms_ci": [5.0, 4.0, 3.0],
-        "latency_p95_ms": [500.0, 400.0, 300.0], "latency_p95_ms_ci": [20.0, 15.0, 10.0],
-        "latency_p99_ms": [900.0, 700.0, 500.0], "latency_p99_ms_ci": [50.0, 40.0, 30.0],
-    })
+    return pd.DataFrame(
+        {
+            "strategy": ["random", "round_robin", "shortest_queue"],
+            "latency_p50_ms": [150.0, 120.0, 100.0],
+            "latency_p50_ms_ci": [5.0, 4.0, 3.0],
+            "latency_p95_ms": [500.0, 400.0, 300.0],
+            "latency_p95_ms_ci": [20.0, 15.0, 10.0],
+            "latency_p99_ms": [900.0, 700.0, 500.0],
+            "latency_p99_ms_ci": [50.0, 40.0, 30.0],
+        }
+    )
 
 
 def _instances():
@@ -45,8 +62,16 @@ def _instances():
     for strat in ["random", "shortest_queue"]:
         for rep in range(3):
             for i in range(4):
-                rows.append({"strategy": strat, "replication": rep, "instance": f"llm-{i}", "model": "llm",
-                             "utilization": 0.6 + 0.05 * i + 0.01 * rep, "tasks": 100})
+                rows.append(
+                    {
+                        "strategy": strat,
+                        "replication": rep,
+                        "instance": f"llm-{i}",
+                        "model": "llm",
+                        "utilization": 0.6 + 0.05 * i + 0.01 * rep,
+                        "tasks": 100,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -55,8 +80,15 @@ def _sweep():
     for strat, base in [("random", 200.0), ("power_of_two", 150.0)]:
         for point, load in enumerate([0.5, 0.7, 0.9]):
             p99 = base / (1 - load)
-            rows.append({"point": point, "load": load, "strategy": strat, "latency_p99_ms": p99,
-                         "latency_p99_ms_ci": 0.05 * p99})
+            rows.append(
+                {
+                    "point": point,
+                    "load": load,
+                    "strategy": strat,
+                    "latency_p99_ms": p99,
+                    "latency_p99_ms_ci": 0.05 * p99,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -85,16 +117,28 @@ def test_sweep_p99(tmp_path):
     assert _is_png(plots.plot_sweep_p99(_sweep(), tmp_path / "sweep.png", x="load"))
 
 
-@pytest.mark.parametrize("call, column", [
-    (lambda p: plots.plot_latency_cdf(_tasks().drop(columns="latency_ms"), p), "latency_ms"),
-    (lambda p: plots.plot_latency_cdf(_tasks(), p, by="hardware"), "hardware"),
-    (lambda p: plots.plot_latency_percentiles(_summary().drop(columns="latency_p95_ms"), p), "latency_p95_ms"),
-    (lambda p: plots.plot_latency_percentiles(_summary().drop(columns="strategy"), p), "strategy"),
-    (lambda p: plots.plot_utilization(_instances().drop(columns="utilization"), p), "utilization"),
-    (lambda p: plots.plot_utilization(_instances().drop(columns="instance"), p), "instance"),
-    (lambda p: plots.plot_sweep_p99(_sweep(), p, x="workload.arrival.rate_per_s"), "workload.arrival.rate_per_s"),
-    (lambda p: plots.plot_sweep_p99(_sweep().drop(columns="latency_p99_ms"), p, x="load"), "latency_p99_ms"),
-])
+@pytest.mark.parametrize(
+    "call, column",
+    [
+        (lambda p: plots.plot_latency_cdf(_tasks().drop(columns="latency_ms"), p), "latency_ms"),
+        (lambda p: plots.plot_latency_cdf(_tasks(), p, by="hardware"), "hardware"),
+        (
+            lambda p: plots.plot_latency_percentiles(_summary().drop(columns="latency_p95_ms"), p),
+            "latency_p95_ms",
+        ),
+        (lambda p: plots.plot_latency_percentiles(_summary().drop(columns="strategy"), p), "strategy"),
+        (lambda p: plots.plot_utilization(_instances().drop(columns="utilization"), p), "utilization"),
+        (lambda p: plots.plot_utilization(_instances().drop(columns="instance"), p), "instance"),
+        (
+            lambda p: plots.plot_sweep_p99(_sweep(), p, x="workload.arrival.rate_per_s"),
+            "workload.arrival.rate_per_s",
+        ),
+        (
+            lambda p: plots.plot_sweep_p99(_sweep().drop(columns="latency_p99_ms"), p, x="load"),
+            "latency_p99_ms",
+        ),
+    ],
+)
 def test_missing_column_is_a_clear_error(tmp_path, call, column):
     with pytest.raises(ValueError, match=column.replace(".", r"\.")):
         call(tmp_path / "x.png")
@@ -134,10 +178,16 @@ def test_plots_from_a_real_simulation(tmp_path):
     from sim.sweep import sweep
 
     spec = {
-        "name": "plots", "seed": 2, "replications": 2, "tasks": 1500, "warmup_tasks": 100,
+        "name": "plots",
+        "seed": 2,
+        "replications": 2,
+        "tasks": 1500,
+        "warmup_tasks": 100,
         "strategies": ["random", "shortest_queue"],
-        "models": {"a": {"service_time": {"dist": "exponential", "mean_ms": 50}},
-                   "b": {"service_time": {"dist": "lognormal", "mean_ms": 20, "cv": 1.0}}},
+        "models": {
+            "a": {"service_time": {"dist": "exponential", "mean_ms": 50}},
+            "b": {"service_time": {"dist": "lognormal", "mean_ms": 20, "cv": 1.0}},
+        },
         "instances": [{"model": "a", "count": 3}, {"model": "b", "count": 2}],
         "workload": {"arrival": {"process": "poisson", "rate_per_s": 60}, "mix": {"a": 0.6, "b": 0.4}},
     }

@@ -29,13 +29,21 @@ def check_estimates(s):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(program=ops, strategy=st.sampled_from(strategy_names()), replicas=st.lists(st.integers(1, 3), min_size=1,
-                                                                                 max_size=6),
-       mode=st.sampled_from(["online", "lookup_table"]))
+@given(
+    program=ops,
+    strategy=st.sampled_from(strategy_names()),
+    replicas=st.lists(st.integers(1, 3), min_size=1, max_size=6),
+    mode=st.sampled_from(["online", "lookup_table"]),
+)
 def test_any_interleaving_keeps_estimates_sound(program, strategy, replicas, mode):
     clock = ManualClock()
-    pred = Predictor(mode, prior_mean_ms=20, prior_std_ms=5, min_samples=1,
-                     lookup_table={"m0": {"mean_ms": 30, "std_ms": 10}, "m1": {"mean_ms": 5, "std_ms": 0}})
+    pred = Predictor(
+        mode,
+        prior_mean_ms=20,
+        prior_std_ms=5,
+        min_samples=1,
+        lookup_table={"m0": {"mean_ms": 30, "std_ms": 10}, "m1": {"mean_ms": 5, "std_ms": 0}},
+    )
     s = Scheduler(strategy, clock=clock, rng=1, predictor=pred)
     ids = [s.add_instance(f"m{k % 2}", replicas=r) for k, r in enumerate(replicas)]
     live: list[str] = []

@@ -62,15 +62,19 @@ def test_variance_adds_over_tasks_ahead():
 
 def test_out_of_order_completion_and_heterogeneous_replicas():
     clock = ManualClock()
-    s = Scheduler("least_requests", clock=clock, rng=0,
-                  predictor=Predictor("lookup_table", lookup_table={"m": {"mean_ms": 10, "std_ms": 0}}))
+    s = Scheduler(
+        "least_requests",
+        clock=clock,
+        rng=0,
+        predictor=Predictor("lookup_table", lookup_table={"m": {"mean_ms": 10, "std_ms": 0}}),
+    )
     s.add_instance("m", instance_id="one", replicas=1)
     s.add_instance("m", instance_id="three", replicas=3)
     ids = [s.submit("m") for _ in range(6)]
     by = {q.instance_id: q for q in s.queue_info()}
     assert by["one"].running + by["one"].pending + by["three"].running + by["three"].pending == 6
     # complete a task that is still pending in the core's view: it simply leaves
-    pending = [d for d in ids if d.task_id in s.tasks_on(d.instance_id)[s.instance(d.instance_id).replicas:]]
+    pending = [d for d in ids if d.task_id in s.tasks_on(d.instance_id)[s.instance(d.instance_id).replicas :]]
     for d in pending:
         s.complete(d.task_id, 1.0)
     for d in ids:

@@ -3,7 +3,16 @@
 import numpy as np
 import pytest
 
-from scheduler import DecisionLog, ManualClock, NoInstanceError, Predictor, Scheduler, read_log, replay, strategy_names
+from scheduler import (
+    DecisionLog,
+    ManualClock,
+    NoInstanceError,
+    Predictor,
+    Scheduler,
+    read_log,
+    replay,
+    strategy_names,
+)
 
 
 def drive(sched, clock, rng, n=300):

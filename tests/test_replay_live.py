@@ -24,8 +24,16 @@ from sim import cli, replay_file
 
 pytestmark = pytest.mark.e2e
 
-STRATEGIES = [("shortest_queue", {}), ("round_robin", {}), ("weighted", {"w": 1.5}), ("probabilistic", {}),
-              ("random", {}), ("power_of_two", {"d": 2}), ("least_requests", {}), ("min_quantile", {"p": 0.9})]
+STRATEGIES = [
+    ("shortest_queue", {}),
+    ("round_robin", {}),
+    ("weighted", {"w": 1.5}),
+    ("probabilistic", {}),
+    ("random", {}),
+    ("power_of_two", {"d": 2}),
+    ("least_requests", {}),
+    ("min_quantile", {"p": 0.9}),
+]
 PER_STRATEGY = 70
 
 
@@ -33,6 +41,7 @@ async def _submit(url: str, n: int, concurrency: int, first: int) -> list[str]:
     ids: list[str] = []
     todo = iter(range(first, first + n))
     async with httpx.AsyncClient(base_url=url, transport=pooled_transport(concurrency), timeout=30) as c:
+
         async def worker():
             for i in todo:
                 r = await c.post("/queue/submit", json={"model_name": "llm", "task_input": {"i": i}})
@@ -59,8 +68,10 @@ def test_live_run_replays_identically_for_every_strategy(tmp_path, capsys):
     log_path = tmp_path / "live.jsonl"
     table = tmp_path / "table.yaml"
     table.write_text(yaml.safe_dump({"llm": {"mean_ms": 6.0, "std_ms": 3.0}}))
-    spec = [dict(model="llm", replicas=1 + k % 2, seed=k, service_time={"dist": "exponential", "mean_ms": 4})
-            for k in range(3)]
+    spec = [
+        dict(model="llm", replicas=1 + k % 2, seed=k, service_time={"dist": "exponential", "mean_ms": 4})
+        for k in range(3)
+    ]
     scheduler = dict(seed=7, decision_log=str(log_path), lookup_table=str(table), log_level="warning")
     cluster = LocalCluster(spec, scheduler=scheduler, log_dir=tmp_path / "logs")
     try:
@@ -72,7 +83,9 @@ def test_live_run_replays_identically_for_every_strategy(tmp_path, capsys):
                 assert body == {"status": "success", "message": "OK"}, body
                 if k in (3, 6):  # the predictor's mode changes mid-run too, and is recorded
                     mode = "lookup_table" if k == 3 else "default"
-                    assert c.post("/scheduler/predict_mode", json={"mode": mode}).json()["status"] == "success"
+                    assert (
+                        c.post("/scheduler/predict_mode", json={"mode": mode}).json()["status"] == "success"
+                    )
                 ids += asyncio.run(_submit(cluster.url, PER_STRATEGY, 8, len(ids)))
         status = _wait_ended(cluster.url, ids)
         assert set(status.values()) == {"completed"}
@@ -106,23 +119,52 @@ def test_live_run_replays_identically_for_every_strategy(tmp_path, capsys):
 
 def test_simulated_runs_replay_identically(tmp_path, capsys):
     scenario = {
-        "name": "replayed", "seed": 3, "replications": 2, "tasks": 400, "warmup_tasks": 10,
-        "strategies": ["shortest_queue", "random", {"name": "weighted", "params": {"w": 2.0}}, "probabilistic"],
-        "models": {"a": {"service_time": {"dist": "lognormal", "mean_ms": 20, "cv": 1.0}},
-                   "b": {"service_time": {"dist": "exponential", "mean_ms": 5}}},
-        "instances": [{"model": "a", "count": 3, "speed": 1.0}, {"model": "a", "count": 1, "replicas": 2,
-                                                                  "speed": 0.5},
-                      {"model": "b", "count": 2}],
+        "name": "replayed",
+        "seed": 3,
+        "replications": 2,
+        "tasks": 400,
+        "warmup_tasks": 10,
+        "strategies": [
+            "shortest_queue",
+            "random",
+            {"name": "weighted", "params": {"w": 2.0}},
+            "probabilistic",
+        ],
+        "models": {
+            "a": {"service_time": {"dist": "lognormal", "mean_ms": 20, "cv": 1.0}},
+            "b": {"service_time": {"dist": "exponential", "mean_ms": 5}},
+        },
+        "instances": [
+            {"model": "a", "count": 3, "speed": 1.0},
+            {"model": "a", "count": 1, "replicas": 2, "speed": 0.5},
+            {"model": "b", "count": 2},
+        ],
         "workload": {"arrival": {"process": "poisson", "rate_per_s": 150}, "mix": {"a": 0.6, "b": 0.4}},
     }
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(scenario))
     logs = tmp_path / "logs"
-    assert cli.main(["run", str(path), "--out", str(tmp_path / "out"), "--no-plots", "--no-progress",
-                     "--decision-log", str(logs)]) == 0
+    assert (
+        cli.main(
+            [
+                "run",
+                str(path),
+                "--out",
+                str(tmp_path / "out"),
+                "--no-plots",
+                "--no-progress",
+                "--decision-log",
+                str(logs),
+            ]
+        )
+        == 0
+    )
     files = sorted(p.name for p in logs.glob("*.jsonl"))
-    assert files == sorted(f"{s}_r{r}.jsonl" for s in ("shortest_queue", "random", "weighted_w=2.0",
-                                                        "probabilistic") for r in (0, 1))
+    assert files == sorted(
+        f"{s}_r{r}.jsonl"
+        for s in ("shortest_queue", "random", "weighted_w=2.0", "probabilistic")
+        for r in (0, 1)
+    )
     capsys.readouterr()
     assert cli.main(["replay", str(logs)]) == 0
     out = capsys.readouterr().out

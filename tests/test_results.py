@@ -46,9 +46,20 @@ def res():
 
 
 # -- Student t and confidence intervals --------------------------------------------------------
-@pytest.mark.parametrize("df, q", [(1, 12.7062047), (2, 4.3026527), (3, 3.1824463), (4, 2.7764451),
-                                   (5, 2.5705818), (9, 2.2621572), (10, 2.2281389), (30, 2.0422725),
-                                   (100, 1.9839715)])
+@pytest.mark.parametrize(
+    "df, q",
+    [
+        (1, 12.7062047),
+        (2, 4.3026527),
+        (3, 3.1824463),
+        (4, 2.7764451),
+        (5, 2.5705818),
+        (9, 2.2621572),
+        (10, 2.2281389),
+        (30, 2.0422725),
+        (100, 1.9839715),
+    ],
+)
 def test_t_quantile_975(df, q):
     assert t_quantile(0.975, df) == pytest.approx(q, abs=2e-6)
 
@@ -64,7 +75,9 @@ def test_t_quantile_other_levels_and_errors():
 
 def test_ci_half_width_by_hand():
     # values 1..5: mean 3, sample sd sqrt(2.5), t(0.975, 4) = 2.7764451
-    assert ci_half_width([1, 2, 3, 4, 5]) == pytest.approx(2.7764451 * math.sqrt(2.5) / math.sqrt(5), rel=1e-6)
+    assert ci_half_width([1, 2, 3, 4, 5]) == pytest.approx(
+        2.7764451 * math.sqrt(2.5) / math.sqrt(5), rel=1e-6
+    )
     assert ci_half_width([10.0, 14.0]) == pytest.approx(12.7062047 * math.sqrt(8.0) / math.sqrt(2), rel=1e-6)
     assert math.isnan(ci_half_width([3.0]))
     assert ci_half_width([7.0, 7.0, 7.0]) == 0.0
@@ -79,10 +92,22 @@ def test_task_columns_are_the_contract(res):
 def test_summary_rows_and_columns(res):
     s = res.summary
     assert list(zip(s.strategy, s.model)) == [
-        ("shortest_queue", ALL_MODELS), ("shortest_queue", "a"), ("shortest_queue", "b"),
-        ("round_robin", ALL_MODELS), ("round_robin", "a"), ("round_robin", "b")]
-    metrics = ["throughput_per_s", "utilization", "slo_attainment", "goodput_per_s", "prediction_mae_ms",
-               "prediction_bias_ms", "service_mean_ms"]
+        ("shortest_queue", ALL_MODELS),
+        ("shortest_queue", "a"),
+        ("shortest_queue", "b"),
+        ("round_robin", ALL_MODELS),
+        ("round_robin", "a"),
+        ("round_robin", "b"),
+    ]
+    metrics = [
+        "throughput_per_s",
+        "utilization",
+        "slo_attainment",
+        "goodput_per_s",
+        "prediction_mae_ms",
+        "prediction_bias_ms",
+        "service_mean_ms",
+    ]
     metrics += [f"{k}_{s}_ms" for k in ("latency", "wait") for s in ("mean", "p50", "p95", "p99")]
     for col in metrics:
         assert col in s.columns and f"{col}_ci" in s.columns
@@ -104,8 +129,9 @@ def test_summary_values_match_a_direct_computation(res):
         ga = g[g.model == "a"]
         row_a = s[(s.strategy == strategy) & (s.model == "a")].iloc[0]
         assert row_a["wait_mean_ms"] == pytest.approx(ga.groupby("replication")["wait_ms"].mean().mean())
-        span = g.groupby("replication").apply(lambda x: (x.finish_ms.max() - x.arrival_ms.min()) / 1000.0,
-                                              include_groups=False)
+        span = g.groupby("replication").apply(
+            lambda x: (x.finish_ms.max() - x.arrival_ms.min()) / 1000.0, include_groups=False
+        )
         thr = g.groupby("replication").size() / span
         assert row["throughput_per_s"] == pytest.approx(thr.mean())
         assert row["goodput_per_s"] == pytest.approx((thr * slo).mean())
@@ -119,8 +145,11 @@ def test_prediction_errors(res):
     t = res.tasks[(res.tasks.strategy == "round_robin") & (res.tasks.model == "a")]
     err = t.predicted_ms - t.service_ms
     assert s.loc[("round_robin", "a"), "prediction_mae_ms"] == pytest.approx(
-        err.abs().groupby(t.replication).mean().mean())
-    assert s.loc[("round_robin", "a"), "prediction_bias_ms"] == pytest.approx(err.groupby(t.replication).mean().mean())
+        err.abs().groupby(t.replication).mean().mean()
+    )
+    assert s.loc[("round_robin", "a"), "prediction_bias_ms"] == pytest.approx(
+        err.groupby(t.replication).mean().mean()
+    )
 
 
 def test_one_replication_has_nan_half_widths():
@@ -136,10 +165,14 @@ def test_no_slo_no_slo_columns():
 def test_utilization_of_a_deterministic_server():
     # arrivals every 10 ms from t=10, service 4 ms, one replica: window [10, 10 n + 4], busy 4 n
     n = 50
-    d = {"tasks": n, "strategies": ["round_robin"], "predictor": {"mode": "oracle"},
-         "models": {"m": {"service_time": {"dist": "deterministic", "value_ms": 4}}},
-         "instances": [{"model": "m", "count": 2, "replicas": 1}],
-         "workload": {"arrival": {"process": "deterministic", "rate_per_s": 100}}}
+    d = {
+        "tasks": n,
+        "strategies": ["round_robin"],
+        "predictor": {"mode": "oracle"},
+        "models": {"m": {"service_time": {"dist": "deterministic", "value_ms": 4}}},
+        "instances": [{"model": "m", "count": 2, "replicas": 1}],
+        "workload": {"arrival": {"process": "deterministic", "rate_per_s": 100}},
+    }
     r = sim.run(d)
     span = 10.0 * n + 4 - 10
     inst = r.instances.set_index("instance")
@@ -153,10 +186,15 @@ def test_utilization_of_a_deterministic_server():
 
 
 def test_utilization_counts_warmup_work_inside_the_window():
-    d = {"tasks": 20, "warmup_tasks": 1, "strategies": ["round_robin"], "predictor": {"mode": "oracle"},
-         "models": {"m": {"service_time": {"dist": "deterministic", "value_ms": 25}}},
-         "instances": [{"model": "m", "replicas": 1}],
-         "workload": {"arrival": {"process": "deterministic", "rate_per_s": 100}}}
+    d = {
+        "tasks": 20,
+        "warmup_tasks": 1,
+        "strategies": ["round_robin"],
+        "predictor": {"mode": "oracle"},
+        "models": {"m": {"service_time": {"dist": "deterministic", "value_ms": 25}}},
+        "instances": [{"model": "m", "replicas": 1}],
+        "workload": {"arrival": {"process": "deterministic", "rate_per_s": 100}},
+    }
     r = sim.run(d)
     # the server is never idle from t=10 on; the window starts at the first measured arrival (t=20)
     assert r.instances["utilization"].iloc[0] == pytest.approx(1.0)
@@ -164,8 +202,14 @@ def test_utilization_counts_warmup_work_inside_the_window():
 
 # -- Little's law ---------------------------------------------------------------------------------
 def test_littles_law_on_a_constructed_frame():
-    frame = pd.DataFrame({"strategy": ["s"] * 3 + ["t"] * 2, "replication": [0] * 5,
-                          "arrival_ms": [0.0, 2.0, 4.0, 0.0, 10.0], "finish_ms": [6.0, 5.0, 10.0, 5.0, 20.0]})
+    frame = pd.DataFrame(
+        {
+            "strategy": ["s"] * 3 + ["t"] * 2,
+            "replication": [0] * 5,
+            "arrival_ms": [0.0, 2.0, 4.0, 0.0, 10.0],
+            "finish_ms": [6.0, 5.0, 10.0, 5.0, 20.0],
+        }
+    )
     frame["latency_ms"] = frame["finish_ms"] - frame["arrival_ms"]
     out = littles_law(frame).set_index("strategy")
     # s: window [0, 4] (first to last arrival); sojourns clipped to it: 4 + 2 + 0 = 6 over 4 ms
@@ -195,7 +239,12 @@ def test_littles_law_catches_latencies_that_do_not_match_the_events(res):
 # -- files and the command line -----------------------------------------------------------------
 def test_save_writes_tables(res, tmp_path):
     paths = res.save(tmp_path / "out")
-    assert {p.name for p in paths.values()} == {"tasks.csv", "summary.csv", "instances.csv", "replications.csv"}
+    assert {p.name for p in paths.values()} == {
+        "tasks.csv",
+        "summary.csv",
+        "instances.csv",
+        "replications.csv",
+    }
     back = pd.read_csv(paths["tasks"])
     assert tuple(back.columns) == TASK_COLUMNS and len(back) == len(res.tasks)
     np.testing.assert_allclose(back["latency_ms"], res.tasks["latency_ms"], atol=1e-5)
@@ -214,12 +263,30 @@ def _scenario_file(tmp_path: Path, **changes) -> Path:
 
 def test_cli_run_in_process(tmp_path, capsys):
     out = tmp_path / "out"
-    rc = main(["run", str(_scenario_file(tmp_path)), "--out", str(out), "--tasks", "200", "--replications", "2",
-               "--strategies", "round_robin,random"])
+    rc = main(
+        [
+            "run",
+            str(_scenario_file(tmp_path)),
+            "--out",
+            str(out),
+            "--tasks",
+            "200",
+            "--replications",
+            "2",
+            "--strategies",
+            "round_robin,random",
+        ]
+    )
     captured = capsys.readouterr()
     assert rc == 0, captured.err
-    for name in ("tasks.csv", "summary.csv", "instances.csv", "latency_cdf.png", "latency_percentiles.png",
-                 "utilization.png"):
+    for name in (
+        "tasks.csv",
+        "summary.csv",
+        "instances.csv",
+        "latency_cdf.png",
+        "latency_percentiles.png",
+        "utilization.png",
+    ):
         assert (out / name).is_file(), name
     assert "round_robin" in captured.out and "random" in captured.out and str(out.resolve()) in captured.out
     assert "tasks/s" in captured.err  # the progress bar
@@ -230,8 +297,13 @@ def test_cli_run_in_process(tmp_path, capsys):
 
 def test_cli_bad_scenario_exits_2_without_traceback(tmp_path):
     bad = _scenario_file(tmp_path, **{"models.a.service_time.mean_ms": -1})
-    proc = subprocess.run([sys.executable, "-m", "sim", "run", str(bad), "--out", str(tmp_path / "o")],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "sim", "run", str(bad), "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "models.a.service_time.mean_ms" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "o").exists()

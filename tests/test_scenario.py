@@ -61,7 +61,13 @@ def test_defaults_and_expansion():
     assert scn.predictor == {"mode": "online"}
     ids = [i.instance_id for i in scn.instances]
     assert ids == ["llm-0", "llm-1", "llm-2", "cnn-0", "cnn-1"]
-    assert [(i.replicas, i.speed) for i in scn.instances] == [(1, 1.0), (1, 1.0), (2, 0.5), (1, 1.0), (1, 1.0)]
+    assert [(i.replicas, i.speed) for i in scn.instances] == [
+        (1, 1.0),
+        (1, 1.0),
+        (2, 0.5),
+        (1, 1.0),
+        (1, 1.0),
+    ]
 
 
 def test_single_model_needs_no_mix():
@@ -117,7 +123,12 @@ BAD = [
     ("instances.1.replicas", 1.5, "instances.1.replicas", "integer"),
     ("instances.2.speed", 0, "instances.2.speed", "> 0"),
     ("instances.2.gpu", 1, "instances.2.gpu", "model, count, replicas, speed"),
-    ("workload.arrival.process", "weibull", "workload.arrival.process", "poisson, deterministic, bursty, trace"),
+    (
+        "workload.arrival.process",
+        "weibull",
+        "workload.arrival.process",
+        "poisson, deterministic, bursty, trace",
+    ),
     ("workload.arrival.rate_per_s", -3, "workload.arrival.rate_per_s", "> 0"),
     ("workload.arrival.rates_per_s", [1, 2], "workload.arrival.rates_per_s", "rate_per_s"),
     ("workload.load", 0.5, "workload.load", "arrival, mix"),
@@ -205,8 +216,16 @@ def test_name_defaults_to_file_stem(tmp_path):
 def test_apply_overrides_paths():
     d = base()
     before = copy.deepcopy(d)
-    out = apply_overrides(d, {"workload.arrival.rate_per_s": 80, "instances.0.count": 4,
-                              "predictor.min_samples": 5, "strategies": ["random"], "instances.-1.speed": 3.0})
+    out = apply_overrides(
+        d,
+        {
+            "workload.arrival.rate_per_s": 80,
+            "instances.0.count": 4,
+            "predictor.min_samples": 5,
+            "strategies": ["random"],
+            "instances.-1.speed": 3.0,
+        },
+    )
     assert d == before  # the input is not changed
     assert out["workload"]["arrival"]["rate_per_s"] == 80
     assert out["instances"][0]["count"] == 4 and out["instances"][2]["speed"] == 3.0
@@ -297,12 +316,15 @@ def test_trace_file_relative_and_sorted(tmp_path):
     assert scn.trace.service_ms.tolist() == [5, 7, 1]
 
 
-@pytest.mark.parametrize("text, accepted", [
-    ("arrival_ms,service_ms\n1,2\n", "columns arrival_ms, model"),
-    ("arrival_ms,model,colour\n1,llm,red\n", "columns arrival_ms, model"),
-    ("arrival_ms,model\n-1,llm\n", "arrival_ms a number >= 0"),
-    ("arrival_ms,model\n1,gpt\n", "models declared"),
-])
+@pytest.mark.parametrize(
+    "text, accepted",
+    [
+        ("arrival_ms,service_ms\n1,2\n", "columns arrival_ms, model"),
+        ("arrival_ms,model,colour\n1,llm,red\n", "columns arrival_ms, model"),
+        ("arrival_ms,model\n-1,llm\n", "arrival_ms a number >= 0"),
+        ("arrival_ms,model\n1,gpt\n", "models declared"),
+    ],
+)
 def test_trace_file_errors(tmp_path, text, accepted):
     (tmp_path / "trace.csv").write_text(text)
     d = base()
@@ -328,12 +350,17 @@ def test_lookup_table_inline_yaml_and_csv_files(tmp_path):
     d["predictor"] = {"mode": "lookup_table", "table": {"llm": {"mean_ms": 20, "std_ms": 10}}}
     assert Scenario.from_dict(d).lookup_table == {"llm": {"mean_ms": 20, "std_ms": 10}}
     (tmp_path / "table.yaml").write_text("llm: {mean_ms: 21, std_ms: 4}\n")
-    (tmp_path / "table.csv").write_text("model,instance,mean_ms,std_ms\nllm,,22,5\nllm,llm-2,40,9\ncnn,,5,5\n")
+    (tmp_path / "table.csv").write_text(
+        "model,instance,mean_ms,std_ms\nllm,,22,5\nllm,llm-2,40,9\ncnn,,5,5\n"
+    )
     d["predictor"] = {"mode": "lookup_table", "file": "table.yaml"}
     assert load_scenario(_write_scenario(tmp_path, d)).lookup_table["llm"]["mean_ms"] == 21
     d["predictor"]["file"] = "table.csv"
     table = load_scenario(_write_scenario(tmp_path, d)).lookup_table
-    assert table["llm"]["mean_ms"] == 22 and table["llm"]["instances"]["llm-2"] == {"mean_ms": 40, "std_ms": 9}
+    assert table["llm"]["mean_ms"] == 22 and table["llm"]["instances"]["llm-2"] == {
+        "mean_ms": 40,
+        "std_ms": 9,
+    }
     d["predictor"]["table"] = {"llm": {"mean_ms": 1}}
     with pytest.raises(SpecError) as exc:
         load_scenario(_write_scenario(tmp_path, d))

@@ -51,8 +51,10 @@ def sizes_of(frame):
 def test_common_random_numbers_across_strategies(res):
     t = res.tasks
     for rep in (0, 1):
-        frames = [t[(t.strategy == s) & (t.replication == rep)].sort_values("task_id")
-                  for s in ("shortest_queue", "round_robin", "random")]
+        frames = [
+            t[(t.strategy == s) & (t.replication == rep)].sort_values("task_id")
+            for s in ("shortest_queue", "round_robin", "random")
+        ]
         ref = frames[0]
         for f in frames[1:]:
             assert f["task_id"].tolist() == ref["task_id"].tolist()
@@ -70,7 +72,9 @@ def test_replications_differ_and_do_not_depend_on_their_number(res):
     assert not np.allclose(a0, a1)
     single = sim.run(scenario(replications=1, strategies=["shortest_queue"])).tasks
     np.testing.assert_array_equal(single["arrival_ms"].to_numpy(), a0)
-    np.testing.assert_array_equal(single["finish_ms"].to_numpy(), t[t.replication == 0]["finish_ms"].to_numpy())
+    np.testing.assert_array_equal(
+        single["finish_ms"].to_numpy(), t[t.replication == 0]["finish_ms"].to_numpy()
+    )
 
 
 def test_runs_are_reproducible():
@@ -124,8 +128,10 @@ def test_fifo_and_replica_limit_per_instance(res):
 
 def test_speed_scales_service_time():
     d = scenario(strategies=["round_robin"], replications=1, warmup_tasks=0)
-    d["models"] = {"a": {"service_time": {"dist": "deterministic", "value_ms": 10}},
-                   "b": {"service_time": {"dist": "deterministic", "value_ms": 4}}}
+    d["models"] = {
+        "a": {"service_time": {"dist": "deterministic", "value_ms": 10}},
+        "b": {"service_time": {"dist": "deterministic", "value_ms": 4}},
+    }
     t = sim.run(d).tasks
     expected = {"a-0": 10.0, "a-1": 10.0, "a-2": 20.0, "b-0": 2.0, "b-1": 2.0}
     got = t.groupby("instance", observed=True)["service_ms"].agg(["min", "max"])
@@ -146,10 +152,15 @@ def test_oracle_predicts_mean_over_speed():
 
 
 def test_lookup_table_predictor_uses_the_table():
-    table = {"a": {"mean_ms": 30, "std_ms": 3, "instances": {"a-2": {"mean_ms": 77, "std_ms": 1}}},
-             "b": {"mean_ms": 8, "std_ms": 2}}
-    t = sim.run(scenario(replications=1, strategies=["round_robin"],
-                         predictor={"mode": "lookup_table", "table": table})).tasks
+    table = {
+        "a": {"mean_ms": 30, "std_ms": 3, "instances": {"a-2": {"mean_ms": 77, "std_ms": 1}}},
+        "b": {"mean_ms": 8, "std_ms": 2},
+    }
+    t = sim.run(
+        scenario(
+            replications=1, strategies=["round_robin"], predictor={"mode": "lookup_table", "table": table}
+        )
+    ).tasks
     by_inst = t.groupby("instance", observed=True)["predicted_ms"].agg(["min", "max"])
     assert by_inst.loc["a-0", "max"] == pytest.approx(30.0)
     assert by_inst.loc["a-2", "min"] == by_inst.loc["a-2", "max"] == pytest.approx(77.0)
@@ -157,7 +168,9 @@ def test_lookup_table_predictor_uses_the_table():
 
 
 def test_online_predictor_learns():
-    t = sim.run(scenario(replications=1, strategies=["round_robin"], tasks=2000, **{"predictor.mode": "online"})).tasks
+    t = sim.run(
+        scenario(replications=1, strategies=["round_robin"], tasks=2000, **{"predictor.mode": "online"})
+    ).tasks
     late = t[t.task_id > 1500]
     mean = late["model"].map({"a": 20.0, "b": 5.0}).astype(float) / late["instance"].astype(str).map(SPEED)
     assert np.median(np.abs(late["predicted_ms"] / mean - 1.0)) < 0.35
@@ -166,7 +179,9 @@ def test_online_predictor_learns():
 def test_deterministic_single_server_waits_are_exact():
     # arrivals every 10 ms, service 15 ms, FIFO on one server: task k waits 5k ms
     d = {
-        "tasks": 40, "strategies": ["shortest_queue"], "predictor": {"mode": "oracle"},
+        "tasks": 40,
+        "strategies": ["shortest_queue"],
+        "predictor": {"mode": "oracle"},
         "models": {"m": {"service_time": {"dist": "deterministic", "value_ms": 15}}},
         "instances": [{"model": "m"}],
         "workload": {"arrival": {"process": "deterministic", "rate_per_s": 100}},
@@ -191,7 +206,10 @@ def _fifo_reference(arrival, service, replicas):
 
 def test_multi_replica_fifo_matches_reference():
     d = {
-        "tasks": 300, "seed": 5, "strategies": ["round_robin"], "predictor": {"mode": "online"},
+        "tasks": 300,
+        "seed": 5,
+        "strategies": ["round_robin"],
+        "predictor": {"mode": "online"},
         "models": {"m": {"service_time": {"dist": "gamma", "mean_ms": 30, "cv": 1.5}}},
         "instances": [{"model": "m", "replicas": 3, "speed": 1.25}],
         "workload": {"arrival": {"process": "poisson", "rate_per_s": 90}},
@@ -203,8 +221,10 @@ def test_multi_replica_fifo_matches_reference():
 
 def test_recorder_sees_every_task_tagged():
     events = []
-    r = sim.run(scenario(replications=2, tasks=100, warmup_tasks=0, strategies=["round_robin", "random"]),
-                recorder=events.append)
+    r = sim.run(
+        scenario(replications=2, tasks=100, warmup_tasks=0, strategies=["round_robin", "random"]),
+        recorder=events.append,
+    )
     kinds = {}
     for e in events:
         kinds.setdefault((e["label"], e["replication"], e["event"]), 0)
@@ -267,14 +287,21 @@ def test_poisson_by_duration():
 
 
 def test_deterministic_by_tasks_and_duration():
-    wl = _draw(tasks=1000, duration_s=2, warmup_tasks=0,
-               **{"workload.arrival": {"process": "deterministic", "rate_per_s": 100}})
+    wl = _draw(
+        tasks=1000,
+        duration_s=2,
+        warmup_tasks=0,
+        **{"workload.arrival": {"process": "deterministic", "rate_per_s": 100}},
+    )
     np.testing.assert_allclose(wl.arrival_ms, 10.0 * np.arange(1, 201))
 
 
 def test_bursty_arrivals_rate_and_burstiness():
-    wl = _draw(tasks=40000, warmup_tasks=0,
-               **{"workload.arrival": {"process": "bursty", "rates_per_s": [20, 180], "mean_dwell_s": 2}})
+    wl = _draw(
+        tasks=40000,
+        warmup_tasks=0,
+        **{"workload.arrival": {"process": "bursty", "rates_per_s": [20, 180], "mean_dwell_s": 2}},
+    )
     rate = len(wl) / (wl.arrival_ms[-1] / 1000.0)
     assert 80 < rate < 120  # long-run mean of the two states: 100/s
     counts = np.histogram(wl.arrival_ms, bins=np.arange(0, wl.arrival_ms[-1], 1000.0))[0]

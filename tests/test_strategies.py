@@ -5,7 +5,15 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from scheduler import ManualClock, Predictor, Scheduler, SpecError, make_strategy, register_strategy, strategy_names
+from scheduler import (
+    ManualClock,
+    Predictor,
+    Scheduler,
+    SpecError,
+    make_strategy,
+    register_strategy,
+    strategy_names,
+)
 from scheduler.core.strategies import Strategy
 from scheduler.core.strategies.probabilistic import normal_cdf
 
@@ -78,12 +86,15 @@ def test_probabilistic_most_likely_first():
     assert choose("probabilistic", v) == 1
 
 
-@pytest.mark.parametrize("mu, sd", [
-    ([100, 99, 101], [1, 60, 1]),        # a wide one against two tight neighbours
-    ([100, 110, 130], [1, 40, 60]),      # the lowest mean, but the wide ones win more often together
-    ([50, 52, 54, 56], [20, 2, 2, 30]),
-    ([10, 10.5, 30], [0, 3, 0]),        # mixed point masses and spread
-])
+@pytest.mark.parametrize(
+    "mu, sd",
+    [
+        ([100, 99, 101], [1, 60, 1]),  # a wide one against two tight neighbours
+        ([100, 110, 130], [1, 40, 60]),  # the lowest mean, but the wide ones win more often together
+        ([50, 52, 54, 56], [20, 2, 2, 30]),
+        ([10, 10.5, 30], [0, 3, 0]),  # mixed point masses and spread
+    ],
+)
 def test_probabilistic_matches_monte_carlo(mu, sd):
     from scheduler.core.strategies.probabilistic import win_probabilities
 
@@ -126,8 +137,14 @@ def test_round_robin_cycles_per_model():
     rr = make_strategy("round_robin")
     rng = np.random.default_rng(0)
     a, b = View([0, 0, 0], [1, 1, 1], model="a"), View([0, 0], [1, 1], model="b")
-    seq = [rr.choose(a, rng), rr.choose(b, rng), rr.choose(a, rng), rr.choose(a, rng), rr.choose(a, rng),
-           rr.choose(b, rng)]
+    seq = [
+        rr.choose(a, rng),
+        rr.choose(b, rng),
+        rr.choose(a, rng),
+        rr.choose(a, rng),
+        rr.choose(a, rng),
+        rr.choose(b, rng),
+    ]
     assert seq == [0, 0, 1, 2, 0, 1]
 
 
@@ -139,12 +156,18 @@ def test_random_is_uniform_and_seeded():
     assert set(counts) == {0, 1, 2, 3} and all(800 < c < 1200 for c in counts.values())
 
 
-@pytest.mark.parametrize("name", ["shortest_queue", "weighted", "probabilistic", "least_requests", "min_quantile",
-                                  "power_of_two"])
+@pytest.mark.parametrize(
+    "name", ["shortest_queue", "weighted", "probabilistic", "least_requests", "min_quantile", "power_of_two"]
+)
 def test_ties_are_broken_fairly_at_random(name):
     # four identical candidates: every one must be chosen, roughly equally often
-    v = View(np.full(4, 10.0), np.full(4, 5.0), wait_std=np.full(4, 2.0), exec_std=np.full(4, 1.0),
-             in_flight=np.full(4, 2.0))
+    v = View(
+        np.full(4, 10.0),
+        np.full(4, 5.0),
+        wait_std=np.full(4, 2.0),
+        exec_std=np.full(4, 1.0),
+        in_flight=np.full(4, 2.0),
+    )
     s = make_strategy(name)
     rng = np.random.default_rng(7)
     counts = Counter(s.choose(v, rng) for _ in range(4000))
@@ -161,8 +184,12 @@ def test_tie_break_never_follows_list_order():
 def test_strategies_through_scheduler_on_time_aware_state():
     """shortest_queue, from a real queue state: a backlog that has partly run is shorter."""
     clock = ManualClock()
-    s = Scheduler("round_robin", clock=clock, rng=0,
-                  predictor=Predictor("lookup_table", lookup_table={"m": {"mean_ms": 100, "std_ms": 0}}))
+    s = Scheduler(
+        "round_robin",
+        clock=clock,
+        rng=0,
+        predictor=Predictor("lookup_table", lookup_table={"m": {"mean_ms": 100, "std_ms": 0}}),
+    )
     a = s.add_instance("m", instance_id="a")
     b = s.add_instance("m", instance_id="b")
     s.submit("m")  # a: starts at t=0, predicted end 100

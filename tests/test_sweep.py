@@ -9,8 +9,13 @@ from sim.sweep import grid_points, model_loads, offered_load, set_offered_load, 
 
 def _base(**extra):
     spec = {
-        "name": "sweep-test", "seed": 5, "replications": 2, "tasks": 3000, "warmup_tasks": 300,
-        "strategies": ["random", "shortest_queue"], "predictor": {"mode": "oracle"},
+        "name": "sweep-test",
+        "seed": 5,
+        "replications": 2,
+        "tasks": 3000,
+        "warmup_tasks": 300,
+        "strategies": ["random", "shortest_queue"],
+        "predictor": {"mode": "oracle"},
         "models": {"m": {"service_time": {"dist": "exponential", "mean_ms": 100}}},
         "instances": [{"model": "m", "count": 4}],
         "workload": {"arrival": {"process": "poisson", "rate_per_s": 20}},
@@ -21,11 +26,13 @@ def _base(**extra):
 
 def _two_models():
     return {
-        "seed": 1, "tasks": 100,
-        "models": {"a": {"service_time": {"dist": "exponential", "mean_ms": 100}},
-                   "b": {"service_time": {"dist": "lognormal", "mean_ms": 20, "cv": 1.0}}},
-        "instances": [{"model": "a", "count": 2},
-                      {"model": "b", "count": 1, "replicas": 2, "speed": 0.5}],
+        "seed": 1,
+        "tasks": 100,
+        "models": {
+            "a": {"service_time": {"dist": "exponential", "mean_ms": 100}},
+            "b": {"service_time": {"dist": "lognormal", "mean_ms": 20, "cv": 1.0}},
+        },
+        "instances": [{"model": "a", "count": 2}, {"model": "b", "count": 1, "replicas": 2, "speed": 0.5}],
         "workload": {"arrival": {"process": "poisson", "rate_per_s": 10}, "mix": {"a": 0.5, "b": 0.5}},
     }
 
@@ -37,12 +44,15 @@ def test_grid_points_is_the_cartesian_product():
     assert pts[-1] == {"x": 2, "strategies": ["round_robin", "random"], "y": 0}
 
 
-@pytest.mark.parametrize("grid, fragment", [
-    ({}, "non-empty mapping"),
-    ({"x": []}, "grid.x"),
-    ({"x": "abc"}, "grid.x"),
-    ([("x", [1])], "non-empty mapping"),
-])
+@pytest.mark.parametrize(
+    "grid, fragment",
+    [
+        ({}, "non-empty mapping"),
+        ({"x": []}, "grid.x"),
+        ({"x": "abc"}, "grid.x"),
+        ([("x", [1])], "non-empty mapping"),
+    ],
+)
 def test_bad_grid_is_a_clear_error(grid, fragment):
     with pytest.raises(ValueError, match=fragment):
         grid_points(grid)
@@ -94,8 +104,16 @@ def test_bad_load_value(load):
 def test_sweep_two_points_in_parallel_has_columns_and_load_trend():
     df = sweep(_base(), {"load": [0.5, 0.85]}, processes=2)
     assert list(df.columns[:3]) == ["point", "load", "offered_load"]
-    for col in ("strategy", "model", "count", "latency_mean_ms", "latency_mean_ms_ci", "latency_p99_ms",
-                "utilization", "throughput_per_s"):
+    for col in (
+        "strategy",
+        "model",
+        "count",
+        "latency_mean_ms",
+        "latency_mean_ms_ci",
+        "latency_p99_ms",
+        "utilization",
+        "throughput_per_s",
+    ):
         assert col in df.columns
     df = df[df["model"] == "all"]
     assert len(df) == 4  # 2 points x 2 strategies

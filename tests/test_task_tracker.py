@@ -27,23 +27,31 @@ def test_full_life_and_timings():
     assert (rec.predicted_ms, rec.predicted_error_ms, rec.attempts) == (40.0, 4.0, 1)
 
 
-@pytest.mark.parametrize("path, refused", [
-    ([], COMPLETED),                      # queued -> completed skips scheduling
-    (["schedule", "complete"], FAILED),   # completed is final
-    (["schedule", "fail"], COMPLETED),    # failed is final
-    (["schedule", "complete"], SCHEDULED),
-    (["fail"], SCHEDULED),
-])
+@pytest.mark.parametrize(
+    "path, refused",
+    [
+        ([], COMPLETED),  # queued -> completed skips scheduling
+        (["schedule", "complete"], FAILED),  # completed is final
+        (["schedule", "fail"], COMPLETED),  # failed is final
+        (["schedule", "complete"], SCHEDULED),
+        (["fail"], SCHEDULED),
+    ],
+)
 def test_refused_transitions(path, refused):
     t = TaskTracker()
     t.add("t", "m", 0.0)
     for step in path:
-        {"schedule": lambda: t.schedule("t", "i", 1.0),
-         "complete": lambda: t.complete("t", 2.0, 1.0),
-         "fail": lambda: t.fail("t", 2.0, "boom")}[step]()
+        {
+            "schedule": lambda: t.schedule("t", "i", 1.0),
+            "complete": lambda: t.complete("t", 2.0, 1.0),
+            "fail": lambda: t.fail("t", 2.0, "boom"),
+        }[step]()
     before = t.get("t").status
-    action = {COMPLETED: lambda: t.complete("t", 3.0, 1.0), FAILED: lambda: t.fail("t", 3.0, "x"),
-              SCHEDULED: lambda: t.schedule("t", "j", 3.0)}[refused]
+    action = {
+        COMPLETED: lambda: t.complete("t", 3.0, 1.0),
+        FAILED: lambda: t.fail("t", 3.0, "x"),
+        SCHEDULED: lambda: t.schedule("t", "j", 3.0),
+    }[refused]
     with pytest.raises(InvalidTransitionError) as e:
         action()
     assert e.value.current == before and e.value.target == refused

@@ -94,18 +94,21 @@ def test_littles_law():
     assert th.littles_law_tasks(50, 200) == pytest.approx(10.0)
 
 
-@pytest.mark.parametrize("call, name", [
-    (lambda: th.mm1_wait_ms(10, 100), "unstable"),
-    (lambda: th.mmc_wait_ms(25, 100, 2), "unstable"),
-    (lambda: th.mg1_wait_ms(10, 100, 50), "unstable"),
-    (lambda: th.supermarket_tail(1.0), "unstable"),
-    (lambda: th.mm1_wait_ms(5, 0), "mean_service_ms"),
-    (lambda: th.mmc_wait_ms(5, 100, 0), "servers"),
-    (lambda: th.erlang_c(2.5, 1.0), "servers"),
-    (lambda: th.mg1_wait_ms(5, 100, -1), "service_std_ms"),
-    (lambda: th.utilization(-1, 100), "rate_per_s"),
-    (lambda: th.supermarket_tail(0.5, d=0), "d"),
-])
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: th.mm1_wait_ms(10, 100), "unstable"),
+        (lambda: th.mmc_wait_ms(25, 100, 2), "unstable"),
+        (lambda: th.mg1_wait_ms(10, 100, 50), "unstable"),
+        (lambda: th.supermarket_tail(1.0), "unstable"),
+        (lambda: th.mm1_wait_ms(5, 0), "mean_service_ms"),
+        (lambda: th.mmc_wait_ms(5, 100, 0), "servers"),
+        (lambda: th.erlang_c(2.5, 1.0), "servers"),
+        (lambda: th.mg1_wait_ms(5, 100, -1), "service_std_ms"),
+        (lambda: th.utilization(-1, 100), "rate_per_s"),
+        (lambda: th.supermarket_tail(0.5, d=0), "d"),
+    ],
+)
 def test_bad_input_names_the_problem(call, name):
     with pytest.raises(ValueError, match=name):
         call()

@@ -21,11 +21,16 @@ from sim import TASK_COLUMNS, cli
 from sim.twin import COMPARISON_COLUMNS, compare, format_comparison, targets_text
 
 SCENARIO = {
-    "name": "twin-test", "seed": 8, "tasks": 130, "warmup_tasks": 15,
+    "name": "twin-test",
+    "seed": 8,
+    "tasks": 130,
+    "warmup_tasks": 15,
     "strategies": ["random", "shortest_queue"],
     "models": {"llm": {"service_time": {"dist": "lognormal", "mean_ms": 50, "cv": 0.7}}},
-    "instances": [{"model": "llm", "count": 2, "replicas": 1, "speed": 1.0},
-                  {"model": "llm", "count": 1, "replicas": 2, "speed": 0.5}],
+    "instances": [
+        {"model": "llm", "count": 2, "replicas": 1, "speed": 1.0},
+        {"model": "llm", "count": 1, "replicas": 2, "speed": 0.5},
+    ],
     "workload": {"arrival": {"process": "poisson", "rate_per_s": 42}},
 }
 
@@ -40,14 +45,22 @@ def test_twin_cli_writes_both_worlds_and_the_comparison(tmp_path, capsys):
     assert "targets (p50 within 10%, p95 within 15%)" in printed
     assert "random" in printed and "shortest_queue" in printed
 
-    for name in ("live_tasks.csv", "sim_tasks.csv", "live_summary.csv", "sim_summary.csv", "comparison.csv",
-                 "latency_cdf_overlay.png", "twin.json"):
+    for name in (
+        "live_tasks.csv",
+        "sim_tasks.csv",
+        "live_summary.csv",
+        "sim_summary.csv",
+        "comparison.csv",
+        "latency_cdf_overlay.png",
+        "twin.json",
+    ):
         assert (out / name).stat().st_size > 0, name
     live, simulated = pd.read_csv(out / "live_tasks.csv"), pd.read_csv(out / "sim_tasks.csv")
     assert list(live.columns) == list(simulated.columns) == list(TASK_COLUMNS)
     for frame in (live, simulated):  # every strategy, every measured task, in both worlds
-        assert frame.groupby("strategy")["task_id"].apply(list).to_dict() == \
-            {s: list(range(15, 130)) for s in ("random", "shortest_queue")}
+        assert frame.groupby("strategy")["task_id"].apply(list).to_dict() == {
+            s: list(range(15, 130)) for s in ("random", "shortest_queue")
+        }
     # the same tasks in both worlds: same models, arrivals close, service = size / speed
     a = live.set_index(["strategy", "task_id"]).sort_index()
     b = simulated.set_index(["strategy", "task_id"]).sort_index()
@@ -60,17 +73,21 @@ def test_twin_cli_writes_both_worlds_and_the_comparison(tmp_path, capsys):
     comp = pd.read_csv(out / "comparison.csv")
     assert list(comp.columns) == list(COMPARISON_COLUMNS)
     assert sorted(zip(comp["strategy"], comp["percentile"])) == sorted(
-        (s, p) for s in ("random", "shortest_queue") for p in ("p50", "p95", "p99"))
+        (s, p) for s in ("random", "shortest_queue") for p in ("p50", "p95", "p99")
+    )
     assert (comp["live_ms"] > 0).all() and (comp["sim_ms"] > 0).all()
     assert comp["relative_difference"].tolist() == pytest.approx(
-        ((comp["sim_ms"] - comp["live_ms"]) / comp["live_ms"]).tolist(), abs=1e-5)
+        ((comp["sim_ms"] - comp["live_ms"]) / comp["live_ms"]).tolist(), abs=1e-5
+    )
     meta = json.loads((out / "twin.json").read_text())
     assert meta["tasks_per_strategy"] == 130
     assert all(d["outcomes"] == {"completed": 130} for d in meta["drives"].values())
     logs = sorted(p.name for p in (out / "decision_logs").glob("*.jsonl"))
     assert logs == ["random.jsonl", "shortest_queue.jsonl"]
     capsys.readouterr()
-    assert cli.main(["replay", str(out / "decision_logs")]) == 0, capsys.readouterr()  # live runs replay identically
+    assert cli.main(["replay", str(out / "decision_logs")]) == 0, (
+        capsys.readouterr()
+    )  # live runs replay identically
 
 
 def test_twin_refuses_what_live_mode_cannot_run(tmp_path):
@@ -84,8 +101,15 @@ def test_twin_refuses_what_live_mode_cannot_run(tmp_path):
 
 def test_comparison_and_targets():
     def summary(p50, p95, p99):
-        return pd.DataFrame({"strategy": ["a", "b"], "model": ["all", "all"], "latency_p50_ms": p50,
-                             "latency_p95_ms": p95, "latency_p99_ms": p99})
+        return pd.DataFrame(
+            {
+                "strategy": ["a", "b"],
+                "model": ["all", "all"],
+                "latency_p50_ms": p50,
+                "latency_p95_ms": p95,
+                "latency_p99_ms": p99,
+            }
+        )
 
     live = summary([100.0, 100.0], [200.0, 200.0], [300.0, 300.0])
     simulated = summary([95.0, 80.0], [220.0, 260.0], [400.0, 300.0])

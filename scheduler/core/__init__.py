@@ -2,18 +2,39 @@
 
 from .clock import Clock, FunctionClock, ManualClock
 from .distributions import (
-    DISTRIBUTIONS, Deterministic, Distribution, Empirical, Exponential, Gamma, LogNormal, Uniform, from_spec,
+    DISTRIBUTIONS,
+    Deterministic,
+    Distribution,
+    Empirical,
+    Exponential,
+    Gamma,
+    LogNormal,
+    Uniform,
+    from_spec,
 )
 from .errors import (
-    DuplicateTaskError, InvalidTransitionError, NoInstanceError, SchedulerError, SpecError,
-    UnknownInstanceError, UnknownPredictModeError, UnknownStrategyError, UnknownTaskError,
+    DuplicateTaskError,
+    InvalidTransitionError,
+    NoInstanceError,
+    SchedulerError,
+    SpecError,
+    UnknownInstanceError,
+    UnknownPredictModeError,
+    UnknownStrategyError,
+    UnknownTaskError,
 )
 from .predictor import MODE_ALIASES, PREDICT_MODES, Prediction, Predictor, parse_lookup_table
 from .queues import WaitEstimate
 from .replay import ReplayReport, replay
 from .scheduler import Decision, QueueInfo, Scheduler
 from .strategies import (
-    STRATEGIES, Candidates, Strategy, argmax_random, argmin_random, make_strategy, register_strategy,
+    STRATEGIES,
+    Candidates,
+    Strategy,
+    argmax_random,
+    argmin_random,
+    make_strategy,
+    register_strategy,
     strategy_names,
 )
 from .tracker import COMPLETED, FAILED, QUEUED, SCHEDULED, STATES, TaskRecord, TaskTracker

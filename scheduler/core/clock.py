@@ -5,7 +5,8 @@ in the simulator, the wall clock in live mode, a :class:`ManualClock` in tests).
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 
 class Clock(Protocol):

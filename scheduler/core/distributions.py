@@ -9,9 +9,10 @@ cv: 0.8}``) and raises :class:`SpecError` naming the offending field.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +52,7 @@ class Distribution:
     def quantile(self, p: float) -> float:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def scaled(self, factor: float) -> "Distribution":
+    def scaled(self, factor: float) -> Distribution:
         """The distribution of ``X * factor`` (e.g. a task size on slower hardware)."""
         return Scaled(self, factor)
 
@@ -338,7 +339,8 @@ def from_spec(spec: Mapping[str, Any] | Distribution, field: str = "service_time
     extra = set(spec) - _FIELDS[kind] - {"dist"}
     if extra:
         raise SpecError(
-            f"{field}.{sorted(extra)[0]}", spec[sorted(extra)[0]],
+            f"{field}.{sorted(extra)[0]}",
+            spec[sorted(extra)[0]],
             f"only {sorted(_FIELDS[kind])} for {kind}",
         )
     missing = _FIELDS[kind] - set(spec)

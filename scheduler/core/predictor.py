@@ -19,8 +19,9 @@ API's name).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -71,7 +72,13 @@ class _Welford:
 class _PoolStats:
     """Per-position online statistics of one model's pool (arrays for vector reads)."""
 
-    _ARRAYS = (("table_mean", np.nan), ("table_std", np.nan), ("on_mean", 0.0), ("on_std", 0.0), ("cold", True))
+    _ARRAYS = (
+        ("table_mean", np.nan),
+        ("table_std", np.nan),
+        ("on_mean", 0.0),
+        ("on_std", 0.0),
+        ("cold", True),
+    )
 
     def __init__(self, cap: int):
         for name, fill in self._ARRAYS:
@@ -180,7 +187,9 @@ class Predictor:
     def config(self) -> dict:
         """The constructor arguments that rebuild this predictor (JSON-friendly)."""
         return {
-            "mode": self.mode, "prior_mean_ms": self.prior_mean_ms, "prior_std_ms": self.prior_std_ms,
+            "mode": self.mode,
+            "prior_mean_ms": self.prior_mean_ms,
+            "prior_std_ms": self.prior_std_ms,
             "min_samples": self.min_samples,
             "oracle": {m: d.to_spec() for m, d in self.oracle.items()},
             "lookup_table": self._raw_table,
@@ -227,7 +236,9 @@ class Predictor:
             return ms.mean, ms.std
         return self.prior_mean_ms, self.prior_std_ms
 
-    def predict(self, pool, idx: np.ndarray | None, size_ms: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def predict(
+        self, pool, idx: np.ndarray | None, size_ms: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Expected execution time and its standard deviation at each selected position."""
         mode = self.mode
         if mode == "online":
@@ -281,7 +292,11 @@ class Predictor:
         key = stats.oracle_key
         if key is None or key[0] != pool.n or key[1] is not dist:
             inv = pool.inv_speed[: pool.n]
-            stats.oracle_mean, stats.oracle_std, stats.oracle_key = dist.mean_ms * inv, dist.std_ms * inv, (pool.n, dist)
+            stats.oracle_mean, stats.oracle_std, stats.oracle_key = (
+                dist.mean_ms * inv,
+                dist.std_ms * inv,
+                (pool.n, dist),
+            )
         if idx is None:
             return stats.oracle_mean, stats.oracle_std
         return stats.oracle_mean[idx], stats.oracle_std[idx]

@@ -36,9 +36,22 @@ class InstanceState:
     """One task instance as the core sees it.  ``pos`` indexes its pool's arrays."""
 
     __slots__ = (
-        "instance_id", "model", "replicas", "speed", "name", "pool", "pos",
-        "running", "pending", "free_slots", "active", "healthy", "meta",
-        "pend_mean", "pend_var", "run_var",
+        "instance_id",
+        "model",
+        "replicas",
+        "speed",
+        "name",
+        "pool",
+        "pos",
+        "running",
+        "pending",
+        "free_slots",
+        "active",
+        "healthy",
+        "meta",
+        "pend_mean",
+        "pend_var",
+        "run_var",
     )
 
     def __init__(self, instance_id, model, replicas, speed, name, pool, pos, meta):
@@ -69,8 +82,10 @@ class InstanceState:
         return self.active and self.healthy
 
     def __repr__(self) -> str:
-        return (f"InstanceState({self.instance_id!r}, model={self.model!r}, "
-                f"replicas={self.replicas}, running={len(self.running)}, pending={len(self.pending)})")
+        return (
+            f"InstanceState({self.instance_id!r}, model={self.model!r}, "
+            f"replicas={self.replicas}, running={len(self.running)}, pending={len(self.pending)})"
+        )
 
 
 @dataclass(frozen=True)
@@ -149,7 +164,7 @@ class Pool:
         self.inv_c[pos] = 1.0 / inst.replicas
         self.inv_speed[pos] = 1.0 / inst.speed
         self.pad[pos, : inst.replicas] = 0.0
-        self.pad[pos, inst.replicas:] = np.inf
+        self.pad[pos, inst.replicas :] = np.inf
         if inst.replicas < self._cols:
             self._homogeneous = False
         self.n += 1
@@ -166,7 +181,6 @@ class Pool:
     def candidates(self) -> np.ndarray | None:
         """Positions of the available instances; ``None`` means all ``n`` of them."""
         return self._avail_idx
-
 
     # -- events ----------------------------------------------------------------
     def assign(self, inst: InstanceState, task_id: str, mean: float, var: float, now: float) -> None:

@@ -20,8 +20,8 @@ report out; reading the log file is the shell's job.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import numpy as np
 
@@ -43,8 +43,7 @@ class ReplayReport:
         return self.decisions == self.identical
 
     def __str__(self) -> str:
-        return (f"{self.identical} of {self.decisions} decisions identical "
-                f"({self.events} events replayed)")
+        return f"{self.identical} of {self.decisions} decisions identical ({self.events} events replayed)"
 
 
 def _build(config: dict, clock: ManualClock) -> Scheduler:
@@ -52,8 +51,13 @@ def _build(config: dict, clock: ManualClock) -> Scheduler:
     pred = Predictor(**pred_cfg)
     rng = np.random.default_rng()
     rng.bit_generator.state = config["rng_state"]
-    return Scheduler(config["strategy"], strategy_params=config.get("strategy_params") or {},
-                     predictor=pred, clock=clock, rng=rng)
+    return Scheduler(
+        config["strategy"],
+        strategy_params=config.get("strategy_params") or {},
+        predictor=pred,
+        clock=clock,
+        rng=rng,
+    )
 
 
 def replay(events: Iterable[dict], max_mismatches: int = 20) -> ReplayReport:
@@ -84,8 +88,13 @@ def replay(events: Iterable[dict], max_mismatches: int = 20) -> ReplayReport:
         if sched is None:
             raise ValueError("the log does not start with a 'config' event; record from construction")
         if kind == "add_instance":
-            sched.add_instance(ev["model"], instance_id=ev["instance_id"], replicas=ev["replicas"],
-                               speed=ev["speed"], name=ev.get("name"))
+            sched.add_instance(
+                ev["model"],
+                instance_id=ev["instance_id"],
+                replicas=ev["replicas"],
+                speed=ev["speed"],
+                name=ev.get("name"),
+            )
         elif kind == "remove_instance":
             sched.remove_instance(ev["instance_id"])
         elif kind == "set_healthy":

@@ -14,8 +14,9 @@ import itertools
 import math
 import operator
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -114,14 +115,18 @@ class Scheduler:
                 self.strategy, self.strategy_name = strategy, strategy.name or type(strategy).__name__
             else:
                 self.strategy, self.strategy_name = make_strategy(strategy, **params), strategy
-            self._emit({"event": "set_strategy", "name": self.strategy_name, "params": self.strategy.params()})
+            self._emit(
+                {"event": "set_strategy", "name": self.strategy_name, "params": self.strategy.params()}
+            )
 
     def config(self) -> dict:
         """What rebuilds this scheduler's decisions: strategy, predictor and the
         generator's exact state (see :mod:`scheduler.core.replay`)."""
         return {
-            "strategy": self.strategy_name, "strategy_params": self.strategy.params(),
-            "predictor": self.predictor.config(), "rng_state": self.rng.bit_generator.state,
+            "strategy": self.strategy_name,
+            "strategy_params": self.strategy.params(),
+            "predictor": self.predictor.config(),
+            "rng_state": self.rng.bit_generator.state,
         }
 
     def set_lookup_table(self, table: dict) -> None:
@@ -152,7 +157,11 @@ class Scheduler:
         model = _check_model(model)
         if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
             raise SpecError("replicas", replicas, "an integer >= 1")
-        if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not (speed > 0 and math.isfinite(speed)):
+        if (
+            isinstance(speed, bool)
+            or not isinstance(speed, (int, float))
+            or not (speed > 0 and math.isfinite(speed))
+        ):
             raise SpecError("speed", speed, "a number > 0")
         with self._lock:
             if instance_id is None:
@@ -164,12 +173,22 @@ class Scheduler:
             pool = self._pools.get(model)
             if pool is None:
                 pool = self._pools[model] = Pool(model)
-            inst = InstanceState(instance_id, model, replicas, float(speed), name or instance_id, pool, -1, dict(meta or {}))
+            inst = InstanceState(
+                instance_id, model, replicas, float(speed), name or instance_id, pool, -1, dict(meta or {})
+            )
             pool.add(inst)
             self.predictor.attach(pool, inst)
             self._instances[instance_id] = inst
-            self._emit({"event": "add_instance", "instance_id": instance_id, "model": model,
-                        "replicas": replicas, "speed": float(speed), "name": inst.name})
+            self._emit(
+                {
+                    "event": "add_instance",
+                    "instance_id": instance_id,
+                    "model": model,
+                    "replicas": replicas,
+                    "speed": float(speed),
+                    "name": inst.name,
+                }
+            )
             return instance_id
 
     def _instance(self, instance_id: str) -> InstanceState:
@@ -207,8 +226,11 @@ class Scheduler:
         return self._instance(instance_id)
 
     def instance_ids(self, model: str | None = None, *, active_only: bool = True) -> list[str]:
-        return [i.instance_id for i in self._instances.values()
-                if (model is None or i.model == model) and (i.active or not active_only)]
+        return [
+            i.instance_id
+            for i in self._instances.values()
+            if (model is None or i.model == model) and (i.active or not active_only)
+        ]
 
     def models(self) -> list[str]:
         return sorted(m for m, p in self._pools.items() if any(i.active for i in p.instances))
@@ -259,22 +281,32 @@ class Scheduler:
                 self.tracker.fail(task_id, now, f"re-dispatch failed: {type(e).__name__}: {e}")
                 raise
 
-    def _dispatch(self, tid: str, model: str, now: float, size_ms, exclude, new: tuple | None = None) -> Decision:
+    def _dispatch(
+        self, tid: str, model: str, now: float, size_ms, exclude, new: tuple | None = None
+    ) -> Decision:
         """Choose an instance for a task.  ``new`` is ``(metadata,)`` for a task not yet
         in the tracker (it is added, scheduled, in one step), ``None`` for a retry."""
         pool = self._pools.get(model)
         if pool is None or not pool.has_available:
-            reason = ("no instance serves this model" if pool is None or not any(i.active for i in pool.instances)
-                      else "no healthy instance serves this model")
+            reason = (
+                "no instance serves this model"
+                if pool is None or not any(i.active for i in pool.instances)
+                else "no healthy instance serves this model"
+            )
             self._no_instance(tid, model, now, reason, new)
         idx = pool.candidates()
         if exclude:
-            drop = {self._instances[e].pos for e in exclude
-                    if e in self._instances and self._instances[e].pool is pool}
+            drop = {
+                self._instances[e].pos
+                for e in exclude
+                if e in self._instances and self._instances[e].pool is pool
+            }
             base = np.arange(pool.n) if idx is None else idx
             idx = np.array([p for p in base if p not in drop], dtype=np.intp)
             if idx.size == 0:
-                self._no_instance(tid, model, now, "every instance that serves this model refused the task", new)
+                self._no_instance(
+                    tid, model, now, "every instance that serves this model refused the task", new
+                )
         view = Candidates(pool, idx, self.predictor, now, size_ms)
         i = self.strategy.choose(view, self.rng)
         try:
@@ -282,7 +314,9 @@ class Scheduler:
             if not 0 <= i < view.n:
                 raise IndexError
         except (TypeError, IndexError):
-            raise RuntimeError(f"strategy {self.strategy_name!r} chose {i!r}, expected 0 <= i < {view.n}") from None
+            raise RuntimeError(
+                f"strategy {self.strategy_name!r} chose {i!r}, expected 0 <= i < {view.n}"
+            ) from None
         pos = i if idx is None else int(idx[i])
         inst = pool.instances[pos]
         if view._exec is not None:
@@ -297,8 +331,16 @@ class Scheduler:
         pool.assign(inst, tid, mean, std * std, now)
         self._task_inst[tid] = inst
         if self.recorder is not None:
-            self._emit({"event": "decision", "t": now, "task_id": tid, "instance_id": inst.instance_id,
-                        "predicted_ms": mean, "predicted_error_ms": std})
+            self._emit(
+                {
+                    "event": "decision",
+                    "t": now,
+                    "task_id": tid,
+                    "instance_id": inst.instance_id,
+                    "predicted_ms": mean,
+                    "predicted_error_ms": std,
+                }
+            )
         return Decision(tid, model, inst.instance_id, self.strategy_name, now, mean, std, view.n, wait)
 
     def _no_instance(self, tid: str, model: str, now: float, reason: str, new: tuple | None = None):
@@ -353,10 +395,21 @@ class Scheduler:
                 for inst in pool.instances:
                     if not inst.active and not include_removed:
                         continue
-                    out.append(QueueInfo(
-                        pool.model, inst.instance_id, inst.name, inst.replicas, inst.speed,
-                        len(inst.running), len(inst.pending), float(mean[inst.pos]),
-                        float(math.sqrt(max(var[inst.pos], 0.0))), inst.active, inst.healthy))
+                    out.append(
+                        QueueInfo(
+                            pool.model,
+                            inst.instance_id,
+                            inst.name,
+                            inst.replicas,
+                            inst.speed,
+                            len(inst.running),
+                            len(inst.pending),
+                            float(mean[inst.pos]),
+                            float(math.sqrt(max(var[inst.pos], 0.0))),
+                            inst.active,
+                            inst.healthy,
+                        )
+                    )
             return out
 
     def wait_estimate(self, instance_id: str) -> WaitEstimate:

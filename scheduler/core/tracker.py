@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -65,7 +66,7 @@ class TaskRecord:
             return None
         return max(0.0, self.total_ms - self.execution_ms)
 
-    def copy(self) -> "TaskRecord":
+    def copy(self) -> TaskRecord:
         return replace(self, metadata=dict(self.metadata))
 
 
@@ -89,19 +90,40 @@ class TaskTracker:
         with self._lock:
             if task_id in self._tasks:
                 raise DuplicateTaskError(task_id)
-            rec = TaskRecord(task_id, model, QUEUED, submit_ms=now_ms, metadata=dict(metadata) if metadata else {})
+            rec = TaskRecord(
+                task_id, model, QUEUED, submit_ms=now_ms, metadata=dict(metadata) if metadata else {}
+            )
             self._tasks[task_id] = rec
             self._counts[QUEUED] += 1
             return rec
 
-    def add_scheduled(self, task_id: str, model: str, now_ms: float, metadata: dict | None, instance_id: str,
-                      predicted_ms: float | None = None, predicted_error_ms: float | None = None) -> TaskRecord:
+    def add_scheduled(
+        self,
+        task_id: str,
+        model: str,
+        now_ms: float,
+        metadata: dict | None,
+        instance_id: str,
+        predicted_ms: float | None = None,
+        predicted_error_ms: float | None = None,
+    ) -> TaskRecord:
         """``add`` then ``schedule`` at the same instant, under one lock (the submit fast path)."""
         with self._lock:
             if task_id in self._tasks:
                 raise DuplicateTaskError(task_id)
-            rec = TaskRecord(task_id, model, SCHEDULED, instance_id, now_ms, now_ms, None, predicted_ms,
-                             predicted_error_ms, metadata=dict(metadata) if metadata else {}, attempts=1)
+            rec = TaskRecord(
+                task_id,
+                model,
+                SCHEDULED,
+                instance_id,
+                now_ms,
+                now_ms,
+                None,
+                predicted_ms,
+                predicted_error_ms,
+                metadata=dict(metadata) if metadata else {},
+                attempts=1,
+            )
             self._tasks[task_id] = rec
             self._counts[SCHEDULED] += 1
             return rec
@@ -119,8 +141,14 @@ class TaskTracker:
             raise UnknownTaskError(task_id)
         return rec
 
-    def schedule(self, task_id: str, instance_id: str, now_ms: float,
-                 predicted_ms: float | None = None, predicted_error_ms: float | None = None) -> TaskRecord:
+    def schedule(
+        self,
+        task_id: str,
+        instance_id: str,
+        now_ms: float,
+        predicted_ms: float | None = None,
+        predicted_error_ms: float | None = None,
+    ) -> TaskRecord:
         with self._lock:
             rec = self._get(task_id)
             self._move(rec, SCHEDULED)
@@ -138,7 +166,9 @@ class TaskTracker:
             self._move(rec, QUEUED)
             return rec
 
-    def complete(self, task_id: str, now_ms: float, execution_ms: float | None, result: Any = None) -> TaskRecord:
+    def complete(
+        self, task_id: str, now_ms: float, execution_ms: float | None, result: Any = None
+    ) -> TaskRecord:
         with self._lock:
             rec = self._get(task_id)
             self._move(rec, COMPLETED)
@@ -188,8 +218,11 @@ class TaskTracker:
     def by_instance(self, instance_id: str, statuses: Iterable[str] | None = None) -> list[TaskRecord]:
         wanted = set(statuses) if statuses is not None else None
         with self._lock:
-            return [r.copy() for r in self._tasks.values()
-                    if r.instance_id == instance_id and (wanted is None or r.status in wanted)]
+            return [
+                r.copy()
+                for r in self._tasks.values()
+                if r.instance_id == instance_id and (wanted is None or r.status in wanted)
+            ]
 
     def __len__(self) -> int:
         with self._lock:
@@ -212,8 +245,11 @@ class TaskTracker:
         percentiles of total, wait and execution time (ms)."""
         with self._lock:
             recent = np.array(self._recent, dtype=float).reshape(-1, 3)
-            out: dict[str, Any] = {"counts": dict(self._counts), "window": len(recent),
-                                   "dropped_from_history": self._dropped}
+            out: dict[str, Any] = {
+                "counts": dict(self._counts),
+                "window": len(recent),
+                "dropped_from_history": self._dropped,
+            }
         for col, name in enumerate(("total_ms", "wait_ms", "execution_ms")):
             if len(recent) == 0:
                 out[name] = None

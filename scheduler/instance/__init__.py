@@ -10,5 +10,12 @@ from .app import create_instance_app
 from .runtime import InstanceRuntime, Job
 from .work import MODEL_KINDS, MatmulWork, SleepWork, TaskInputError
 
-__all__ = ["MODEL_KINDS", "InstanceRuntime", "Job", "MatmulWork", "SleepWork", "TaskInputError",
-           "create_instance_app"]
+__all__ = [
+    "MODEL_KINDS",
+    "InstanceRuntime",
+    "Job",
+    "MatmulWork",
+    "SleepWork",
+    "TaskInputError",
+    "create_instance_app",
+]

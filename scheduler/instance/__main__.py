@@ -26,13 +26,17 @@ def parse_service_time(text: str):
     try:
         spec = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise SpecError("--service-time", text, f"JSON or YAML such as {DEFAULT_SERVICE_TIME} ({e})") from None
+        raise SpecError(
+            "--service-time", text, f"JSON or YAML such as {DEFAULT_SERVICE_TIME} ({e})"
+        ) from None
     if isinstance(spec, dict) and spec.get("dist") == "empirical" and "file" in spec:
         path = spec.pop("file")
         try:
             data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError) as e:
-            raise SpecError("--service-time.file", path, f"a readable YAML/JSON list of ms values ({e})") from None
+            raise SpecError(
+                "--service-time.file", path, f"a readable YAML/JSON list of ms values ({e})"
+            ) from None
         if isinstance(data, str):  # plain text: numbers separated by spaces, commas or new lines
             data = data.replace(",", " ").split()
         spec["values_ms"] = data
@@ -40,27 +44,44 @@ def parse_service_time(text: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m scheduler.instance",
-                                description="Run a reference task instance (task-instance protocol of API.md).")
+    p = argparse.ArgumentParser(
+        prog="python -m scheduler.instance",
+        description="Run a reference task instance (task-instance protocol of API.md).",
+    )
     p.add_argument("--model", required=True, help="model name reported as model_type")
-    p.add_argument("--model-kind", choices=("sleep", "matmul"), default="sleep",
-                   help="sleep: sleeps task_input[\"size_ms\"] / --speed when the task carries a size, "
-                        "else a service time drawn from --service-time (default); "
-                        "matmul: real CPU work, task_input {\"n\": 256, \"repeat\": 1}")
+    p.add_argument(
+        "--model-kind",
+        choices=("sleep", "matmul"),
+        default="sleep",
+        help='sleep: sleeps task_input["size_ms"] / --speed when the task carries a size, '
+        "else a service time drawn from --service-time (default); "
+        'matmul: real CPU work, task_input {"n": 256, "repeat": 1}',
+    )
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8100, help="port (default 8100)")
     p.add_argument("--replicas", type=int, default=1, help="parallel workers (default 1)")
-    p.add_argument("--service-time", default=DEFAULT_SERVICE_TIME, metavar="SPEC",
-                   help=f"service-time distribution, JSON or YAML flow (default {DEFAULT_SERVICE_TIME!r})")
+    p.add_argument(
+        "--service-time",
+        default=DEFAULT_SERVICE_TIME,
+        metavar="SPEC",
+        help=f"service-time distribution, JSON or YAML flow (default {DEFAULT_SERVICE_TIME!r})",
+    )
     p.add_argument("--seed", type=int, default=None, help="seed of the instance's random generator")
-    p.add_argument("--instance-id", default=None, help="id reported in /status and completions "
-                                                       "(default MODEL@HOST:PORT)")
+    p.add_argument(
+        "--instance-id", default=None, help="id reported in /status and completions (default MODEL@HOST:PORT)"
+    )
     p.add_argument("--speed", type=float, default=1.0, help="divides the sleep time (default 1)")
-    p.add_argument("--history", type=int, default=10_000, help="finished results kept for /results (default 10000)")
+    p.add_argument(
+        "--history", type=int, default=10_000, help="finished results kept for /results (default 10000)"
+    )
     p.add_argument("--max-n", type=int, default=2048, help="largest matrix size for matmul (default 2048)")
     p.add_argument("--log-level", default="info", help="debug, info, warning, error (default info)")
-    p.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=False,
-                   help="log every HTTP request (default off)")
+    p.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="log every HTTP request (default off)",
+    )
     return p
 
 
@@ -87,9 +108,20 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as e:
         print(f"scheduler.instance: {e}", file=sys.stderr)
         return 2
-    runtime = InstanceRuntime(work, model=ns.model, instance_id=ns.instance_id or f"{ns.model}@{ns.host}:{ns.port}",
-                              replicas=ns.replicas, history=ns.history)
-    run(create_instance_app(runtime), host=ns.host, port=ns.port, log_level=ns.log_level, access_log=ns.access_log)
+    runtime = InstanceRuntime(
+        work,
+        model=ns.model,
+        instance_id=ns.instance_id or f"{ns.model}@{ns.host}:{ns.port}",
+        replicas=ns.replicas,
+        history=ns.history,
+    )
+    run(
+        create_instance_app(runtime),
+        host=ns.host,
+        port=ns.port,
+        log_level=ns.log_level,
+        access_log=ns.access_log,
+    )
     return 0
 
 

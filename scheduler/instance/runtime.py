@@ -47,9 +47,18 @@ class Job:
 
 
 class InstanceRuntime:
-    def __init__(self, work, *, model: str, instance_id: str, replicas: int = 1, history: int = 10_000,
-                 notify_timeout_s: float = 5.0, notify_attempts: int = 3,
-                 transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(
+        self,
+        work,
+        *,
+        model: str,
+        instance_id: str,
+        replicas: int = 1,
+        history: int = 10_000,
+        notify_timeout_s: float = 5.0,
+        notify_attempts: int = 3,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ):
         if replicas < 1:
             raise ValueError(f"replicas must be >= 1, got {replicas}")
         if history < 1:
@@ -71,11 +80,17 @@ class InstanceRuntime:
     # -- lifecycle -------------------------------------------------------------
     async def start(self) -> None:
         self._queue = asyncio.Queue()
-        self._http = httpx.AsyncClient(timeout=self._notify_timeout_s,
-                                       transport=self._transport or pooled_transport(100))
+        self._http = httpx.AsyncClient(
+            timeout=self._notify_timeout_s, transport=self._transport or pooled_transport(100)
+        )
         self._tasks = [asyncio.create_task(self._worker(), name=f"replica-{i}") for i in range(self.replicas)]
-        log.info("instance %s serving model %s (%s) on %d replica(s)",
-                 self.instance_id, self.model, self.work.kind, self.replicas)
+        log.info(
+            "instance %s serving model %s (%s) on %d replica(s)",
+            self.instance_id,
+            self.model,
+            self.work.kind,
+            self.replicas,
+        )
 
     async def stop(self) -> None:
         tasks = self._tasks + list(self._notifiers)
@@ -105,8 +120,13 @@ class InstanceRuntime:
         return self._queue.qsize() + self.running
 
     def status(self) -> dict:
-        return {"instance_id": self.instance_id, "model_type": self.model, "replicas_running": self.replicas,
-                "queue_size": self.queue_size, "status": "running" if self.queue_size else "idle"}
+        return {
+            "instance_id": self.instance_id,
+            "model_type": self.model,
+            "replicas_running": self.replicas,
+            "queue_size": self.queue_size,
+            "status": "running" if self.queue_size else "idle",
+        }
 
     def predict(self) -> tuple[float, float, int]:
         """Expected wait of a new task and its standard deviation (ms), and the queue size.
@@ -167,20 +187,34 @@ class InstanceRuntime:
                 del self._jobs[old.task_id]
 
     async def _notify(self, job: Job) -> None:
-        body = {"task_id": job.task_id, "instance_id": self.instance_id, "execution_time": job.execution_ms,
-                "result": job.result, "error": job.error}
+        body = {
+            "task_id": job.task_id,
+            "instance_id": self.instance_id,
+            "execution_time": job.execution_ms,
+            "result": job.result,
+            "error": job.error,
+        }
         why = ""
         for attempt in range(self.notify_attempts):
             try:
                 resp = await self._http.post(job.callback_url, json=body)
                 if resp.status_code < 500:
                     if resp.status_code >= 400:
-                        log.warning("callback for %s refused (HTTP %d): %s",
-                                    job.task_id, resp.status_code, resp.text[:200])
+                        log.warning(
+                            "callback for %s refused (HTTP %d): %s",
+                            job.task_id,
+                            resp.status_code,
+                            resp.text[:200],
+                        )
                     return
                 why = f"HTTP {resp.status_code}"
             except httpx.HTTPError as e:
                 why = f"{type(e).__name__}: {e}"
             await asyncio.sleep(0.2 * 2**attempt)
-        log.warning("could not notify %s of task %s after %d attempts (%s); it stays readable at /results",
-                    job.callback_url, job.task_id, self.notify_attempts, why)
+        log.warning(
+            "could not notify %s of task %s after %d attempts (%s); it stays readable at /results",
+            job.callback_url,
+            job.task_id,
+            self.notify_attempts,
+            why,
+        )

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -78,7 +79,7 @@ class MatmulWork:
 
     async def run(self, task_input: Any) -> dict:
         if not isinstance(task_input, Mapping):
-            raise TaskInputError(f"task_input: got {task_input!r}, expected a mapping such as {{\"n\": 256}}")
+            raise TaskInputError(f'task_input: got {task_input!r}, expected a mapping such as {{"n": 256}}')
         n = self._int(task_input, "n", 256, self.max_n)
         repeat = self._int(task_input, "repeat", 1, self.max_repeat)
         seed = int(self.rng.integers(2**63))  # drawn here: the Generator is not shared with the thread

@@ -12,13 +12,34 @@ from .client import InstanceError, TaskInstanceClient, pooled_transport
 from .clock import WallClock
 from .config import OPTIONS, InstanceAddress, LiveConfig, load_instances, load_lookup_table
 from .launcher import (
-    LocalCluster, ServerProcess, free_port, start_instance, start_scheduler, wait_for_tasks,
+    LocalCluster,
+    ServerProcess,
+    free_port,
+    start_instance,
+    start_scheduler,
+    wait_for_tasks,
 )
 from .service import LIVE_PREDICT_MODES, LiveScheduler, Refused, SubmitRefused
 
 __all__ = [
-    "LIVE_PREDICT_MODES", "OPTIONS", "InstanceAddress", "InstanceError", "LiveConfig", "LiveScheduler",
-    "LocalCluster", "Refused", "ServerProcess", "SubmitRefused", "TaskInstanceClient", "WallClock", "create_app",
-    "free_port", "load_instances", "load_lookup_table", "pooled_transport", "start_instance", "start_scheduler",
+    "LIVE_PREDICT_MODES",
+    "OPTIONS",
+    "InstanceAddress",
+    "InstanceError",
+    "LiveConfig",
+    "LiveScheduler",
+    "LocalCluster",
+    "Refused",
+    "ServerProcess",
+    "SubmitRefused",
+    "TaskInstanceClient",
+    "WallClock",
+    "create_app",
+    "free_port",
+    "load_instances",
+    "load_lookup_table",
+    "pooled_transport",
+    "start_instance",
+    "start_scheduler",
     "wait_for_tasks",
 ]

@@ -15,11 +15,9 @@ the scheduler's own timings and predictions (for the live load driver,
 
 from __future__ import annotations
 
+import json
 import logging
 from contextlib import asynccontextmanager
-from typing import Optional
-
-import json
 
 from fastapi import FastAPI, Query, Request
 from fastapi.encoders import jsonable_encoder
@@ -30,10 +28,25 @@ from .. import __version__
 from ..core import COMPLETED, FAILED, DuplicateTaskError
 from .config import LiveConfig
 from .models import (
-    CompletionNotification, CompletionResponse, HealthResponse, PredictModeRequest, QueueInfoItem,
-    QueueInfoResponse, RegisterRequest, RegisterResponse, RemoveRequest, RemoveResponse, SetStrategyRequest,
-    StatsResponse, StatusMessage, SubmitRequest, SubmitResponse, TaskDetail, TaskDetailsRequest,
-    TaskDetailsResponse, TaskQueryResponse,
+    CompletionNotification,
+    CompletionResponse,
+    HealthResponse,
+    PredictModeRequest,
+    QueueInfoItem,
+    QueueInfoResponse,
+    RegisterRequest,
+    RegisterResponse,
+    RemoveRequest,
+    RemoveResponse,
+    SetStrategyRequest,
+    StatsResponse,
+    StatusMessage,
+    SubmitRequest,
+    SubmitResponse,
+    TaskDetail,
+    TaskDetailsRequest,
+    TaskDetailsResponse,
+    TaskQueryResponse,
 )
 from .service import LiveScheduler, Refused, SubmitRefused
 
@@ -53,8 +66,12 @@ def create_app(service: LiveScheduler | LiveConfig | None = None) -> FastAPI:
         finally:
             await service.stop()
 
-    app = FastAPI(title="infersched scheduler", version=__version__, lifespan=lifespan,
-                  description="Schedules model-inference tasks onto registered task instances (API.md).")
+    app = FastAPI(
+        title="infersched scheduler",
+        version=__version__,
+        lifespan=lifespan,
+        description="Schedules model-inference tasks onto registered task instances (API.md).",
+    )
     app.state.service = service
 
     @app.exception_handler(RequestValidationError)
@@ -73,8 +90,10 @@ def create_app(service: LiveScheduler | LiveConfig | None = None) -> FastAPI:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-        return JSONResponse(status_code=500, content={
-            "detail": f"internal error ({type(exc).__name__}); the scheduler log has the details"})
+        return JSONResponse(
+            status_code=500,
+            content={"detail": f"internal error ({type(exc).__name__}); the scheduler log has the details"},
+        )
 
     @app.get("/health", response_model=HealthResponse)
     async def health():
@@ -99,9 +118,15 @@ def create_app(service: LiveScheduler | LiveConfig | None = None) -> FastAPI:
     @app.get("/scheduler/stats", response_model=StatsResponse)
     async def stats():
         s = service.core.tracker.stats()
-        return StatsResponse(strategy=service.core.strategy_name, predict_mode=service.predict_mode,
-                             counts=s["counts"], instances=len(service.core.instance_ids()),
-                             total_ms=s["total_ms"], wait_ms=s["wait_ms"], execution_ms=s["execution_ms"])
+        return StatsResponse(
+            strategy=service.core.strategy_name,
+            predict_mode=service.predict_mode,
+            counts=s["counts"],
+            instances=len(service.core.instance_ids()),
+            total_ms=s["total_ms"],
+            wait_ms=s["wait_ms"],
+            execution_ms=s["execution_ms"],
+        )
 
     @app.post("/ti/register", response_model=RegisterResponse)
     async def register(req: RegisterRequest):
@@ -117,12 +142,20 @@ def create_app(service: LiveScheduler | LiveConfig | None = None) -> FastAPI:
             left = service.remove(req.ti_uuid)
         except Refused as e:
             return RemoveResponse(status="error", message=str(e), ti_uuid=req.ti_uuid)
-        return RemoveResponse(status="success", ti_uuid=req.ti_uuid,
-                              message=f"TaskInstance removed; its {left} task(s) in flight will finish and be recorded")
+        return RemoveResponse(
+            status="success",
+            ti_uuid=req.ti_uuid,
+            message=f"TaskInstance removed; its {left} task(s) in flight will finish and be recorded",
+        )
 
-    @app.post("/queue/submit", response_model=SubmitResponse,
-              responses={503: {"description": "no instance can take the task"},
-                         409: {"description": "task_id already in use"}})
+    @app.post(
+        "/queue/submit",
+        response_model=SubmitResponse,
+        responses={
+            503: {"description": "no instance can take the task"},
+            409: {"description": "task_id already in use"},
+        },
+    )
     async def submit(req: SubmitRequest):
         try:
             task_id, ti = await service.submit(req.model_name, req.task_input, req.metadata, req.task_id)
@@ -136,19 +169,34 @@ def create_app(service: LiveScheduler | LiveConfig | None = None) -> FastAPI:
         return SubmitResponse(task_id=task_id, scheduled_ti=ti)
 
     @app.get("/queue/info", response_model=QueueInfoResponse)
-    async def queue_info(model_name: Optional[str] = Query(default=None, description="only this model")):
-        return QueueInfoResponse(status="success", queues=[
-            QueueInfoItem(model_name=q.model, ti_uuid=q.instance_id,
-                          waiting_time_expect=q.wait_mean_ms, waiting_time_error=q.wait_std_ms)
-            for q in service.queue_info(model_name)])
+    async def queue_info(model_name: str | None = Query(default=None, description="only this model")):
+        return QueueInfoResponse(
+            status="success",
+            queues=[
+                QueueInfoItem(
+                    model_name=q.model,
+                    ti_uuid=q.instance_id,
+                    waiting_time_expect=q.wait_mean_ms,
+                    waiting_time_error=q.wait_std_ms,
+                )
+                for q in service.queue_info(model_name)
+            ],
+        )
 
-    @app.get("/task/query", response_model=TaskQueryResponse, responses={404: {"description": "unknown task"}})
+    @app.get(
+        "/task/query", response_model=TaskQueryResponse, responses={404: {"description": "unknown task"}}
+    )
     async def task_query(task_id: str = Query(min_length=1)):
         rec = service.task(task_id)
         if rec is None:
             return JSONResponse(status_code=404, content={"detail": f"task {task_id!r} not found"})
-        return TaskQueryResponse(task_id=rec.task_id, task_status=rec.status, scheduled_ti=rec.instance_id or "",
-                                 submit_time=rec.submit_ms / 1000.0, result=_result(rec))
+        return TaskQueryResponse(
+            task_id=rec.task_id,
+            task_status=rec.status,
+            scheduled_ti=rec.instance_id or "",
+            submit_time=rec.submit_ms / 1000.0,
+            result=_result(rec),
+        )
 
     @app.post("/task/details", response_model=TaskDetailsResponse)
     async def task_details(req: TaskDetailsRequest):
@@ -158,12 +206,20 @@ def create_app(service: LiveScheduler | LiveConfig | None = None) -> FastAPI:
             if rec is None:
                 unknown.append(tid)
                 continue
-            found.append(TaskDetail(
-                task_id=rec.task_id, task_status=rec.status, scheduled_ti=rec.instance_id or "",
-                submit_time=rec.submit_ms / 1000.0, result=_result(rec),
-                completion_time=None if rec.end_ms is None else rec.end_ms / 1000.0,
-                execution_time_ms=rec.execution_ms, predicted_ms=rec.predicted_ms,
-                predicted_error_ms=rec.predicted_error_ms, instance_name=service.instance_name(rec.instance_id)))
+            found.append(
+                TaskDetail(
+                    task_id=rec.task_id,
+                    task_status=rec.status,
+                    scheduled_ti=rec.instance_id or "",
+                    submit_time=rec.submit_ms / 1000.0,
+                    result=_result(rec),
+                    completion_time=None if rec.end_ms is None else rec.end_ms / 1000.0,
+                    execution_time_ms=rec.execution_ms,
+                    predicted_ms=rec.predicted_ms,
+                    predicted_error_ms=rec.predicted_error_ms,
+                    instance_name=service.instance_name(rec.instance_id),
+                )
+            )
         return TaskDetailsResponse(tasks=found, unknown=unknown)
 
     @app.post("/notify/task_complete", response_model=CompletionResponse, response_model_exclude_none=True)

@@ -15,11 +15,11 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
+from aiohttp import ClientError, ServerDisconnectedError
+from httpx_aiohttp import AiohttpTransport
 from pydantic import BaseModel, ValidationError
 
 from .models import EnqueueResponse, InstanceStatus, ResultResponse
-from aiohttp import ClientError, ServerDisconnectedError
-from httpx_aiohttp import AiohttpTransport
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -63,8 +63,11 @@ def pooled_transport(max_connections: int = 200) -> httpx.AsyncBaseTransport:
     several times what the scheduler spends deciding, which capped live
     throughput well below the target; aiohttp's C-accelerated client does the
     same job in a fraction of that (benchmarks/bench_live.py)."""
-    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections,
-                          keepalive_expiry=KEEPALIVE_EXPIRY_S)
+    limits = httpx.Limits(
+        max_connections=max_connections,
+        max_keepalive_connections=max_connections,
+        keepalive_expiry=KEEPALIVE_EXPIRY_S,
+    )
     return _Guarded(AiohttpTransport(limits=limits))
 
 
@@ -96,32 +99,44 @@ class TaskInstanceClient:
         try:
             return await self._http.request(method, url, json=body)
         except httpx.TransportError as e:  # refused, reset, or no answer within the timeout
-            raise InstanceError(url, f"unreachable ({type(e).__name__}: {e}; timeout {self.timeout_s:g} s)",
-                                unreachable=True) from None
+            raise InstanceError(
+                url, f"unreachable ({type(e).__name__}: {e}; timeout {self.timeout_s:g} s)", unreachable=True
+            ) from None
         except (httpx.InvalidURL, ValueError) as e:  # a host that makes no URL (e.g. "[::1")
-            raise InstanceError(url, f"not a usable address ({type(e).__name__}: {e})", unreachable=False) from None
+            raise InstanceError(
+                url, f"not a usable address ({type(e).__name__}: {e})", unreachable=False
+            ) from None
 
     @staticmethod
     def _parse(resp: httpx.Response, model: type[M]) -> M:
         url = str(resp.request.url)
         if resp.status_code != 200:
-            raise InstanceError(url, f"answered HTTP {resp.status_code}: {resp.text[:200]}", unreachable=False)
+            raise InstanceError(
+                url, f"answered HTTP {resp.status_code}: {resp.text[:200]}", unreachable=False
+            )
         try:
             return model.model_validate_json(resp.content)
         except ValidationError as e:
             err = e.errors()[0]
             where = ".".join(str(p) for p in err["loc"]) or "body"
-            raise InstanceError(url, f"invalid {model.__name__} answer: {where}: {err['msg']}",
-                                unreachable=False) from None
+            raise InstanceError(
+                url, f"invalid {model.__name__} answer: {where}: {err['msg']}", unreachable=False
+            ) from None
 
     async def status(self, base_url: str) -> InstanceStatus:
         """``GET /status``."""
         return self._parse(await self._call("GET", f"{base_url}/status"), InstanceStatus)
 
-    async def enqueue(self, base_url: str, task_id: str, input_data: Any, metadata: dict,
-                      callback_url: str | None) -> EnqueueResponse:
+    async def enqueue(
+        self, base_url: str, task_id: str, input_data: Any, metadata: dict, callback_url: str | None
+    ) -> EnqueueResponse:
         """``POST /queue/enqueue``: hand a task to the instance."""
-        body = {"task_id": task_id, "input_data": input_data, "metadata": metadata, "callback_url": callback_url}
+        body = {
+            "task_id": task_id,
+            "input_data": input_data,
+            "metadata": metadata,
+            "callback_url": callback_url,
+        }
         return self._parse(await self._call("POST", f"{base_url}/queue/enqueue", body), EnqueueResponse)
 
     async def result(self, base_url: str, task_id: str) -> ResultResponse | None:

@@ -22,13 +22,13 @@ lines (:class:`scheduler.DecisionLog`), replayed by ``python -m sim replay``.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import yaml
 
@@ -73,11 +73,11 @@ def _json_dict(name: str, v: Any) -> dict:
         try:
             v = yaml.safe_load(v)
         except yaml.YAMLError:
-            raise SpecError(name, v, "a JSON or YAML mapping such as {\"w\": [1, 2]}") from None
+            raise SpecError(name, v, 'a JSON or YAML mapping such as {"w": [1, 2]}') from None
     if v is None:
         return {}
     if not isinstance(v, Mapping):
-        raise SpecError(name, v, "a JSON or YAML mapping such as {\"w\": [1, 2]}")
+        raise SpecError(name, v, 'a JSON or YAML mapping such as {"w": [1, 2]}')
     return dict(v)
 
 
@@ -111,29 +111,61 @@ class Option:
 OPTIONS: tuple[Option, ...] = (
     Option("host", _str, "interface to bind (default 127.0.0.1)", "HOST"),
     Option("port", _int(1, 65535), "port to listen on (default 8102)", "PORT"),
-    Option("public_url", _str, "base URL task instances use for completion callbacks "
-           "(default http://HOST:PORT, with 127.0.0.1 for a wildcard HOST)", "URL"),
+    Option(
+        "public_url",
+        _str,
+        "base URL task instances use for completion callbacks "
+        "(default http://HOST:PORT, with 127.0.0.1 for a wildcard HOST)",
+        "URL",
+    ),
     Option("strategy", _str, "scheduling strategy (default shortest_queue)", "NAME"),
-    Option("strategy_module", _str, "a module name or .py file imported at startup, for strategies it registers "
-           "with scheduler.register_strategy (e.g. examples/custom_strategy.py)", "MODULE"),
+    Option(
+        "strategy_module",
+        _str,
+        "a module name or .py file imported at startup, for strategies it registers "
+        "with scheduler.register_strategy (e.g. examples/custom_strategy.py)",
+        "MODULE",
+    ),
     Option("strategy_params", _json_dict, "strategy parameters as JSON/YAML, e.g. '{d: 2}'", "MAPPING"),
     Option("predict_mode", _str, "predictor mode: default (online learning) or lookup_table", "MODE"),
     Option("lookup_table", _str, "YAML/JSON file {model: {mean_ms, std_ms, instances: {...}}}", "FILE"),
-    Option("config_path", _str, "YAML/JSON list of instances {host, port, model_name?} registered at startup",
-           "FILE"),
+    Option(
+        "config_path",
+        _str,
+        "YAML/JSON list of instances {host, port, model_name?} registered at startup",
+        "FILE",
+    ),
     Option("seed", _int(0), "seed of the scheduler's random generator (default: fresh entropy)", "N"),
     Option("request_timeout_s", _float_pos, "timeout of each call to a task instance (default 5)", "S"),
     Option("max_attempts", _int(1), "instances tried when delivering one task (default 3)", "N"),
     Option("health_interval_s", _float_pos, "seconds between health checks of instances (default 2)", "S"),
-    Option("unhealthy_after", _int(1), "failed health checks before an instance gets no new tasks (default 2)",
-           "N"),
-    Option("task_timeout_s", _float_pos, "a task scheduled this long is checked with its instance and "
-           "re-dispatched if the instance stopped answering (default 30)", "S"),
-    Option("task_hard_limit_s", _float_pos, "a task still unfinished this long after dispatch is failed "
-           "(default 600)", "S"),
+    Option(
+        "unhealthy_after",
+        _int(1),
+        "failed health checks before an instance gets no new tasks (default 2)",
+        "N",
+    ),
+    Option(
+        "task_timeout_s",
+        _float_pos,
+        "a task scheduled this long is checked with its instance and "
+        "re-dispatched if the instance stopped answering (default 30)",
+        "S",
+    ),
+    Option(
+        "task_hard_limit_s",
+        _float_pos,
+        "a task still unfinished this long after dispatch is failed (default 600)",
+        "S",
+    ),
     Option("max_history", _int(1), "finished tasks kept for /task/query (default 100000)", "N"),
-    Option("decision_log", _str, "write every core event (config, arrivals, decisions, completions) to this "
-           "JSON-lines file, for `python -m sim replay FILE` (default: none)", "FILE"),
+    Option(
+        "decision_log",
+        _str,
+        "write every core event (config, arrivals, decisions, completions) to this "
+        "JSON-lines file, for `python -m sim replay FILE` (default: none)",
+        "FILE",
+    ),
     Option("log_level", _str, "logging level: debug, info, warning, error (default info)", "LEVEL"),
     Option("access_log", _bool, "log every HTTP request (default off)", "BOOL"),
 )
@@ -185,8 +217,11 @@ class LiveConfig:
         if self.config_path:
             self.instances = list(self.instances) + load_instances(self.config_path)
         if self.task_hard_limit_s < self.task_timeout_s:
-            raise SpecError("task_hard_limit_s", self.task_hard_limit_s,
-                            f"a number >= task_timeout_s ({self.task_timeout_s})")
+            raise SpecError(
+                "task_hard_limit_s",
+                self.task_hard_limit_s,
+                f"a number >= task_timeout_s ({self.task_timeout_s})",
+            )
 
     @property
     def callback_url(self) -> str:
@@ -201,7 +236,9 @@ class LiveConfig:
         return min(1.0, self.task_timeout_s / 4)
 
     @classmethod
-    def from_sources(cls, cli: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> "LiveConfig":
+    def from_sources(
+        cls, cli: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+    ) -> LiveConfig:
         """Command-line values (``None`` means not given) over environment variables over defaults."""
         cli = cli or {}
         env = os.environ if env is None else env
@@ -245,7 +282,9 @@ def load_instances(path: str) -> list[InstanceAddress]:
     if isinstance(data, Mapping):
         data = data.get("instances")
     if not isinstance(data, list):
-        raise SpecError(f"{path}", data, "a list of {host, port, model_name?} (or a mapping with key instances)")
+        raise SpecError(
+            f"{path}", data, "a list of {host, port, model_name?} (or a mapping with key instances)"
+        )
     out = []
     for i, entry in enumerate(data):
         where = f"{path}: instances[{i}]"
@@ -253,7 +292,9 @@ def load_instances(path: str) -> list[InstanceAddress]:
             raise SpecError(where, entry, "a mapping {host, port, model_name?}")
         unknown = set(entry) - {"host", "port", "model_name"}
         if unknown:
-            raise SpecError(f"{where}.{sorted(unknown)[0]}", entry[sorted(unknown)[0]], "only host, port, model_name")
+            raise SpecError(
+                f"{where}.{sorted(unknown)[0]}", entry[sorted(unknown)[0]], "only host, port, model_name"
+            )
         host = _str(f"{where}.host", entry.get("host"))
         port = _int(1, 65535)(f"{where}.port", entry.get("port"))
         model = entry.get("model_name")
@@ -282,4 +323,6 @@ def import_strategy_module(name: str) -> None:
     except SpecError:
         raise
     except Exception as e:
-        raise SpecError("strategy_module", name, f"a module that imports cleanly ({type(e).__name__}: {e})") from None
+        raise SpecError(
+            "strategy_module", name, f"a module that imports cleanly ({type(e).__name__}: {e})"
+        ) from None

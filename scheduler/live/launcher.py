@@ -16,8 +16,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import httpx
 
@@ -26,8 +27,9 @@ from .config import OPTIONS
 _SRC_ROOT = str(Path(__file__).resolve().parents[2])  # the folder holding the ``scheduler`` package
 
 
-def wait_for_tasks(client: httpx.Client, task_ids: Sequence[str], timeout_s: float = 30.0,
-                   poll_s: float = 0.05) -> dict[str, dict]:
+def wait_for_tasks(
+    client: httpx.Client, task_ids: Sequence[str], timeout_s: float = 30.0, poll_s: float = 0.05
+) -> dict[str, dict]:
     """Poll ``GET /task/query`` until every task has completed or failed; their answers by id.
 
     ``client`` has the scheduler's base URL.  Raises ``TimeoutError`` naming how
@@ -57,8 +59,16 @@ def free_port(host: str = "127.0.0.1") -> int:
 class ServerProcess:
     """One server subprocess: its base URL, its log, and a clean stop."""
 
-    def __init__(self, name: str, args: Sequence[str], url: str, ready_path: str, *,
-                 env: Mapping[str, str] | None = None, log_dir: str | os.PathLike | None = None):
+    def __init__(
+        self,
+        name: str,
+        args: Sequence[str],
+        url: str,
+        ready_path: str,
+        *,
+        env: Mapping[str, str] | None = None,
+        log_dir: str | os.PathLike | None = None,
+    ):
         self.name, self.url, self.ready_path = name, url, ready_path
         folder = Path(log_dir) if log_dir is not None else Path(tempfile.mkdtemp(prefix="infersched-"))
         folder.mkdir(parents=True, exist_ok=True)
@@ -66,8 +76,13 @@ class ServerProcess:
         full_env = dict(os.environ if env is None else env)
         full_env["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC_ROOT, full_env.get("PYTHONPATH")) if p)
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([sys.executable, *args], stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=full_env)
+        self.proc = subprocess.Popen(
+            [sys.executable, *args],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=full_env,
+        )
 
     @property
     def alive(self) -> bool:
@@ -80,19 +95,23 @@ class ServerProcess:
             return ""
         return "\n".join(text.splitlines()[-lines:])
 
-    def wait_ready(self, timeout_s: float = 60.0) -> "ServerProcess":
+    def wait_ready(self, timeout_s: float = 60.0) -> ServerProcess:
         """Poll ``ready_path`` until it answers 200; raise with the log if the process dies or time runs out."""
         deadline = time.monotonic() + timeout_s
         while True:
             if not self.alive:
-                raise RuntimeError(f"{self.name} exited with code {self.proc.returncode}; log:\n{self.log_tail()}")
+                raise RuntimeError(
+                    f"{self.name} exited with code {self.proc.returncode}; log:\n{self.log_tail()}"
+                )
             try:
                 if httpx.get(self.url + self.ready_path, timeout=1.0).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.name} not ready at {self.url} after {timeout_s:g} s; log:\n{self.log_tail()}")
+                raise TimeoutError(
+                    f"{self.name} not ready at {self.url} after {timeout_s:g} s; log:\n{self.log_tail()}"
+                )
             time.sleep(0.05)
 
     def kill(self) -> None:
@@ -114,33 +133,67 @@ class ServerProcess:
         finally:
             self._log.close()
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         return self
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
 
-def start_instance(model: str = "demo", *, port: int | None = None, host: str = "127.0.0.1", replicas: int = 1,
-                   service_time: Mapping[str, Any] | str | None = None, model_kind: str | None = None,
-                   seed: int | None = None, speed: float | None = None, instance_id: str | None = None,
-                   log_dir: str | os.PathLike | None = None, extra_args: Sequence[str] = ()) -> ServerProcess:
+def start_instance(
+    model: str = "demo",
+    *,
+    port: int | None = None,
+    host: str = "127.0.0.1",
+    replicas: int = 1,
+    service_time: Mapping[str, Any] | str | None = None,
+    model_kind: str | None = None,
+    seed: int | None = None,
+    speed: float | None = None,
+    instance_id: str | None = None,
+    log_dir: str | os.PathLike | None = None,
+    extra_args: Sequence[str] = (),
+) -> ServerProcess:
     """``python -m scheduler.instance`` on a free port (not yet ready: call ``wait_ready``)."""
     port = port or free_port(host)
-    args = ["-m", "scheduler.instance", "--model", model, "--host", host, "--port", str(port),
-            "--replicas", str(replicas)]
+    args = [
+        "-m",
+        "scheduler.instance",
+        "--model",
+        model,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--replicas",
+        str(replicas),
+    ]
     if service_time is not None:
-        args += ["--service-time", service_time if isinstance(service_time, str) else json.dumps(service_time)]
-    for flag, value in (("--model-kind", model_kind), ("--seed", seed), ("--speed", speed),
-                        ("--instance-id", instance_id)):
+        args += [
+            "--service-time",
+            service_time if isinstance(service_time, str) else json.dumps(service_time),
+        ]
+    for flag, value in (
+        ("--model-kind", model_kind),
+        ("--seed", seed),
+        ("--speed", speed),
+        ("--instance-id", instance_id),
+    ):
         if value is not None:
             args += [flag, str(value)]
-    return ServerProcess(f"instance-{model}-{port}", [*args, *extra_args], f"http://{host}:{port}", "/status",
-                         log_dir=log_dir)
+    return ServerProcess(
+        f"instance-{model}-{port}", [*args, *extra_args], f"http://{host}:{port}", "/status", log_dir=log_dir
+    )
 
 
-def start_scheduler(*, port: int | None = None, host: str = "127.0.0.1", log_dir: str | os.PathLike | None = None,
-                    env: Mapping[str, str] | None = None, **options: Any) -> ServerProcess:
+def start_scheduler(
+    *,
+    port: int | None = None,
+    host: str = "127.0.0.1",
+    log_dir: str | os.PathLike | None = None,
+    env: Mapping[str, str] | None = None,
+    **options: Any,
+) -> ServerProcess:
     """``python -m scheduler serve`` on a free port; ``options`` are :data:`OPTIONS` names
     (``task_timeout_s=2`` becomes ``--task-timeout-s 2``)."""
     port = port or free_port(host)
@@ -154,7 +207,9 @@ def start_scheduler(*, port: int | None = None, host: str = "127.0.0.1", log_dir
             args.append(flag if value else "--no-" + flag[2:])
         elif value is not None:
             args += [flag, json.dumps(value) if isinstance(value, (dict, list)) else str(value)]
-    return ServerProcess(f"scheduler-{port}", args, f"http://{host}:{port}", "/health", env=env, log_dir=log_dir)
+    return ServerProcess(
+        f"scheduler-{port}", args, f"http://{host}:{port}", "/health", env=env, log_dir=log_dir
+    )
 
 
 class LocalCluster:
@@ -165,8 +220,15 @@ class LocalCluster:
     context manager: everything started is stopped on exit, whatever happened.
     """
 
-    def __init__(self, instances: Sequence[Mapping[str, Any]], *, scheduler: Mapping[str, Any] | None = None,
-                 register: bool = True, log_dir: str | os.PathLike | None = None, ready_timeout_s: float = 60.0):
+    def __init__(
+        self,
+        instances: Sequence[Mapping[str, Any]],
+        *,
+        scheduler: Mapping[str, Any] | None = None,
+        register: bool = True,
+        log_dir: str | os.PathLike | None = None,
+        ready_timeout_s: float = 60.0,
+    ):
         self._instance_args = [dict(a) for a in instances]
         self._scheduler_args = dict(scheduler or {})
         self._register = register
@@ -181,7 +243,7 @@ class LocalCluster:
         assert self.scheduler is not None, "cluster not started"
         return self.scheduler.url
 
-    def start(self) -> "LocalCluster":
+    def start(self) -> LocalCluster:
         try:
             # start every process first, so that they boot in parallel
             self.instances = [start_instance(log_dir=self.log_dir, **a) for a in self._instance_args]
@@ -189,8 +251,9 @@ class LocalCluster:
             for p in [*self.instances, self.scheduler]:
                 p.wait_ready(self.ready_timeout_s)
             if self._register:
-                self.ti_uuids = [self.register(p, a.get("speed"))
-                                 for p, a in zip(self.instances, self._instance_args)]
+                self.ti_uuids = [
+                    self.register(p, a.get("speed")) for p, a in zip(self.instances, self._instance_args)
+                ]
         except BaseException:
             self.stop()
             raise
@@ -216,7 +279,7 @@ class LocalCluster:
         for p in procs:
             p.stop()
 
-    def __enter__(self) -> "LocalCluster":
+    def __enter__(self) -> LocalCluster:
         return self.start()
 
     def __exit__(self, *exc) -> None:

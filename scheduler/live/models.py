@@ -30,8 +30,9 @@ class StatusMessage(BaseModel):
 
 class SetStrategyRequest(BaseModel):
     name: str = Field(description="strategy name, e.g. shortest_queue, round_robin, weighted, probabilistic")
-    params: dict[str, Any] = Field(default_factory=dict,
-                                   description="optional strategy parameters, e.g. {\"d\": 2} for power_of_two")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description='optional strategy parameters, e.g. {"d": 2} for power_of_two'
+    )
 
 
 class PredictModeRequest(BaseModel):
@@ -41,10 +42,15 @@ class PredictModeRequest(BaseModel):
 class RegisterRequest(BaseModel):
     host: str = Field(min_length=1)
     port: int = Field(ge=1, le=65535)
-    model_name: str | None = Field(default=None, min_length=1,
-                                   description="defaults to the model_type the instance reports")
-    speed: float | None = Field(default=None, gt=0, description="optional speed hint for the predictor "
-                                "(execution time = size / speed, as in a scenario); default 1")
+    model_name: str | None = Field(
+        default=None, min_length=1, description="defaults to the model_type the instance reports"
+    )
+    speed: float | None = Field(
+        default=None,
+        gt=0,
+        description="optional speed hint for the predictor "
+        "(execution time = size / speed, as in a scenario); default 1",
+    )
 
 
 class RegisterResponse(BaseModel):
@@ -67,8 +73,9 @@ class SubmitRequest(BaseModel):
     model_name: str = Field(min_length=1)
     task_input: Any = Field(description="passed to the instance as input_data")
     metadata: dict[str, Any] = Field(default_factory=dict, description="what the predictor may use")
-    task_id: str | None = Field(default=None, min_length=1, max_length=256,
-                                description="optional; must not be in use")
+    task_id: str | None = Field(
+        default=None, min_length=1, max_length=256, description="optional; must not be in use"
+    )
 
 
 class SubmitResponse(BaseModel):
@@ -94,7 +101,9 @@ class TaskQueryResponse(BaseModel):
     task_status: Literal["queued", "scheduled", "completed", "failed"]
     scheduled_ti: str = Field(description="ti_uuid of the instance; empty if never scheduled")
     submit_time: float = Field(description="epoch seconds")
-    result: Any = Field(description="the instance's result when completed, {\"error\": ...} when failed, else null")
+    result: Any = Field(
+        description='the instance\'s result when completed, {"error": ...} when failed, else null'
+    )
 
 
 class TaskDetail(TaskQueryResponse):
@@ -114,8 +123,10 @@ class TaskDetailsRequest(BaseModel):
 
 class TaskDetailsResponse(BaseModel):
     tasks: list[TaskDetail] = Field(description="the known tasks, in the order asked")
-    unknown: list[str] = Field(description="ids the scheduler does not know (never submitted, or dropped "
-                                           "from its history: max_history)")
+    unknown: list[str] = Field(
+        description="ids the scheduler does not know (never submitted, or dropped "
+        "from its history: max_history)"
+    )
 
 
 class CompletionNotification(BaseModel):

@@ -26,5 +26,11 @@ def log_config(level: str) -> dict:
 
 def run(app, *, host: str, port: int, log_level: str = "info", access_log: bool = False) -> None:
     """Serve ``app`` until SIGINT/SIGTERM, then shut down gracefully (the app's lifespan ends)."""
-    uvicorn.run(app, host=host, port=port, log_config=log_config(log_level), log_level=log_level.lower(),
-                access_log=access_log)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=log_config(log_level),
+        log_level=log_level.lower(),
+        access_log=access_log,
+    )

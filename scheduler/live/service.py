@@ -33,8 +33,18 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ..core import (
-    COMPLETED, Clock, FAILED, SCHEDULED, NoInstanceError, Predictor, QueueInfo, Scheduler, SpecError, TaskRecord,
-    TaskTracker, UnknownStrategyError,
+    COMPLETED,
+    FAILED,
+    SCHEDULED,
+    Clock,
+    NoInstanceError,
+    Predictor,
+    QueueInfo,
+    Scheduler,
+    SpecError,
+    TaskRecord,
+    TaskTracker,
+    UnknownStrategyError,
 )
 from ..core.scheduler import Recorder
 from ..decision_log import DecisionLog
@@ -106,8 +116,12 @@ def build_core(config: LiveConfig, clock: Clock | None = None, recorder: Recorde
     if mode not in LIVE_PREDICT_MODES:
         raise SpecError("predict_mode", config.predict_mode, "one of " + ", ".join(LIVE_PREDICT_MODES))
     if mode == "lookup_table" and not config.table:
-        raise SpecError("predict_mode", mode, "default, or lookup_table together with a lookup table "
-                                              "(--lookup-table FILE or SCHEDULER_LOOKUP_TABLE)")
+        raise SpecError(
+            "predict_mode",
+            mode,
+            "default, or lookup_table together with a lookup table "
+            "(--lookup-table FILE or SCHEDULER_LOOKUP_TABLE)",
+        )
     core.set_predict_mode(mode)
     return core
 
@@ -115,8 +129,13 @@ def build_core(config: LiveConfig, clock: Clock | None = None, recorder: Recorde
 class LiveScheduler:
     """The scheduler service: registration, dispatch with retries, health checks, watchdog."""
 
-    def __init__(self, config: LiveConfig | None = None, *, core: Scheduler | None = None,
-                 client: TaskInstanceClient | None = None):
+    def __init__(
+        self,
+        config: LiveConfig | None = None,
+        *,
+        core: Scheduler | None = None,
+        client: TaskInstanceClient | None = None,
+    ):
         self.config = config or LiveConfig()
         #: the decision log this service opened (``--decision-log``), closed by :meth:`stop`
         self.decision_log: DecisionLog | None = None
@@ -124,8 +143,11 @@ class LiveScheduler:
             try:
                 self.decision_log = DecisionLog(self.config.decision_log)
             except OSError as e:
-                raise SpecError("decision_log", self.config.decision_log,
-                                f"a file path that can be written ({e.strerror})") from None
+                raise SpecError(
+                    "decision_log",
+                    self.config.decision_log,
+                    f"a file path that can be written ({e.strerror})",
+                ) from None
         try:
             self.core = core or build_core(self.config, recorder=self.decision_log)
         except BaseException:
@@ -134,7 +156,9 @@ class LiveScheduler:
             raise
         self.client = client or TaskInstanceClient(timeout_s=self.config.request_timeout_s)
         self.callback_url = self.config.callback_url
-        self._entries: dict[str, InstanceEntry] = {}  # ti_uuid -> entry (removed ones kept for late completions)
+        self._entries: dict[
+            str, InstanceEntry
+        ] = {}  # ti_uuid -> entry (removed ones kept for late completions)
         self._by_reported: dict[str, str] = {}  # reported instance_id -> latest ti_uuid
         self._inflight: dict[str, _InFlight] = {}
         self._delivering: set[str] = set()
@@ -144,16 +168,25 @@ class LiveScheduler:
     async def start(self) -> None:
         """Register the configured instances, then start the health loop and the watchdog."""
         results = await asyncio.gather(
-            *(self.register(a.host, a.port, a.model_name) for a in self.config.instances), return_exceptions=True)
+            *(self.register(a.host, a.port, a.model_name) for a in self.config.instances),
+            return_exceptions=True,
+        )
         for addr, res in zip(self.config.instances, results):
             if isinstance(res, BaseException):
                 log.error("startup registration of %s:%s failed: %s", addr.host, addr.port, res)
         self._loops = [
             asyncio.create_task(self._every(self.config.health_interval_s, self.check_health), name="health"),
-            asyncio.create_task(self._every(self.config.watchdog_interval_s, self.check_overdue), name="watchdog"),
+            asyncio.create_task(
+                self._every(self.config.watchdog_interval_s, self.check_overdue), name="watchdog"
+            ),
         ]
-        log.info("scheduler ready: strategy %s, predict mode %s, %d instance(s), callbacks to %s",
-                 self.core.strategy_name, self.predict_mode, len(self._entries), self.callback_url)
+        log.info(
+            "scheduler ready: strategy %s, predict mode %s, %d instance(s), callbacks to %s",
+            self.core.strategy_name,
+            self.predict_mode,
+            len(self._entries),
+            self.callback_url,
+        )
 
     async def stop(self) -> None:
         for t in self._loops:
@@ -198,14 +231,17 @@ class LiveScheduler:
         if name not in LIVE_PREDICT_MODES:
             raise Refused(f"unknown predict mode {mode!r}; valid modes: {', '.join(LIVE_PREDICT_MODES)}")
         if name == "lookup_table" and not self.core.predictor.table:
-            raise Refused("predict mode 'lookup_table' needs a lookup table, and none is configured; start the "
-                          "scheduler with --lookup-table FILE (or SCHEDULER_LOOKUP_TABLE=FILE)")
+            raise Refused(
+                "predict mode 'lookup_table' needs a lookup table, and none is configured; start the "
+                "scheduler with --lookup-table FILE (or SCHEDULER_LOOKUP_TABLE=FILE)"
+            )
         self.core.set_predict_mode(name)
         log.info("predict mode is now %s", name)
 
     # -- instances -------------------------------------------------------------
-    async def register(self, host: str, port: int, model_name: str | None = None, *,
-                       speed: float | None = None) -> str:
+    async def register(
+        self, host: str, port: int, model_name: str | None = None, *, speed: float | None = None
+    ) -> str:
         """Ask the instance for its ``/status``, then add it to the core.  Returns its ti_uuid.
 
         ``speed`` is an optional hint for the predictor (a scenario's instance speed: execution
@@ -220,22 +256,37 @@ class LiveScheduler:
         if model_name is not None and model_name != st.model_type:
             raise Refused(f"cannot register {url}: it serves model {st.model_type!r}, not {model_name!r}")
         if st.replicas_running < 1:
-            raise Refused(f"cannot register {url}: it reports replicas_running={st.replicas_running}, expected >= 1")
+            raise Refused(
+                f"cannot register {url}: it reports replicas_running={st.replicas_running}, expected >= 1"
+            )
         for e in self._entries.values():  # checked after the await: no other registration can interleave now
             if self.core.has_instance(e.ti_uuid) and (e.base_url == url or e.reported_id == st.instance_id):
-                raise Refused(f"cannot register {url}: instance {e.reported_id!r} at {e.base_url} is already "
-                              f"registered as {e.ti_uuid}")
+                raise Refused(
+                    f"cannot register {url}: instance {e.reported_id!r} at {e.base_url} is already "
+                    f"registered as {e.ti_uuid}"
+                )
         ti = str(uuid.uuid4())
         try:
-            self.core.add_instance(st.model_type, instance_id=ti, replicas=st.replicas_running,
-                                   speed=1.0 if speed is None else speed, name=st.instance_id,
-                                   meta={"base_url": url})
+            self.core.add_instance(
+                st.model_type,
+                instance_id=ti,
+                replicas=st.replicas_running,
+                speed=1.0 if speed is None else speed,
+                name=st.instance_id,
+                meta={"base_url": url},
+            )
         except SpecError as e:
             raise Refused(f"cannot register {url}: {e}") from None
         self._entries[ti] = InstanceEntry(ti, url, st.model_type, st.instance_id)
         self._by_reported[st.instance_id] = ti
-        log.info("registered %s (instance %s, model %s, %d replicas) as %s",
-                 url, st.instance_id, st.model_type, st.replicas_running, ti)
+        log.info(
+            "registered %s (instance %s, model %s, %d replicas) as %s",
+            url,
+            st.instance_id,
+            st.model_type,
+            st.replicas_running,
+            ti,
+        )
         return ti
 
     def instance_name(self, ti_uuid: str | None) -> str | None:
@@ -248,24 +299,31 @@ class LiveScheduler:
         try:
             key = str(uuid.UUID(ti_uuid))
         except (ValueError, TypeError, AttributeError):
-            raise Refused(f"invalid ti_uuid {ti_uuid!r}: expected a UUID such as "
-                          f"123e4567-e89b-12d3-a456-426614174000") from None
+            raise Refused(
+                f"invalid ti_uuid {ti_uuid!r}: expected a UUID such as 123e4567-e89b-12d3-a456-426614174000"
+            ) from None
         if key not in self._entries:
             raise Refused(f"unknown ti_uuid {ti_uuid!r}: no instance is registered under it")
         if not self.core.has_instance(key):
             raise Refused(f"instance {ti_uuid} was already removed")
         left = self.core.remove_instance(key)
-        log.info("removed %s (%s); %d task(s) still there will finish", key, self._entries[key].base_url, left)
+        log.info(
+            "removed %s (%s); %d task(s) still there will finish", key, self._entries[key].base_url, left
+        )
         return left
 
     def _available(self, model: str, exclude: list[str]) -> bool:
-        return any(ti not in exclude and self.core.instance(ti).healthy for ti in self.core.instance_ids(model))
+        return any(
+            ti not in exclude and self.core.instance(ti).healthy for ti in self.core.instance_ids(model)
+        )
 
     def _set_unhealthy(self, entry: InstanceEntry, why: str) -> None:
         entry.last_error = why
         if self.core.instance(entry.ti_uuid).healthy:
             self.core.set_healthy(entry.ti_uuid, False)
-            log.warning("instance %s (%s) is unhealthy and gets no new tasks: %s", entry.ti_uuid, entry.base_url, why)
+            log.warning(
+                "instance %s (%s) is unhealthy and gets no new tasks: %s", entry.ti_uuid, entry.base_url, why
+            )
 
     def _set_healthy(self, entry: InstanceEntry) -> None:
         entry.failures = 0
@@ -275,8 +333,11 @@ class LiveScheduler:
 
     async def check_health(self) -> None:
         """One round of ``GET /status`` on every instance that is active or still has tasks."""
-        watched = [e for e in self._entries.values()
-                   if self.core.has_instance(e.ti_uuid) or self.core.tasks_on(e.ti_uuid)]
+        watched = [
+            e
+            for e in self._entries.values()
+            if self.core.has_instance(e.ti_uuid) or self.core.tasks_on(e.ti_uuid)
+        ]
         await asyncio.gather(*(self._check_one_health(e) for e in watched))
 
     async def _check_one_health(self, entry: InstanceEntry) -> None:
@@ -294,8 +355,9 @@ class LiveScheduler:
             self._set_unhealthy(entry, f"{entry.failures} failed health checks; last: {why}")
 
     # -- tasks -----------------------------------------------------------------
-    async def submit(self, model: str, task_input: Any, metadata: dict | None = None,
-                     task_id: str | None = None) -> tuple[str, str]:
+    async def submit(
+        self, model: str, task_input: Any, metadata: dict | None = None, task_id: str | None = None
+    ) -> tuple[str, str]:
         """Schedule and deliver a task.  Returns ``(task_id, ti_uuid)``.
 
         Raises :class:`SubmitRefused` if no instance can take it (the task is
@@ -322,8 +384,9 @@ class LiveScheduler:
             while True:
                 entry = self._entries[ti]
                 try:
-                    await self.client.enqueue(entry.base_url, task_id, job.task_input, job.metadata,
-                                              self.callback_url)
+                    await self.client.enqueue(
+                        entry.base_url, task_id, job.task_input, job.metadata, self.callback_url
+                    )
                     job.check_ms = self.core.clock.now_ms() + self._timeout_ms
                     return ti
                 except InstanceError as e:
@@ -364,22 +427,36 @@ class LiveScheduler:
         self._inflight.pop(task_id, None)
         return self.core.complete(task_id, execution_ms, result)
 
-    def notify(self, task_id: str, instance_id: str, execution_ms: float, result: Any = None,
-               error: str | None = None) -> Ack:
+    def notify(
+        self,
+        task_id: str,
+        instance_id: str,
+        execution_ms: float,
+        result: Any = None,
+        error: str | None = None,
+    ) -> Ack:
         """An instance reports that a task ended (``/notify/task_complete``)."""
         if instance_id not in self._by_reported:
-            return Ack("warning", f"unknown instance {instance_id!r}: no registered instance reported this "
-                                  f"instance_id; nothing changed")
+            return Ack(
+                "warning",
+                f"unknown instance {instance_id!r}: no registered instance reported this "
+                f"instance_id; nothing changed",
+            )
         rec = self.core.task(task_id)
         if rec is None:
             return Ack("warning", f"unknown task {task_id!r}; nothing changed")
         entry = self._entries.get(rec.instance_id) if rec.instance_id else None
         if entry is None or entry.reported_id != instance_id:
             where = f"instance {entry.reported_id!r} ({entry.ti_uuid})" if entry else "no instance"
-            return Ack("warning", f"task {task_id!r} is assigned to {where}, not to {instance_id!r}; nothing changed")
+            return Ack(
+                "warning", f"task {task_id!r} is assigned to {where}, not to {instance_id!r}; nothing changed"
+            )
         if rec.status in (COMPLETED, FAILED):
-            return Ack("success", f"task {task_id!r} was already recorded as {rec.status}; nothing changed",
-                       rec.total_ms)
+            return Ack(
+                "success",
+                f"task {task_id!r} was already recorded as {rec.status}; nothing changed",
+                rec.total_ms,
+            )
         if error is not None:
             rec = self._fail(task_id, f"instance {instance_id!r} reported an error: {error}", execution_ms)
         else:
@@ -390,7 +467,9 @@ class LiveScheduler:
     async def check_overdue(self) -> None:
         """Look at every task whose check time has come (see the module docstring)."""
         now = self.core.clock.now_ms()
-        due = [tid for tid, job in self._inflight.items() if job.check_ms <= now and tid not in self._delivering]
+        due = [
+            tid for tid, job in self._inflight.items() if job.check_ms <= now and tid not in self._delivering
+        ]
         if not due:
             return
         limit = asyncio.Semaphore(32)
@@ -428,19 +507,27 @@ class LiveScheduler:
                 if res is None:
                     why = f"instance {entry.ti_uuid} does not know the task (restarted, or its history dropped it)"
                 elif res.status == "completed":
-                    log.warning("task %s: completion recovered from %s (notification lost)", task_id, entry.ti_uuid)
+                    log.warning(
+                        "task %s: completion recovered from %s (notification lost)", task_id, entry.ti_uuid
+                    )
                     self._complete(task_id, res.execution_time, res.result)
                     return
                 elif res.status == "failed":
-                    self._fail(task_id, f"instance {entry.reported_id!r} reported an error: {res.error}",
-                               res.execution_time)
+                    self._fail(
+                        task_id,
+                        f"instance {entry.reported_id!r} reported an error: {res.error}",
+                        res.execution_time,
+                    )
                     return
                 else:
                     now = self.core.clock.now_ms()
                     age_s = (now - rec.schedule_ms) / 1000.0
                     if age_s >= self.config.task_hard_limit_s:
-                        self._fail(task_id, f"still {res.status} on instance {entry.ti_uuid} {age_s:.0f} s after "
-                                            f"dispatch (task_hard_limit_s={self.config.task_hard_limit_s:g})")
+                        self._fail(
+                            task_id,
+                            f"still {res.status} on instance {entry.ti_uuid} {age_s:.0f} s after "
+                            f"dispatch (task_hard_limit_s={self.config.task_hard_limit_s:g})",
+                        )
                     elif task_id in self._inflight:
                         self._inflight[task_id].check_ms = now + self._timeout_ms
                     return

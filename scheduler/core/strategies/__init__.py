@@ -2,6 +2,12 @@ from .base import Candidates, Strategy, argmax_random, argmin_random
 from .registry import STRATEGIES, make_strategy, register_strategy, strategy_names
 
 __all__ = [
-    "Candidates", "Strategy", "argmin_random", "argmax_random",
-    "STRATEGIES", "make_strategy", "register_strategy", "strategy_names",
+    "Candidates",
+    "Strategy",
+    "argmin_random",
+    "argmax_random",
+    "STRATEGIES",
+    "make_strategy",
+    "register_strategy",
+    "strategy_names",
 ]

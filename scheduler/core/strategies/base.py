@@ -19,8 +19,19 @@ import numpy as np
 class Candidates:
     """The instances a task may go to, with vectors aligned by position."""
 
-    __slots__ = ("model", "n", "now_ms", "size_ms", "_pool", "_idx", "_predictor",
-                 "_wait", "_wait_var", "_exec", "_ids")
+    __slots__ = (
+        "model",
+        "n",
+        "now_ms",
+        "size_ms",
+        "_pool",
+        "_idx",
+        "_predictor",
+        "_wait",
+        "_wait_var",
+        "_exec",
+        "_ids",
+    )
 
     def __init__(self, pool, idx, predictor, now_ms: float, size_ms: float | None):
         self.model: str = pool.model
@@ -45,7 +56,6 @@ class Candidates:
             insts = self._pool.instances
             self._ids = [insts[self.position(i)].instance_id for i in range(self.n)]
         return self._ids
-
 
     def _execs(self):
         if self._exec is None:
@@ -140,8 +150,16 @@ class Strategy:
         return f"{type(self).__name__}({args})"
 
 
-def check_number(name: str, value: Any, *, low: float, high: float = math.inf,
-                 low_open: bool = False, high_open: bool = False, integer: bool = False) -> float:
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    low: float,
+    high: float = math.inf,
+    low_open: bool = False,
+    high_open: bool = False,
+    integer: bool = False,
+) -> float:
     """Validate a strategy parameter, naming it and the accepted range."""
     from ..errors import SpecError
 

@@ -15,8 +15,9 @@ def normal_cdf(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.copysign(erf, z))
 
 
-def win_probabilities(mu: np.ndarray, sd: np.ndarray, cutoff: float = 4.0, nodes: int = 13,
-                      _z: np.ndarray | None = None) -> np.ndarray:
+def win_probabilities(
+    mu: np.ndarray, sd: np.ndarray, cutoff: float = 4.0, nodes: int = 13, _z: np.ndarray | None = None
+) -> np.ndarray:
     """P(candidate i finishes first) for independent normal completion times.
 
     P_i = integral of dF_i(t) * prod_{j != i} (1 - F_j(t)), summed over a grid
