@@ -16,6 +16,7 @@ import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 
 class DecisionLog:
@@ -33,7 +34,7 @@ class DecisionLog:
         self._flush_every = flush_every
         self.events = 0
 
-    def __call__(self, event: dict) -> None:
+    def __call__(self, event: dict[str, Any]) -> None:
         line = json.dumps(event, separators=(",", ":"), default=_jsonable)
         with self._lock:
             self._fh.write(line + "\n")
@@ -57,18 +58,18 @@ class DecisionLog:
     def __enter__(self) -> DecisionLog:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-def _jsonable(obj):
+def _jsonable(obj: Any) -> Any:
     try:  # numpy scalars and arrays
         return obj.item() if hasattr(obj, "item") and getattr(obj, "ndim", 0) == 0 else obj.tolist()
     except AttributeError:
         raise TypeError(f"cannot write {type(obj).__name__} to a decision log") from None
 
 
-def read_log(path: str | Path) -> Iterator[dict]:
+def read_log(path: str | Path) -> Iterator[dict[str, Any]]:
     """The events of a decision log, in order.  A torn last line (a crash mid-write) is skipped."""
     with Path(path).open(encoding="utf-8") as fh:
         lines = fh.readlines()

@@ -824,13 +824,11 @@ def test_strategy_module_registers_strategies_before_the_core_is_built(tmp_path)
         "        return view.n - 1\n"
         "register_strategy(Last)\n"
     )
-    try:
+    from scheduler import strategies_scope
+
+    with strategies_scope():
         config = LiveConfig(strategy="last_of_module", strategy_module=str(mod))
         assert build_core(config, clock=ManualClock(T0_MS)).strategy_name == "last_of_module"
-    finally:
-        from scheduler.core.strategies.registry import STRATEGIES
-
-        STRATEGIES.pop("last_of_module", None)
     for bad in (str(tmp_path / "missing.py"), "no_such_module_anywhere"):
         with pytest.raises(SpecError, match="strategy_module"):
             LiveConfig(strategy_module=bad)

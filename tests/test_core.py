@@ -92,10 +92,12 @@ def test_predict_mode_switch_changes_predictions():
     assert s.submit("m").predicted_ms == 100
     s.set_predict_mode("lookup_table")
     assert s.predict_mode == "lookup_table" and s.submit("m").predicted_ms == 7.0
-    s.set_predict_mode("default")
+    s.set_predict_mode("online")
     assert s.predict_mode == "online"
     with pytest.raises(UnknownPredictModeError, match="lookup_table"):
         s.set_predict_mode("psychic")
+    with pytest.raises(UnknownPredictModeError):  # the live API's name, translated at its boundary
+        s.set_predict_mode("default")
 
 
 def test_removal_drains_safely():

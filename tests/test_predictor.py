@@ -86,3 +86,16 @@ def test_set_lookup_table_later_applies_to_existing_instances():
     p.set_lookup_table({"m": {"mean_ms": 9, "std_ms": 1}})
     s.set_predict_mode("lookup_table")
     assert s.prediction(a).expected_ms == 9
+
+
+def test_welford_matches_numpy():
+    from scheduler import Welford
+
+    xs = np.random.default_rng(3).lognormal(3.0, 1.0, 500) + 1e6  # a large offset: stable all the same
+    w = Welford()
+    assert (w.n, w.mean, w.std) == (0, 0.0, 0.0)
+    for x in xs:
+        w.add(float(x))
+    assert w.n == 500
+    assert w.mean == pytest.approx(xs.mean(), rel=1e-12)
+    assert w.std == pytest.approx(xs.std(ddof=1), rel=1e-9)

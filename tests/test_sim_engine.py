@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import sim
-from scheduler import STRATEGIES, Strategy, register_strategy
+from scheduler import Strategy, register_strategy, strategies_scope, strategy_names
 from sim import Scenario, draw_workload, replication_seeds
 
 
@@ -244,11 +244,10 @@ def test_custom_strategy_and_strategy_override():
         def choose(self, view, rng):
             return 0
 
-    register_strategy(FirstCandidate)
-    try:
+    with strategies_scope():
+        register_strategy(FirstCandidate)
         r = sim.run(scenario(replications=1), strategies=["test_first_candidate", ("weighted", {"w": 0.5})])
-    finally:
-        STRATEGIES.pop("test_first_candidate")
+    assert "test_first_candidate" not in strategy_names()
     t = r.tasks
     assert list(t["strategy"].cat.categories) == ["test_first_candidate", "weighted(w=0.5)"]
     first = t[t.strategy == "test_first_candidate"]

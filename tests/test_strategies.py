@@ -10,8 +10,11 @@ from scheduler import (
     Predictor,
     Scheduler,
     SpecError,
+    check_integer,
+    check_number,
     make_strategy,
     register_strategy,
+    strategies_scope,
     strategy_names,
 )
 from scheduler.core.strategies import Strategy
@@ -212,16 +215,17 @@ def test_custom_strategy_registration():
         def choose(self, view, rng):
             return view.n - 1
 
-    register_strategy(Last)
-    try:
+    with strategies_scope() as registry:
+        register_strategy(Last)
+        assert registry["last_one"] is Last
         s = Scheduler("last_one", clock=ManualClock(), rng=0)
         s.add_instance("m", instance_id="x")
         s.add_instance("m", instance_id="y")
         assert s.submit("m").instance_id == "y"
-    finally:
-        from scheduler.core.strategies.registry import STRATEGIES
-
-        STRATEGIES.pop("last_one", None)
+        register_strategy(Last, "random")  # a built-in name may be shadowed inside the scope
+        assert isinstance(make_strategy("random"), Last)
+    assert "last_one" not in strategy_names()
+    assert type(make_strategy("random")).__name__ == "Random"  # and is restored after it
     with pytest.raises(TypeError):
         register_strategy(int)
 
@@ -237,3 +241,64 @@ def test_bad_strategy_choice_is_caught():
     s.add_instance("m")
     with pytest.raises(RuntimeError, match="broken"):
         s.submit("m")
+
+
+@pytest.mark.parametrize("mode", ["online", "oracle", "lookup_table", "clairvoyant"])
+@pytest.mark.parametrize("all_available", [True, False])
+def test_strategies_cannot_write_core_state_through_the_view(mode, all_available):
+    """Every array a strategy sees is read-only, whichever path computed it."""
+    seen = {}
+
+    class Vandal(Strategy):
+        name = "vandal"
+
+        def choose(self, view, rng):
+            for attr in ("wait_mean", "wait_var", "exec_mean", "exec_std", "replicas"):
+                arr = getattr(view, attr)
+                with pytest.raises(ValueError, match="read-only"):
+                    arr += 1
+                seen[attr] = arr.copy()
+            view.instance_ids.append("intruder")  # a copy: harmless
+            return 0
+
+    pred = Predictor(
+        mode,
+        oracle={"m": {"dist": "exponential", "mean_ms": 50}},
+        lookup_table={"m": {"mean_ms": 40, "std_ms": 4}},
+        min_samples=1,
+    )
+    s = Scheduler(Vandal(), clock=ManualClock(), rng=0, predictor=pred)
+    for k in range(3):
+        s.add_instance("m", instance_id=f"i{k}", replicas=2)
+    for _ in range(3):
+        tid = s.submit("m", size_ms=30.0).task_id
+        s.complete(tid, 30.0)
+    if not all_available:
+        s.set_healthy("i1", False)
+    d = s.submit("m", size_ms=30.0)
+    assert d.predicted_ms == seen["exec_mean"][0] and d.wait_ms == seen["wait_mean"][0]
+    assert s.prediction(d.instance_id, size_ms=30.0).expected_ms == d.predicted_ms
+
+
+def test_check_number_and_check_integer_name_the_field_and_the_range():
+    assert check_number("w", 2) == 2.0 and isinstance(check_number("w", np.float32(0.5)), float)
+    assert check_integer("d", 3.0) == 3 and check_integer("d", np.int64(4)) == 4
+    for bad, accepted in [
+        (("w", -1), {"low": 0.0}),
+        (("w", "1"), {"low": 0.0}),
+        (("w", True), {}),
+        (("w", float("nan")), {}),
+        (("w", 1e400), {}),
+        (("p", 1.0), {"low": 0.0, "high": 1.0, "high_open": True}),
+    ]:
+        with pytest.raises(SpecError, match=bad[0]):
+            check_number(*bad, **accepted)
+    with pytest.raises(SpecError, match=r"p: got 1.0, expected a number in \(0, 1\)"):
+        check_number("p", 1.0, low=0, high=1, low_open=True, high_open=True)
+    with pytest.raises(SpecError, match="w: got -1, expected a number >= 0"):
+        check_number("w", -1, low=0)
+    with pytest.raises(SpecError, match="d: got 1.5, expected an integer >= 1"):
+        check_integer("d", 1.5, low=1)
+    for bad in (True, "2", float("inf"), 10**400, 0):
+        with pytest.raises(SpecError, match="an integer"):
+            check_integer("d", bad, low=1)

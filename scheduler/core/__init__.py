@@ -23,10 +23,11 @@ from .errors import (
     UnknownStrategyError,
     UnknownTaskError,
 )
-from .predictor import MODE_ALIASES, PREDICT_MODES, Prediction, Predictor, parse_lookup_table
+from .predictor import PREDICT_MODES, Prediction, Predictor, parse_lookup_table
 from .queues import WaitEstimate
 from .replay import ReplayReport, replay
 from .scheduler import Decision, QueueInfo, Scheduler
+from .stats import Welford
 from .strategies import (
     STRATEGIES,
     Candidates,
@@ -35,6 +36,61 @@ from .strategies import (
     argmin_random,
     make_strategy,
     register_strategy,
+    strategies_scope,
     strategy_names,
 )
 from .tracker import COMPLETED, FAILED, QUEUED, SCHEDULED, STATES, TaskRecord, TaskTracker
+from .validate import check_integer, check_number
+
+__all__ = [
+    "Clock",
+    "FunctionClock",
+    "ManualClock",
+    "DISTRIBUTIONS",
+    "Deterministic",
+    "Distribution",
+    "Empirical",
+    "Exponential",
+    "Gamma",
+    "LogNormal",
+    "Uniform",
+    "from_spec",
+    "DuplicateTaskError",
+    "InvalidTransitionError",
+    "NoInstanceError",
+    "SchedulerError",
+    "SpecError",
+    "UnknownInstanceError",
+    "UnknownPredictModeError",
+    "UnknownStrategyError",
+    "UnknownTaskError",
+    "PREDICT_MODES",
+    "Prediction",
+    "Predictor",
+    "parse_lookup_table",
+    "WaitEstimate",
+    "ReplayReport",
+    "replay",
+    "Decision",
+    "QueueInfo",
+    "Scheduler",
+    "STRATEGIES",
+    "Candidates",
+    "Strategy",
+    "argmax_random",
+    "argmin_random",
+    "make_strategy",
+    "register_strategy",
+    "strategies_scope",
+    "strategy_names",
+    "Welford",
+    "COMPLETED",
+    "FAILED",
+    "QUEUED",
+    "SCHEDULED",
+    "STATES",
+    "TaskRecord",
+    "TaskTracker",
+    "check_integer",
+    "check_number",
+]

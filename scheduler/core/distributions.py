@@ -12,24 +12,16 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import SpecError
+from .validate import check_number
 
 _STD_NORMAL = NormalDist()
 
-
-def _positive(spec_name: str, field: str, value: Any, *, allow_zero: bool = False) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise SpecError(field, value, f"a number for {spec_name}") from None
-    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
-        accepted = "a number >= 0" if allow_zero else "a number > 0"
-        raise SpecError(field, value, f"{accepted} for {spec_name}")
-    return v
+Sample = Any  # one value (a float) when ``size`` is None, else an array of ``size`` values
 
 
 def _check_p(p: float) -> float:
@@ -42,11 +34,15 @@ class Distribution:
     """Base class: a non-negative service-time distribution in ms."""
 
     name: str = ""
-    # every subclass provides ``mean_ms`` and ``std_ms`` (a field or a property)
-    mean_ms: float
-    std_ms: float
+    if TYPE_CHECKING:  # every subclass provides them, as a field or a property
 
-    def sample(self, rng: np.random.Generator, size: int | None = None):  # pragma: no cover
+        @property
+        def mean_ms(self) -> float: ...
+
+        @property
+        def std_ms(self) -> float: ...
+
+    def sample(self, rng: np.random.Generator, size: int | None = None) -> Sample:  # pragma: no cover
         raise NotImplementedError
 
     def quantile(self, p: float) -> float:  # pragma: no cover - abstract
@@ -56,7 +52,7 @@ class Distribution:
         """The distribution of ``X * factor`` (e.g. a task size on slower hardware)."""
         return Scaled(self, factor)
 
-    def to_spec(self) -> dict:  # pragma: no cover - abstract
+    def to_spec(self) -> dict[str, Any]:  # pragma: no cover - abstract
         raise NotImplementedError
 
 
@@ -69,13 +65,13 @@ class Exponential(Distribution):
     def std_ms(self) -> float:
         return self.mean_ms
 
-    def sample(self, rng, size=None):
+    def sample(self, rng: np.random.Generator, size: int | None = None) -> Sample:
         return rng.exponential(self.mean_ms, size)
 
-    def quantile(self, p):
+    def quantile(self, p: float) -> float:
         return -self.mean_ms * math.log1p(-_check_p(p))
 
-    def to_spec(self):
+    def to_spec(self) -> dict[str, Any]:
         return {"dist": self.name, "mean_ms": self.mean_ms}
 
 
@@ -92,16 +88,16 @@ class Deterministic(Distribution):
     def std_ms(self) -> float:
         return 0.0
 
-    def sample(self, rng, size=None):
+    def sample(self, rng: np.random.Generator, size: int | None = None) -> Sample:
         if size is None:
             return self.value_ms
         return np.full(size, self.value_ms, dtype=float)
 
-    def quantile(self, p):
+    def quantile(self, p: float) -> float:
         _check_p(p)
         return self.value_ms
 
-    def to_spec(self):
+    def to_spec(self) -> dict[str, Any]:
         return {"dist": self.name, "value_ms": self.value_ms}
 
 
@@ -125,15 +121,15 @@ class LogNormal(Distribution):
     def std_ms(self) -> float:
         return self.mean_ms * self.cv
 
-    def sample(self, rng, size=None):
+    def sample(self, rng: np.random.Generator, size: int | None = None) -> Sample:
         if self.cv == 0:
             return Deterministic(self.mean_ms).sample(rng, size)
         return rng.lognormal(self._mu, self._sigma, size)
 
-    def quantile(self, p):
+    def quantile(self, p: float) -> float:
         return math.exp(self._mu + self._sigma * _STD_NORMAL.inv_cdf(_check_p(p)))
 
-    def to_spec(self):
+    def to_spec(self) -> dict[str, Any]:
         return {"dist": self.name, "mean_ms": self.mean_ms, "cv": self.cv}
 
 
@@ -193,12 +189,12 @@ class Gamma(Distribution):
     def std_ms(self) -> float:
         return self.mean_ms * self.cv
 
-    def sample(self, rng, size=None):
+    def sample(self, rng: np.random.Generator, size: int | None = None) -> Sample:
         if self.cv == 0:
             return Deterministic(self.mean_ms).sample(rng, size)
         return rng.gamma(self.shape, self.scale, size)
 
-    def quantile(self, p):
+    def quantile(self, p: float) -> float:
         _check_p(p)
         if self.cv == 0:
             return self.mean_ms
@@ -217,7 +213,7 @@ class Gamma(Distribution):
                 break
         return 0.5 * (lo + hi)
 
-    def to_spec(self):
+    def to_spec(self) -> dict[str, Any]:
         return {"dist": self.name, "mean_ms": self.mean_ms, "cv": self.cv}
 
 
@@ -235,13 +231,13 @@ class Uniform(Distribution):
     def std_ms(self) -> float:
         return (self.high_ms - self.low_ms) / math.sqrt(12.0)
 
-    def sample(self, rng, size=None):
+    def sample(self, rng: np.random.Generator, size: int | None = None) -> Sample:
         return rng.uniform(self.low_ms, self.high_ms, size)
 
-    def quantile(self, p):
+    def quantile(self, p: float) -> float:
         return self.low_ms + _check_p(p) * (self.high_ms - self.low_ms)
 
-    def to_spec(self):
+    def to_spec(self) -> dict[str, Any]:
         return {"dist": self.name, "low_ms": self.low_ms, "high_ms": self.high_ms}
 
 
@@ -268,21 +264,21 @@ class Empirical(Distribution):
     def std_ms(self) -> float:
         return self._std
 
-    def sample(self, rng, size=None):
+    def sample(self, rng: np.random.Generator, size: int | None = None) -> Sample:
         idx = rng.integers(0, self.values.size, size)
         return self.values[idx] if size is not None else float(self.values[idx])
 
-    def quantile(self, p):
+    def quantile(self, p: float) -> float:
         # the inverse of the resampling distribution's CDF (no interpolation between atoms)
         return float(np.quantile(self.values, _check_p(p), method="inverted_cdf"))
 
-    def to_spec(self):
+    def to_spec(self) -> dict[str, Any]:
         return {"dist": self.name, "values_ms": self.values.tolist()}
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, Empirical) and np.array_equal(self.values, other.values)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Empirical(n={self.values.size}, mean_ms={self._mean:.3g})"
 
 
@@ -300,13 +296,13 @@ class Scaled(Distribution):
     def std_ms(self) -> float:
         return self.base.std_ms * self.factor
 
-    def sample(self, rng, size=None):
+    def sample(self, rng: np.random.Generator, size: int | None = None) -> Sample:
         return self.base.sample(rng, size) * self.factor
 
-    def quantile(self, p):
+    def quantile(self, p: float) -> float:
         return self.base.quantile(p) * self.factor
 
-    def to_spec(self):
+    def to_spec(self) -> dict[str, Any]:
         raise TypeError("a scaled distribution has no scenario form")
 
 
@@ -347,8 +343,10 @@ def from_spec(spec: Mapping[str, Any] | Distribution, field: str = "service_time
     if missing:
         raise SpecError(f"{field}.{sorted(missing)[0]}", None, f"a value (required for {kind})")
 
-    def num(name, allow_zero=False):
-        return _positive(kind, f"{field}.{name}", spec[name], allow_zero=allow_zero)
+    def num(name: str, allow_zero: bool = False) -> float:
+        return check_number(
+            f"{field}.{name}", spec[name], low=0.0, low_open=not allow_zero, suffix=f"for {kind}"
+        )
 
     if kind == "exponential":
         return Exponential(num("mean_ms"))

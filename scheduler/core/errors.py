@@ -46,7 +46,7 @@ class UnknownTaskError(SchedulerError, KeyError):
         super().__init__(f"unknown task {task_id!r}")
 
     def __str__(self) -> str:
-        return self.args[0]
+        return str(self.args[0])
 
 
 class UnknownInstanceError(SchedulerError, KeyError):
@@ -55,7 +55,7 @@ class UnknownInstanceError(SchedulerError, KeyError):
         super().__init__(f"unknown instance {instance_id!r}")
 
     def __str__(self) -> str:
-        return self.args[0]
+        return str(self.args[0])
 
 
 class InvalidTransitionError(SchedulerError, ValueError):

@@ -12,24 +12,33 @@ Modes (SCENARIO.md):
 * ``clairvoyant``: knows each task's exact size (``size_ms`` at submit).
 
 The online statistics learn in every mode, so switching back to ``online``
-finds them warm.  ``default`` is accepted as a synonym of ``online`` (the live
-API's name).
+finds them warm.  (The live API calls ``online`` ``default``; it translates
+the name at its boundary, the core knows only ``online``.)
+
+Every array :meth:`Predictor.predict` returns is read-only.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .distributions import Distribution, LogNormal, from_spec
 from .errors import SpecError, UnknownPredictModeError
+from .stats import Welford
+from .validate import check_integer, check_number
+
+if TYPE_CHECKING:
+    from .queues import InstanceState, Pool
 
 PREDICT_MODES = ("online", "oracle", "lookup_table", "clairvoyant")
-MODE_ALIASES = {"default": "online"}
+
+FloatArray = NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -48,29 +57,27 @@ class Prediction:
         # moment-matched lognormal: positive and right-skewed, like service times
         return LogNormal(self.expected_ms, self.error_ms / self.expected_ms).quantile(p)
 
-    def quantiles(self, ps=(0.5, 0.9, 0.95, 0.99)) -> dict[float, float]:
+    def quantiles(self, ps: Iterable[float] = (0.5, 0.9, 0.95, 0.99)) -> dict[float, float]:
         return {p: self.quantile(p) for p in ps}
 
 
-class _Welford:
-    __slots__ = ("n", "mean", "m2")
+def _frozen(a: FloatArray) -> FloatArray:
+    """Mark a fresh array read-only and return it."""
+    a.setflags(write=False)
+    return a
 
-    def __init__(self):
-        self.n, self.mean, self.m2 = 0, 0.0, 0.0
 
-    def add(self, x: float) -> None:
-        self.n += 1
-        d = x - self.mean
-        self.mean += d / self.n
-        self.m2 += d * (x - self.mean)
-
-    @property
-    def std(self) -> float:
-        return math.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else 0.0
+def _readonly(a: FloatArray) -> FloatArray:
+    v = a.view()
+    v.setflags(write=False)
+    return v
 
 
 class _PoolStats:
-    """Per-position online statistics of one model's pool (arrays for vector reads)."""
+    """Per-position statistics of one model's pool (arrays for vector reads).
+
+    The core writes the arrays; strategies read them through read-only views
+    (``*_ro``), whose slices stay read-only at no cost."""
 
     _ARRAYS = (
         ("table_mean", np.nan),
@@ -80,36 +87,53 @@ class _PoolStats:
         ("cold", True),
     )
 
+    table_mean: FloatArray
+    table_std: FloatArray
+    on_mean: FloatArray
+    on_std: FloatArray
+    cold: NDArray[np.bool_]
+    table_mean_ro: FloatArray
+    table_std_ro: FloatArray
+    on_mean_ro: FloatArray
+    on_std_ro: FloatArray
+
     def __init__(self, cap: int):
         for name, fill in self._ARRAYS:
             setattr(self, name, np.full(cap, fill))
-        # Welford accumulators, read only by learn(): plain lists are faster than arrays here
-        self.count: list[float] = [0.0] * cap
-        self.mean: list[float] = [0.0] * cap
-        self.m2: list[float] = [0.0] * cap
-        self.oracle_key = None  # (pool size, distribution) the cached oracle arrays were built for
-        self.oracle_mean = self.oracle_std = None
+        self._refresh_views()
+        # per-position accumulators, read only by learn()
+        self.welford: list[Welford] = [Welford() for _ in range(cap)]
+        # (pool size, distribution) the cached oracle arrays were built for
+        self.oracle_key: tuple[int, Distribution] | None = None
+        self.oracle_mean: FloatArray | None = None
+        self.oracle_std: FloatArray | None = None
         # ``cold``: positions with fewer than min_samples observations, whose
         # online prediction is the model-level fallback (applied when read)
         self.n_cold = 0
 
+    def _refresh_views(self) -> None:
+        self.table_mean_ro = _readonly(self.table_mean)
+        self.table_std_ro = _readonly(self.table_std)
+        self.on_mean_ro = _readonly(self.on_mean)
+        self.on_std_ro = _readonly(self.on_std)
+
     def ensure(self, cap: int) -> None:
-        if cap <= len(self.count):
+        if cap <= len(self.welford):
             return
-        for lst in (self.count, self.mean, self.m2):
-            lst.extend([0.0] * (cap - len(lst)))
+        self.welford.extend(Welford() for _ in range(cap - len(self.welford)))
         for name, fill in self._ARRAYS:
             old = getattr(self, name)
             new = np.full(cap, fill, dtype=old.dtype)
             new[: old.size] = old
             setattr(self, name, new)
+        self._refresh_views()
 
 
-def parse_lookup_table(table: Mapping[str, Any], field: str = "lookup_table") -> dict:
+def parse_lookup_table(table: Mapping[str, Any], field: str = "lookup_table") -> dict[str, Any]:
     """Validate ``{model: {mean_ms, std_ms, instances: {name: {mean_ms, std_ms}}}}``."""
     if not isinstance(table, Mapping) or not table:
         raise SpecError(field, table, "a mapping of model name to {mean_ms, std_ms}")
-    out = {}
+    out: dict[str, Any] = {}
     for model, entry in table.items():
         where = f"{field}.{model}"
         if not isinstance(entry, Mapping):
@@ -117,7 +141,7 @@ def parse_lookup_table(table: Mapping[str, Any], field: str = "lookup_table") ->
         out[str(model)] = {"instances": {}}
         for key in ("mean_ms", "std_ms"):
             if key in entry:
-                out[str(model)][key] = _nonneg(entry[key], f"{where}.{key}")
+                out[str(model)][key] = check_number(f"{where}.{key}", entry[key], low=0.0)
         if "mean_ms" not in out[str(model)]:
             raise SpecError(f"{where}.mean_ms", None, "a number > 0")
         out[str(model)].setdefault("std_ms", 0.0)
@@ -126,24 +150,14 @@ def parse_lookup_table(table: Mapping[str, Any], field: str = "lookup_table") ->
             if not isinstance(ientry, Mapping) or "mean_ms" not in ientry:
                 raise SpecError(iwhere, ientry, "a mapping with mean_ms and std_ms")
             out[str(model)]["instances"][str(name)] = (
-                _nonneg(ientry["mean_ms"], f"{iwhere}.mean_ms"),
-                _nonneg(ientry.get("std_ms", 0.0), f"{iwhere}.std_ms"),
+                check_number(f"{iwhere}.mean_ms", ientry["mean_ms"], low=0.0),
+                check_number(f"{iwhere}.std_ms", ientry.get("std_ms", 0.0), low=0.0),
             )
         unknown = set(entry) - {"mean_ms", "std_ms", "instances"}
         if unknown:
             k = sorted(unknown)[0]
             raise SpecError(f"{where}.{k}", entry[k], "only mean_ms, std_ms and instances")
     return out
-
-
-def _nonneg(v, field) -> float:
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        raise SpecError(field, v, "a number >= 0") from None
-    if not math.isfinite(x) or x < 0:
-        raise SpecError(field, v, "a number >= 0")
-    return x
 
 
 class Predictor:
@@ -156,35 +170,32 @@ class Predictor:
         prior_mean_ms: float = 100.0,
         prior_std_ms: float = 100.0,
         min_samples: int = 3,
-        oracle: Mapping[str, Distribution | Mapping] | None = None,
+        oracle: Mapping[str, Distribution | Mapping[str, Any]] | None = None,
         lookup_table: Mapping[str, Any] | None = None,
     ):
-        self.prior_mean_ms = _nonneg(prior_mean_ms, "prior_mean_ms")
-        self.prior_std_ms = _nonneg(prior_std_ms, "prior_std_ms")
-        if int(min_samples) < 1:
-            raise SpecError("min_samples", min_samples, "an integer >= 1")
-        self.min_samples = int(min_samples)
+        self.prior_mean_ms = check_number("prior_mean_ms", prior_mean_ms, low=0.0)
+        self.prior_std_ms = check_number("prior_std_ms", prior_std_ms, low=0.0)
+        self.min_samples = check_integer("min_samples", min_samples, low=1)
         self.oracle: dict[str, Distribution] = {
             m: from_spec(d, f"oracle.{m}") for m, d in (oracle or {}).items()
         }
-        self.table: dict = parse_lookup_table(lookup_table) if lookup_table else {}
+        self.table: dict[str, Any] = parse_lookup_table(lookup_table) if lookup_table else {}
         self._raw_table = dict(lookup_table) if lookup_table else None
         self._stats: dict[str, _PoolStats] = {}
-        self._model_stats: dict[str, _Welford] = {}
-        self._pools: dict[str, Any] = {}
+        self._model_stats: dict[str, Welford] = {}
+        self._pools: dict[str, Pool] = {}
         self.mode = "online"
         self.set_mode(mode)
 
     # -- configuration ---------------------------------------------------------
     def set_mode(self, mode: str) -> None:
-        mode = MODE_ALIASES.get(mode, mode)
         if mode not in PREDICT_MODES:
-            raise UnknownPredictModeError(mode, list(PREDICT_MODES) + list(MODE_ALIASES))
+            raise UnknownPredictModeError(mode, list(PREDICT_MODES))
         if mode == "lookup_table" and not self.table:
             raise SpecError("lookup_table", None, "a lookup table before mode 'lookup_table' can be used")
         self.mode = mode
 
-    def config(self) -> dict:
+    def config(self) -> dict[str, Any]:
         """The constructor arguments that rebuild this predictor (JSON-friendly)."""
         return {
             "mode": self.mode,
@@ -202,11 +213,8 @@ class Predictor:
             for inst in pool.instances:
                 self._fill_table(model, inst)
 
-    def set_oracle(self, model: str, dist: Distribution | Mapping) -> None:
-        self.oracle[model] = from_spec(dist, f"oracle.{model}")
-
     # -- pool bookkeeping ------------------------------------------------------
-    def attach(self, pool, inst) -> None:
+    def attach(self, pool: Pool, inst: InstanceState) -> None:
         stats = self._stats.get(pool.model)
         if stats is None:
             stats = self._stats[pool.model] = _PoolStats(pool.capacity)
@@ -216,7 +224,7 @@ class Predictor:
         stats.cold[inst.pos] = True
         stats.n_cold += 1
 
-    def _fill_table(self, model: str, inst) -> None:
+    def _fill_table(self, model: str, inst: InstanceState) -> None:
         stats = self._stats[model]
         entry = self.table.get(model)
         if entry is None:
@@ -237,47 +245,53 @@ class Predictor:
         return self.prior_mean_ms, self.prior_std_ms
 
     def predict(
-        self, pool, idx: np.ndarray | None, size_ms: float | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Expected execution time and its standard deviation at each selected position."""
+        self, pool: Pool, idx: NDArray[np.intp] | None, size_ms: float | None = None
+    ) -> tuple[FloatArray, FloatArray]:
+        """Expected execution time and its standard deviation at each selected position
+        (read-only arrays)."""
         mode = self.mode
         if mode == "online":
             stats = self._stats[pool.model]
             if stats.n_cold == 0:  # every instance warm: a slice of the kept predictions
                 if idx is None:
-                    return stats.on_mean[: pool.n], stats.on_std[: pool.n]
-                return stats.on_mean[idx], stats.on_std[idx]
+                    return stats.on_mean_ro[: pool.n], stats.on_std_ro[: pool.n]
+                return _frozen(stats.on_mean[idx]), _frozen(stats.on_std[idx])
         n = pool.n
         inv_speed = pool.inv_speed[:n] if idx is None else pool.inv_speed[idx]
         if mode == "clairvoyant":
             if size_ms is None:
                 raise SpecError("size_ms", None, "the task's true size for the clairvoyant predictor")
-            return size_ms * inv_speed, np.zeros_like(inv_speed)
+            return _frozen(size_ms * inv_speed), _frozen(np.zeros_like(inv_speed))
         if mode == "oracle":
             return self._oracle_arrays(pool, idx)
         stats = self._stats[pool.model]
         if mode == "lookup_table":
-            tm = stats.table_mean[:n] if idx is None else stats.table_mean[idx]
-            ts = stats.table_std[:n] if idx is None else stats.table_std[idx]
+            tm = stats.table_mean_ro[:n] if idx is None else _frozen(stats.table_mean[idx])
+            ts = stats.table_std_ro[:n] if idx is None else _frozen(stats.table_std[idx])
             if not np.isnan(tm).any():
                 return tm, ts
             # models absent from the table fall back to what was learned online
             om, os_ = self._online(pool, stats, idx, inv_speed)
             bad = np.isnan(tm)
-            return np.where(bad, om, tm), np.where(bad, os_, ts)
+            return _frozen(np.where(bad, om, tm)), _frozen(np.where(bad, os_, ts))
         return self._online(pool, stats, idx, inv_speed)
 
-    def _online(self, pool, stats, idx, inv_speed):
+    def _online(
+        self, pool: Pool, stats: _PoolStats, idx: NDArray[np.intp] | None, inv_speed: FloatArray
+    ) -> tuple[FloatArray, FloatArray]:
         # kept current by learn(): once every instance is warm, reading is a slice
         if idx is None:
-            mean, std = stats.on_mean[: pool.n], stats.on_std[: pool.n]
+            mean, std = stats.on_mean_ro[: pool.n], stats.on_std_ro[: pool.n]
         else:
-            mean, std = stats.on_mean[idx], stats.on_std[idx]
+            mean, std = _frozen(stats.on_mean[idx]), _frozen(stats.on_std[idx])
         if stats.n_cold == 0:
             return mean, std
         cold = stats.cold[: pool.n] if idx is None else stats.cold[idx]
         fb_mean, fb_std = self._model_fallback(pool.model)
-        return np.where(cold, fb_mean * inv_speed, mean), np.where(cold, fb_std * inv_speed, std)
+        return (
+            _frozen(np.where(cold, fb_mean * inv_speed, mean)),
+            _frozen(np.where(cold, fb_std * inv_speed, std)),
+        )
 
     def _oracle_dist(self, model: str) -> Distribution:
         dist = self.oracle.get(model)
@@ -285,23 +299,21 @@ class Predictor:
             raise SpecError(f"oracle.{model}", None, "the model's service-time distribution")
         return dist
 
-    def _oracle_arrays(self, pool, idx):
+    def _oracle_arrays(self, pool: Pool, idx: NDArray[np.intp] | None) -> tuple[FloatArray, FloatArray]:
         """True mean and standard deviation over each instance's speed, cached per pool size."""
         dist = self._oracle_dist(pool.model)
         stats = self._stats[pool.model]
         key = stats.oracle_key
-        if key is None or key[0] != pool.n or key[1] is not dist:
+        if key is None or key[0] != pool.n or key[1] is not dist or stats.oracle_mean is None:
             inv = pool.inv_speed[: pool.n]
-            stats.oracle_mean, stats.oracle_std, stats.oracle_key = (
-                dist.mean_ms * inv,
-                dist.std_ms * inv,
-                (pool.n, dist),
-            )
+            stats.oracle_mean, stats.oracle_std = _frozen(dist.mean_ms * inv), _frozen(dist.std_ms * inv)
+            stats.oracle_key = (pool.n, dist)
+        assert stats.oracle_std is not None
         if idx is None:
             return stats.oracle_mean, stats.oracle_std
-        return stats.oracle_mean[idx], stats.oracle_std[idx]
+        return _frozen(stats.oracle_mean[idx]), _frozen(stats.oracle_std[idx])
 
-    def predict_one(self, pool, pos: int, size_ms: float | None = None) -> tuple[float, float]:
+    def predict_one(self, pool: Pool, pos: int, size_ms: float | None = None) -> tuple[float, float]:
         """Scalar form of :meth:`predict` for one position (no array work)."""
         inv_speed = float(pool.inv_speed[pos])
         mode = self.mode
@@ -320,9 +332,16 @@ class Predictor:
         m, s = self.predict(pool, np.array([pos]), size_ms)
         return float(m[0]), float(s[0])
 
-    def prediction(self, pool, inst, size_ms: float | None = None, mean=None, std=None) -> Prediction:
+    def prediction(
+        self,
+        pool: Pool,
+        inst: InstanceState,
+        size_ms: float | None = None,
+        mean: float | None = None,
+        std: float | None = None,
+    ) -> Prediction:
         """A :class:`Prediction` for one instance (with the full distribution where known)."""
-        if mean is None:
+        if mean is None or std is None:
             m, s = self.predict(pool, np.array([inst.pos]), size_ms)
             mean, std = float(m[0]), float(s[0])
         dist = None
@@ -331,31 +350,22 @@ class Predictor:
         return Prediction(float(mean), float(std), dist)
 
     # -- learning --------------------------------------------------------------
-    def learn(self, pool, inst, execution_ms: float) -> None:
+    def learn(self, pool: Pool, inst: InstanceState, execution_ms: float) -> None:
         """Learn one observed execution time (ms) of a task on ``inst``."""
         x = float(execution_ms)
         if not math.isfinite(x) or x < 0:
             return
         stats = self._stats[pool.model]
         p = inst.pos
-        c = stats.count[p] + 1.0
-        mean = stats.mean[p]
-        d = x - mean
-        mean += d / c
-        m2 = stats.m2[p] + d * (x - mean)
-        stats.count[p], stats.mean[p], stats.m2[p] = c, mean, m2
+        w = stats.welford[p]
+        w.add(x)
         ms = self._model_stats.get(pool.model)
         if ms is None:
-            ms = self._model_stats[pool.model] = _Welford()
-        # Welford update, inlined (this runs once per completed task): sizes normalised to speed 1
-        y = x * inst.speed
-        ms.n += 1
-        dy = y - ms.mean
-        ms.mean += dy / ms.n
-        ms.m2 += dy * (y - ms.mean)
-        if c >= self.min_samples:
-            stats.on_mean[p] = mean
-            stats.on_std[p] = math.sqrt(m2 / (c - 1.0)) if c > 1 else 0.0
+            ms = self._model_stats[pool.model] = Welford()
+        ms.add(x * inst.speed)  # sizes normalised to speed 1
+        if w.n >= self.min_samples:
+            stats.on_mean[p] = w.mean
+            stats.on_std[p] = w.std
             if stats.cold[p]:
                 stats.cold[p] = False
                 stats.n_cold -= 1

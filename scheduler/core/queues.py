@@ -24,12 +24,30 @@ looks at all candidates of a model with a handful of vector operations.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .distributions import normal_quantile
 
 _NEG_INF = -np.inf
+
+FloatArray = NDArray[np.float64]
+Index = NDArray[np.intp] | None  # a selection of positions; None: all of them
+
+
+def _readonly(a: FloatArray) -> FloatArray:
+    """A read-only view of ``a`` (``a`` itself stays writable)."""
+    v = a.view()
+    v.setflags(write=False)
+    return v
+
+
+def _freeze(a: FloatArray) -> FloatArray:
+    """Mark a fresh array read-only and return it."""
+    a.setflags(write=False)
+    return a
 
 
 class InstanceState:
@@ -54,7 +72,17 @@ class InstanceState:
         "run_var",
     )
 
-    def __init__(self, instance_id, model, replicas, speed, name, pool, pos, meta):
+    def __init__(
+        self,
+        instance_id: str,
+        model: str,
+        replicas: int,
+        speed: float,
+        name: str,
+        pool: Pool,
+        pos: int,
+        meta: dict[str, Any],
+    ):
         self.instance_id: str = instance_id
         self.model: str = model
         self.replicas: int = replicas
@@ -71,7 +99,7 @@ class InstanceState:
         self.run_var = 0.0
         self.active = True  # False once removed: takes no new tasks, drains the old
         self.healthy = True
-        self.meta: dict = meta
+        self.meta: dict[str, Any] = meta
 
     @property
     def in_flight(self) -> int:
@@ -104,6 +132,18 @@ class WaitEstimate:
 class Pool:
     """The instances of one model, with their queue state as arrays."""
 
+    # per position (made by _alloc)
+    replicas: FloatArray
+    inv_speed: FloatArray
+    n_running: FloatArray
+    n_pending: FloatArray
+    pend_mean: FloatArray
+    wait_var_: FloatArray
+    inv_c: FloatArray
+    available: NDArray[np.bool_]
+    ends: FloatArray  # (position, replica slot): predicted end time of the running task, -inf if free
+    pad: FloatArray  # 0 for the slots an instance has, inf for those it lacks
+
     def __init__(self, model: str, capacity: int = 8):
         self.model = model
         self.instances: list[InstanceState] = []
@@ -117,8 +157,8 @@ class Pool:
 
     # -- storage ---------------------------------------------------------------
     def _alloc(self, cap: int) -> None:
-        def grow(name, fill, dtype=float):
-            new = np.full(cap, fill, dtype=dtype)
+        def grow(name: str, fill: float | bool, dtype: type = float) -> None:
+            new: NDArray[Any] = np.full(cap, fill, dtype=dtype)
             old = getattr(self, name, None)
             if old is not None:
                 new[: self.n] = old[: self.n]
@@ -139,6 +179,12 @@ class Pool:
             pad[: self.n] = self.pad[: self.n]
         self.ends, self.pad = ends, pad
         self.capacity = cap
+        self._refresh_views()
+
+    def _refresh_views(self) -> None:
+        """Read-only views of the arrays strategies may see (slices of them stay read-only)."""
+        self.replicas_ro = _readonly(self.replicas)
+        self.wait_var_ro = _readonly(self.wait_var_)
 
     def _widen(self, cols: int) -> None:
         extra = cols - self._cols
@@ -176,9 +222,9 @@ class Pool:
         avail = self.available[: self.n]
         self._all_available = bool(avail.all())
         self._avail_idx = None if self._all_available else np.flatnonzero(avail)
-        self.has_available = self.n > 0 and (self._all_available or self._avail_idx.size > 0)
+        self.has_available = self.n > 0 and (self._all_available or bool(avail.any()))
 
-    def candidates(self) -> np.ndarray | None:
+    def candidates(self) -> Index:
         """Positions of the available instances; ``None`` means all ``n`` of them."""
         return self._avail_idx
 
@@ -245,10 +291,10 @@ class Pool:
         self.wait_var_[inst.pos] = (inst.run_var + inst.pend_var) / (c * c) if busy else 0.0
 
     # -- estimates -------------------------------------------------------------
-    def _sel(self, arr, idx):
+    def _sel(self, arr: FloatArray, idx: Index) -> FloatArray:
         return arr[: self.n] if idx is None else arr[idx]
 
-    def wait_mean(self, now: float, idx: np.ndarray | None = None) -> np.ndarray:
+    def wait_mean(self, now: float, idx: Index = None) -> FloatArray:
         """Expected wait (ms) a new task would see, per position (``idx``: a selection, ``None``: all)."""
         sel = self._sel
         if self._cols == 1:  # one replica each: residual of the running task plus the work pending
@@ -278,12 +324,20 @@ class Pool:
         work *= sel(self.inv_c, idx)
         return np.where(sel(self.n_pending, idx) > 0, work, min_resid)
 
-    def wait_var(self, idx: np.ndarray | None = None) -> np.ndarray:
+    def wait_var(self, idx: Index = None) -> FloatArray:
         """Variance of that wait (ms^2): the prediction variances of the tasks ahead, over c^2
-        (zero while a replica is free)."""
-        return self._sel(self.wait_var_, idx)
+        (zero while a replica is free).  Read-only."""
+        if idx is None:
+            return self.wait_var_ro[: self.n]
+        return _freeze(self.wait_var_[idx])
 
-    def wait(self, now: float, idx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def replicas_at(self, idx: Index = None) -> FloatArray:
+        """Replicas per position, read-only."""
+        if idx is None:
+            return self.replicas_ro[: self.n]
+        return _freeze(self.replicas[idx])
+
+    def wait(self, now: float, idx: Index = None) -> tuple[FloatArray, FloatArray]:
         return self.wait_mean(now, idx), self.wait_var(idx)
 
     def wait_one(self, inst: InstanceState, now: float) -> WaitEstimate:

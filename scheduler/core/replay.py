@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +36,7 @@ from .scheduler import Scheduler
 class ReplayReport:
     decisions: int = 0
     identical: int = 0
-    mismatches: list[dict] = field(default_factory=list)  # the first few, for the reader
+    mismatches: list[dict[str, Any]] = field(default_factory=list)  # the first few, for the reader
     events: int = 0
 
     @property
@@ -46,7 +47,7 @@ class ReplayReport:
         return f"{self.identical} of {self.decisions} decisions identical ({self.events} events replayed)"
 
 
-def _build(config: dict, clock: ManualClock) -> Scheduler:
+def _build(config: dict[str, Any], clock: ManualClock) -> Scheduler:
     pred_cfg = dict(config["predictor"])
     pred = Predictor(**pred_cfg)
     rng = np.random.default_rng()
@@ -60,7 +61,7 @@ def _build(config: dict, clock: ManualClock) -> Scheduler:
     )
 
 
-def replay(events: Iterable[dict], max_mismatches: int = 20) -> ReplayReport:
+def replay(events: Iterable[dict[str, Any]], max_mismatches: int = 20) -> ReplayReport:
     """Replay recorded events; count decisions that come out identical."""
     report = ReplayReport()
     clock = ManualClock()

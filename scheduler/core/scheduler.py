@@ -6,6 +6,10 @@ arrives, ``complete`` or ``fail`` when it ends, ``add_instance`` and
 reports health (``set_healthy``) and takes a task back from an instance that
 refused it (``retry``); the simulator never needs to, since its instances
 never fail.
+
+No locks: both shells call the scheduler from one thread (the simulator's
+event loop; the live service's asyncio loop), so it is not thread-safe and a
+caller that shares it across threads must serialise its calls.
 """
 
 from __future__ import annotations
@@ -13,10 +17,9 @@ from __future__ import annotations
 import itertools
 import math
 import operator
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -26,8 +29,9 @@ from .predictor import Prediction, Predictor
 from .queues import InstanceState, Pool, WaitEstimate
 from .strategies import Candidates, Strategy, make_strategy
 from .tracker import TaskRecord, TaskTracker
+from .validate import check_integer, check_number
 
-Recorder = Callable[[dict], None]
+Recorder = Callable[[dict[str, Any]], None]
 
 
 @dataclass(slots=True)
@@ -71,14 +75,15 @@ class Scheduler:
 
     ``clock`` supplies ``now_ms()``; ``rng`` is a ``numpy.random.Generator``
     or an integer seed.  ``recorder``, if given, receives every event as a
-    dict (see :mod:`scheduler.core.decision_log`).
+    dict (the events are listed in :mod:`scheduler.core.replay`;
+    :class:`scheduler.decision_log.DecisionLog` writes them to a file).
     """
 
     def __init__(
         self,
         strategy: str | Strategy = "shortest_queue",
         *,
-        strategy_params: dict | None = None,
+        strategy_params: dict[str, Any] | None = None,
         predictor: Predictor | None = None,
         clock: Clock | None = None,
         rng: np.random.Generator | int | None = 0,
@@ -96,7 +101,6 @@ class Scheduler:
         self._pools: dict[str, Pool] = {}
         self._instances: dict[str, InstanceState] = {}
         self._task_inst: dict[str, InstanceState] = {}
-        self._lock = threading.Lock()
         self._instance_counter = itertools.count(0)
         self.strategy: Strategy
         self.strategy_name: str
@@ -110,16 +114,13 @@ class Scheduler:
     # -- configuration ---------------------------------------------------------
     def set_strategy(self, strategy: str | Strategy, **params: Any) -> None:
         """Switch strategy; queue estimates and predictor state are kept."""
-        with self._lock:
-            if isinstance(strategy, Strategy):
-                self.strategy, self.strategy_name = strategy, strategy.name or type(strategy).__name__
-            else:
-                self.strategy, self.strategy_name = make_strategy(strategy, **params), strategy
-            self._emit(
-                {"event": "set_strategy", "name": self.strategy_name, "params": self.strategy.params()}
-            )
+        if isinstance(strategy, Strategy):
+            self.strategy, self.strategy_name = strategy, strategy.name or type(strategy).__name__
+        else:
+            self.strategy, self.strategy_name = make_strategy(strategy, **params), strategy
+        self._emit({"event": "set_strategy", "name": self.strategy_name, "params": self.strategy.params()})
 
-    def config(self) -> dict:
+    def config(self) -> dict[str, Any]:
         """What rebuilds this scheduler's decisions: strategy, predictor and the
         generator's exact state (see :mod:`scheduler.core.replay`)."""
         return {
@@ -129,15 +130,13 @@ class Scheduler:
             "rng_state": self.rng.bit_generator.state,
         }
 
-    def set_lookup_table(self, table: dict) -> None:
-        with self._lock:
-            self.predictor.set_lookup_table(table)
-            self._emit({"event": "set_lookup_table", "table": table})
+    def set_lookup_table(self, table: dict[str, Any]) -> None:
+        self.predictor.set_lookup_table(table)
+        self._emit({"event": "set_lookup_table", "table": table})
 
     def set_predict_mode(self, mode: str) -> None:
-        with self._lock:
-            self.predictor.set_mode(mode)
-            self._emit({"event": "set_predict_mode", "mode": self.predictor.mode})
+        self.predictor.set_mode(mode)
+        self._emit({"event": "set_predict_mode", "mode": self.predictor.mode})
 
     @property
     def predict_mode(self) -> str:
@@ -152,44 +151,37 @@ class Scheduler:
         replicas: int = 1,
         speed: float = 1.0,
         name: str | None = None,
-        meta: dict | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> str:
         model = _check_model(model)
-        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
-            raise SpecError("replicas", replicas, "an integer >= 1")
-        if (
-            isinstance(speed, bool)
-            or not isinstance(speed, (int, float))
-            or not (speed > 0 and math.isfinite(speed))
-        ):
-            raise SpecError("speed", speed, "a number > 0")
-        with self._lock:
-            if instance_id is None:
+        replicas = check_integer("replicas", replicas, low=1)
+        speed = check_number("speed", speed, low=0.0, low_open=True)
+        if instance_id is None:
+            instance_id = f"{model}-{next(self._instance_counter)}"
+            while instance_id in self._instances:
                 instance_id = f"{model}-{next(self._instance_counter)}"
-                while instance_id in self._instances:
-                    instance_id = f"{model}-{next(self._instance_counter)}"
-            elif instance_id in self._instances:
-                raise SpecError("instance_id", instance_id, "an id not already registered")
-            pool = self._pools.get(model)
-            if pool is None:
-                pool = self._pools[model] = Pool(model)
-            inst = InstanceState(
-                instance_id, model, replicas, float(speed), name or instance_id, pool, -1, dict(meta or {})
-            )
-            pool.add(inst)
-            self.predictor.attach(pool, inst)
-            self._instances[instance_id] = inst
-            self._emit(
-                {
-                    "event": "add_instance",
-                    "instance_id": instance_id,
-                    "model": model,
-                    "replicas": replicas,
-                    "speed": float(speed),
-                    "name": inst.name,
-                }
-            )
-            return instance_id
+        elif instance_id in self._instances:
+            raise SpecError("instance_id", instance_id, "an id not already registered")
+        pool = self._pools.get(model)
+        if pool is None:
+            pool = self._pools[model] = Pool(model)
+        inst = InstanceState(
+            instance_id, model, replicas, float(speed), name or instance_id, pool, -1, dict(meta or {})
+        )
+        pool.add(inst)
+        self.predictor.attach(pool, inst)
+        self._instances[instance_id] = inst
+        self._emit(
+            {
+                "event": "add_instance",
+                "instance_id": instance_id,
+                "model": model,
+                "replicas": replicas,
+                "speed": float(speed),
+                "name": inst.name,
+            }
+        )
+        return instance_id
 
     def _instance(self, instance_id: str) -> InstanceState:
         inst = self._instances.get(instance_id)
@@ -200,23 +192,21 @@ class Scheduler:
     def remove_instance(self, instance_id: str) -> int:
         """Stop sending tasks to an instance.  Its tasks still complete and are
         recorded.  Returns how many tasks it still has."""
-        with self._lock:
-            inst = self._instance(instance_id)
-            if not inst.active:
-                raise UnknownInstanceError(instance_id)
-            inst.active = False
-            inst.pool.refresh_availability()
-            self._emit({"event": "remove_instance", "instance_id": instance_id})
-            return inst.in_flight
+        inst = self._instance(instance_id)
+        if not inst.active:
+            raise UnknownInstanceError(instance_id)
+        inst.active = False
+        inst.pool.refresh_availability()
+        self._emit({"event": "remove_instance", "instance_id": instance_id})
+        return inst.in_flight
 
     def set_healthy(self, instance_id: str, healthy: bool) -> None:
         """An unhealthy instance gets no new tasks until it is healthy again."""
-        with self._lock:
-            inst = self._instance(instance_id)
-            if inst.healthy != bool(healthy):
-                inst.healthy = bool(healthy)
-                inst.pool.refresh_availability()
-                self._emit({"event": "set_healthy", "instance_id": instance_id, "healthy": bool(healthy)})
+        inst = self._instance(instance_id)
+        if inst.healthy != bool(healthy):
+            inst.healthy = bool(healthy)
+            inst.pool.refresh_availability()
+            self._emit({"event": "set_healthy", "instance_id": instance_id, "healthy": bool(healthy)})
 
     def has_instance(self, instance_id: str, *, active_only: bool = True) -> bool:
         inst = self._instances.get(instance_id)
@@ -240,7 +230,7 @@ class Scheduler:
         self,
         model: str,
         task_input: Any = None,
-        metadata: dict | None = None,
+        metadata: dict[str, Any] | None = None,
         *,
         task_id: str | None = None,
         size_ms: float | None = None,
@@ -251,38 +241,42 @@ class Scheduler:
         predictor.  Raises :class:`NoInstanceError` (after recording the task
         as failed) when no available instance serves ``model``.
         """
-        with self._lock:
-            now = self.clock.now_ms()
-            tid = task_id if task_id is not None else self._next_task_id()
-            if self.tracker.known(tid):
-                raise DuplicateTaskError(tid)
-            if self.recorder is not None:
-                self._emit({"event": "submit", "t": now, "task_id": tid, "model": model, "size_ms": size_ms})
-            return self._dispatch(tid, model, now, size_ms, (), new=(metadata,))
+        now = self.clock.now_ms()
+        tid = task_id if task_id is not None else self._next_task_id()
+        if self.tracker.known(tid):
+            raise DuplicateTaskError(tid)
+        if self.recorder is not None:
+            self._emit({"event": "submit", "t": now, "task_id": tid, "model": model, "size_ms": size_ms})
+        return self._dispatch(tid, model, now, size_ms, (), new=(metadata,))
 
     def retry(self, task_id: str, exclude: Iterable[str] = (), size_ms: float | None = None) -> Decision:
         """Take a scheduled task back from its instance and dispatch it again,
         avoiding the instances in ``exclude``.  Raises :class:`NoInstanceError`
         (after recording the task as failed) if nowhere is left."""
-        with self._lock:
-            now = self.clock.now_ms()
-            inst = self._task_inst.pop(task_id, None)
-            if inst is None:
-                raise UnknownTaskError(task_id)
-            inst.pool.release(inst, task_id, now)
-            rec = self.tracker.requeue(task_id)
-            excl = tuple(exclude)
-            self._emit({"event": "retry", "t": now, "task_id": task_id, "exclude": list(excl)})
-            try:
-                return self._dispatch(task_id, rec.model, now, size_ms, excl)
-            except NoInstanceError:
-                raise  # recorded as failed already
-            except Exception as e:  # a strategy's bug must not leave the task queued forever
-                self.tracker.fail(task_id, now, f"re-dispatch failed: {type(e).__name__}: {e}")
-                raise
+        now = self.clock.now_ms()
+        inst = self._task_inst.pop(task_id, None)
+        if inst is None:
+            raise UnknownTaskError(task_id)
+        inst.pool.release(inst, task_id, now)
+        rec = self.tracker.requeue(task_id)
+        excl = tuple(exclude)
+        self._emit({"event": "retry", "t": now, "task_id": task_id, "exclude": list(excl)})
+        try:
+            return self._dispatch(task_id, rec.model, now, size_ms, excl)
+        except NoInstanceError:
+            raise  # recorded as failed already
+        except Exception as e:  # a strategy's bug must not leave the task queued forever
+            self.tracker.fail(task_id, now, f"re-dispatch failed: {type(e).__name__}: {e}")
+            raise
 
     def _dispatch(
-        self, tid: str, model: str, now: float, size_ms, exclude, new: tuple | None = None
+        self,
+        tid: str,
+        model: str,
+        now: float,
+        size_ms: float | None,
+        exclude: tuple[str, ...],
+        new: tuple[dict[str, Any] | None] | None = None,
     ) -> Decision:
         """Choose an instance for a task.  ``new`` is ``(metadata,)`` for a task not yet
         in the tracker (it is added, scheduled, in one step), ``None`` for a retry."""
@@ -319,11 +313,8 @@ class Scheduler:
             ) from None
         pos = i if idx is None else int(idx[i])
         inst = pool.instances[pos]
-        if view._exec is not None:
-            mean, std = view._exec[0].item(i), view._exec[1].item(i)
-        else:
-            mean, std = self.predictor.predict_one(pool, pos, size_ms)
-        wait = view._wait.item(i) if view._wait is not None else None
+        mean, std = view.predicted(i)
+        wait = view.seen_wait(i)
         if new is not None:
             self.tracker.add_scheduled(tid, model, now, new[0], inst.instance_id, mean, std)
         else:
@@ -343,7 +334,9 @@ class Scheduler:
             )
         return Decision(tid, model, inst.instance_id, self.strategy_name, now, mean, std, view.n, wait)
 
-    def _no_instance(self, tid: str, model: str, now: float, reason: str, new: tuple | None = None):
+    def _no_instance(
+        self, tid: str, model: str, now: float, reason: str, new: tuple[dict[str, Any] | None] | None = None
+    ) -> NoReturn:
         if new is not None:
             self.tracker.add(tid, model, now, new[0])
         self.tracker.fail(tid, now, f"no instance for model {model!r}: {reason}")
@@ -352,27 +345,25 @@ class Scheduler:
 
     def complete(self, task_id: str, execution_ms: float | None, result: Any = None) -> TaskRecord:
         """A task ended well after ``execution_ms`` of service on its instance."""
-        with self._lock:
-            now = self.clock.now_ms()
-            rec = self.tracker.complete(task_id, now, execution_ms, result)
-            inst = self._task_inst.pop(task_id)
-            inst.pool.release(inst, task_id, now)
-            if execution_ms is not None:
-                self.predictor.learn(inst.pool, inst, execution_ms)
-            if self.recorder is not None:
-                self._emit({"event": "complete", "t": now, "task_id": task_id, "execution_ms": execution_ms})
-            return rec
+        now = self.clock.now_ms()
+        rec = self.tracker.complete(task_id, now, execution_ms, result)
+        inst = self._task_inst.pop(task_id)
+        inst.pool.release(inst, task_id, now)
+        if execution_ms is not None:
+            self.predictor.learn(inst.pool, inst, execution_ms)
+        if self.recorder is not None:
+            self._emit({"event": "complete", "t": now, "task_id": task_id, "execution_ms": execution_ms})
+        return rec
 
     def fail(self, task_id: str, reason: str, execution_ms: float | None = None) -> TaskRecord:
         """A task ended in error (or was given up on).  It leaves its queue estimate."""
-        with self._lock:
-            now = self.clock.now_ms()
-            rec = self.tracker.fail(task_id, now, reason, execution_ms)
-            inst = self._task_inst.pop(task_id, None)
-            if inst is not None:
-                inst.pool.release(inst, task_id, now)
-            self._emit({"event": "fail", "t": now, "task_id": task_id, "reason": str(reason)})
-            return rec
+        now = self.clock.now_ms()
+        rec = self.tracker.fail(task_id, now, reason, execution_ms)
+        inst = self._task_inst.pop(task_id, None)
+        if inst is not None:
+            inst.pool.release(inst, task_id, now)
+        self._emit({"event": "fail", "t": now, "task_id": task_id, "reason": str(reason)})
+        return rec
 
     def task(self, task_id: str) -> TaskRecord | None:
         return self.tracker.get(task_id)
@@ -385,44 +376,42 @@ class Scheduler:
     # -- estimates -------------------------------------------------------------
     def queue_info(self, model: str | None = None, *, include_removed: bool = False) -> list[QueueInfo]:
         """The wait a new task would see on each instance, from the core's own estimate."""
-        with self._lock:
-            now = self.clock.now_ms()
-            out = []
-            for pool in self._pools.values():
-                if model is not None and pool.model != model or pool.n == 0:
+        now = self.clock.now_ms()
+        out = []
+        for pool in self._pools.values():
+            if model is not None and pool.model != model or pool.n == 0:
+                continue
+            mean, var = pool.wait(now)
+            for inst in pool.instances:
+                if not inst.active and not include_removed:
                     continue
-                mean, var = pool.wait(now)
-                for inst in pool.instances:
-                    if not inst.active and not include_removed:
-                        continue
-                    out.append(
-                        QueueInfo(
-                            pool.model,
-                            inst.instance_id,
-                            inst.name,
-                            inst.replicas,
-                            inst.speed,
-                            len(inst.running),
-                            len(inst.pending),
-                            float(mean[inst.pos]),
-                            float(math.sqrt(max(var[inst.pos], 0.0))),
-                            inst.active,
-                            inst.healthy,
-                        )
+                out.append(
+                    QueueInfo(
+                        pool.model,
+                        inst.instance_id,
+                        inst.name,
+                        inst.replicas,
+                        inst.speed,
+                        len(inst.running),
+                        len(inst.pending),
+                        float(mean[inst.pos]),
+                        float(math.sqrt(max(var[inst.pos], 0.0))),
+                        inst.active,
+                        inst.healthy,
                     )
-            return out
+                )
+        return out
 
     def wait_estimate(self, instance_id: str) -> WaitEstimate:
         inst = self._instance(instance_id)
-        with self._lock:
-            return inst.pool.wait_one(inst, self.clock.now_ms())
+        return inst.pool.wait_one(inst, self.clock.now_ms())
 
     def prediction(self, instance_id: str, size_ms: float | None = None) -> Prediction:
         inst = self._instance(instance_id)
         return self.predictor.prediction(inst.pool, inst, size_ms)
 
     # -- events out ------------------------------------------------------------
-    def _emit(self, event: dict) -> None:
+    def _emit(self, event: dict[str, Any]) -> None:
         if self.recorder is not None:
             if "t" not in event:
                 event["t"] = self.clock.now_ms()

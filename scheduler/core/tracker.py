@@ -8,15 +8,17 @@ refused with :class:`InvalidTransitionError`.
 Timestamps are the injected clock's milliseconds (simulation ms in the
 simulator, epoch ms in live mode).  Queries return copies.  At most
 ``max_history`` finished tasks are kept, the oldest dropped first; timing
-statistics cover the last ``window`` finished tasks.  Every method holds one
-lock, so the tracker is safe under many threads.
+statistics cover the last ``window`` finished tasks.
+
+No locks: both shells drive the core from one thread (the simulator's event
+loop, the live service's asyncio loop), so the tracker is not thread-safe
+and a caller that shares it across threads must serialise its calls.
 """
 
 from __future__ import annotations
 
-import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -48,7 +50,7 @@ class TaskRecord:
     execution_ms: float | None = None
     result: Any = None
     error: str | None = None
-    metadata: dict = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
     attempts: int = 0
 
     @property
@@ -64,7 +66,7 @@ class TaskRecord:
         """Total time less execution time: queueing plus transport."""
         if self.end_ms is None or self.execution_ms is None:
             return None
-        return max(0.0, self.total_ms - self.execution_ms)
+        return max(0.0, self.end_ms - self.submit_ms - self.execution_ms)
 
     def copy(self) -> TaskRecord:
         return replace(self, metadata=dict(self.metadata))
@@ -78,7 +80,6 @@ class TaskTracker:
             raise ValueError(f"window must be >= 1, got {window}")
         self.max_history = max_history
         self.window = window
-        self._lock = threading.Lock()
         self._tasks: dict[str, TaskRecord] = {}
         self._finished: deque[str] = deque()
         self._counts = dict.fromkeys(STATES, 0)
@@ -86,47 +87,47 @@ class TaskTracker:
         self._dropped = 0
 
     # -- writes ----------------------------------------------------------------
-    def add(self, task_id: str, model: str, now_ms: float, metadata: dict | None = None) -> TaskRecord:
-        with self._lock:
-            if task_id in self._tasks:
-                raise DuplicateTaskError(task_id)
-            rec = TaskRecord(
-                task_id, model, QUEUED, submit_ms=now_ms, metadata=dict(metadata) if metadata else {}
-            )
-            self._tasks[task_id] = rec
-            self._counts[QUEUED] += 1
-            return rec
+    def add(
+        self, task_id: str, model: str, now_ms: float, metadata: dict[str, Any] | None = None
+    ) -> TaskRecord:
+        if task_id in self._tasks:
+            raise DuplicateTaskError(task_id)
+        rec = TaskRecord(
+            task_id, model, QUEUED, submit_ms=now_ms, metadata=dict(metadata) if metadata else {}
+        )
+        self._tasks[task_id] = rec
+        self._counts[QUEUED] += 1
+        return rec
 
     def add_scheduled(
         self,
         task_id: str,
         model: str,
         now_ms: float,
-        metadata: dict | None,
+        metadata: dict[str, Any] | None,
         instance_id: str,
         predicted_ms: float | None = None,
         predicted_error_ms: float | None = None,
     ) -> TaskRecord:
-        """``add`` then ``schedule`` at the same instant, under one lock (the submit fast path)."""
-        with self._lock:
-            if task_id in self._tasks:
-                raise DuplicateTaskError(task_id)
-            rec = TaskRecord(
-                task_id,
-                model,
-                SCHEDULED,
-                instance_id,
-                now_ms,
-                now_ms,
-                None,
-                predicted_ms,
-                predicted_error_ms,
-                metadata=dict(metadata) if metadata else {},
-                attempts=1,
-            )
-            self._tasks[task_id] = rec
-            self._counts[SCHEDULED] += 1
-            return rec
+        """``add`` then ``schedule`` at the same instant (the submit fast path)."""
+        if task_id in self._tasks:
+            raise DuplicateTaskError(task_id)
+        rec = TaskRecord(
+            task_id,
+            model,
+            SCHEDULED,
+            instance_id,
+            now_ms,
+            now_ms,
+            None,
+            predicted_ms,
+            predicted_error_ms,
+            metadata=dict(metadata) if metadata else {},
+            attempts=1,
+        )
+        self._tasks[task_id] = rec
+        self._counts[SCHEDULED] += 1
+        return rec
 
     def _move(self, rec: TaskRecord, target: str) -> None:
         if target not in _ALLOWED[rec.status]:
@@ -149,47 +150,43 @@ class TaskTracker:
         predicted_ms: float | None = None,
         predicted_error_ms: float | None = None,
     ) -> TaskRecord:
-        with self._lock:
-            rec = self._get(task_id)
-            self._move(rec, SCHEDULED)
-            rec.instance_id = instance_id
-            rec.schedule_ms = now_ms
-            rec.predicted_ms = predicted_ms
-            rec.predicted_error_ms = predicted_error_ms
-            rec.attempts += 1
-            return rec
+        rec = self._get(task_id)
+        self._move(rec, SCHEDULED)
+        rec.instance_id = instance_id
+        rec.schedule_ms = now_ms
+        rec.predicted_ms = predicted_ms
+        rec.predicted_error_ms = predicted_error_ms
+        rec.attempts += 1
+        return rec
 
     def requeue(self, task_id: str) -> TaskRecord:
         """A scheduled task is taken back (its instance refused it or stopped answering)."""
-        with self._lock:
-            rec = self._get(task_id)
-            self._move(rec, QUEUED)
-            return rec
+        rec = self._get(task_id)
+        self._move(rec, QUEUED)
+        return rec
 
     def complete(
         self, task_id: str, now_ms: float, execution_ms: float | None, result: Any = None
     ) -> TaskRecord:
-        with self._lock:
-            rec = self._get(task_id)
-            self._move(rec, COMPLETED)
-            rec.end_ms = now_ms
-            rec.execution_ms = execution_ms
-            rec.result = result
-            self._finish(rec)
-            return rec
+        rec = self._get(task_id)
+        self._move(rec, COMPLETED)
+        rec.end_ms = now_ms
+        rec.execution_ms = execution_ms
+        rec.result = result
+        self._finish(rec)
+        return rec
 
     def fail(self, task_id: str, now_ms: float, reason: str, execution_ms: float | None = None) -> TaskRecord:
-        with self._lock:
-            rec = self._get(task_id)
-            self._move(rec, FAILED)
-            rec.end_ms = now_ms
-            rec.error = str(reason)
-            rec.execution_ms = execution_ms
-            self._finish(rec)
-            return rec
+        rec = self._get(task_id)
+        self._move(rec, FAILED)
+        rec.end_ms = now_ms
+        rec.error = str(reason)
+        rec.execution_ms = execution_ms
+        self._finish(rec)
+        return rec
 
     def _finish(self, rec: TaskRecord) -> None:
-        if rec.execution_ms is not None:
+        if rec.execution_ms is not None and rec.end_ms is not None:
             total = rec.end_ms - rec.submit_ms
             self._recent.append((total, max(0.0, total - rec.execution_ms), rec.execution_ms))
         self._finished.append(rec.task_id)
@@ -200,56 +197,44 @@ class TaskTracker:
 
     # -- reads (copies) --------------------------------------------------------
     def get(self, task_id: str) -> TaskRecord | None:
-        with self._lock:
-            rec = self._tasks.get(task_id)
-            return rec.copy() if rec else None
-
-    def status_of(self, task_id: str) -> str | None:
-        with self._lock:
-            rec = self._tasks.get(task_id)
-            return rec.status if rec else None
+        rec = self._tasks.get(task_id)
+        return rec.copy() if rec else None
 
     def by_status(self, status: str) -> list[TaskRecord]:
         if status not in STATES:
             raise ValueError(f"status must be one of {', '.join(STATES)}, got {status!r}")
-        with self._lock:
-            return [r.copy() for r in self._tasks.values() if r.status == status]
+        return [r.copy() for r in self._tasks.values() if r.status == status]
 
     def by_instance(self, instance_id: str, statuses: Iterable[str] | None = None) -> list[TaskRecord]:
         wanted = set(statuses) if statuses is not None else None
-        with self._lock:
-            return [
-                r.copy()
-                for r in self._tasks.values()
-                if r.instance_id == instance_id and (wanted is None or r.status in wanted)
-            ]
+        return [
+            r.copy()
+            for r in self._tasks.values()
+            if r.instance_id == instance_id and (wanted is None or r.status in wanted)
+        ]
 
     def __len__(self) -> int:
-        with self._lock:
-            return len(self._tasks)
+        return len(self._tasks)
 
     def known(self, task_id: str) -> bool:
-        """Whether ``task_id`` is recorded; a single dict lookup, atomic without the lock."""
+        """Whether ``task_id`` is recorded."""
         return task_id in self._tasks
 
     def __contains__(self, task_id: str) -> bool:
-        with self._lock:
-            return task_id in self._tasks
+        return task_id in self._tasks
 
     def counts(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._counts)
+        return dict(self._counts)
 
-    def stats(self, percentiles=(50, 95, 99)) -> dict[str, Any]:
+    def stats(self, percentiles: Sequence[float] = (50, 95, 99)) -> dict[str, Any]:
         """Counts by state and, over the last ``window`` finished tasks, the mean and
         percentiles of total, wait and execution time (ms)."""
-        with self._lock:
-            recent = np.array(self._recent, dtype=float).reshape(-1, 3)
-            out: dict[str, Any] = {
-                "counts": dict(self._counts),
-                "window": len(recent),
-                "dropped_from_history": self._dropped,
-            }
+        recent = np.array(self._recent, dtype=float).reshape(-1, 3)
+        out: dict[str, Any] = {
+            "counts": dict(self._counts),
+            "window": len(recent),
+            "dropped_from_history": self._dropped,
+        }
         for col, name in enumerate(("total_ms", "wait_ms", "execution_ms")):
             if len(recent) == 0:
                 out[name] = None

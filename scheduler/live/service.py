@@ -59,6 +59,11 @@ LIVE_PREDICT_MODES = ("default", "lookup_table")
 _MODE_SYNONYMS = {"online": "default"}
 
 
+def _core_mode(live_mode: str) -> str:
+    """The core's name for a live predict mode (the core calls ``default`` ``online``)."""
+    return "online" if live_mode == "default" else live_mode
+
+
 class Refused(Exception):
     """A management request was understood but refused (API.md: status "error")."""
 
@@ -122,7 +127,7 @@ def build_core(config: LiveConfig, clock: Clock | None = None, recorder: Recorde
             "default, or lookup_table together with a lookup table "
             "(--lookup-table FILE or SCHEDULER_LOOKUP_TABLE)",
         )
-    core.set_predict_mode(mode)
+    core.set_predict_mode(_core_mode(mode))
     return core
 
 
@@ -235,7 +240,7 @@ class LiveScheduler:
                 "predict mode 'lookup_table' needs a lookup table, and none is configured; start the "
                 "scheduler with --lookup-table FILE (or SCHEDULER_LOOKUP_TABLE=FILE)"
             )
-        self.core.set_predict_mode(name)
+        self.core.set_predict_mode(_core_mode(name))
         log.info("predict mode is now %s", name)
 
     # -- instances -------------------------------------------------------------

@@ -1,5 +1,5 @@
 from .base import Candidates, Strategy, argmax_random, argmin_random
-from .registry import STRATEGIES, make_strategy, register_strategy, strategy_names
+from .registry import STRATEGIES, make_strategy, register_strategy, strategies_scope, strategy_names
 
 __all__ = [
     "Candidates",
@@ -9,5 +9,6 @@ __all__ = [
     "STRATEGIES",
     "make_strategy",
     "register_strategy",
+    "strategies_scope",
     "strategy_names",
 ]

@@ -10,14 +10,26 @@ strategy pays only for what it reads.  Randomness comes only from the injected
 
 from __future__ import annotations
 
-import math
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from ..predictor import Predictor
+    from ..queues import Pool
+
+FloatArray = NDArray[np.float64]
 
 
 class Candidates:
-    """The instances a task may go to, with vectors aligned by position."""
+    """The instances a task may go to, with vectors aligned by position.
+
+    Every array it hands out is read-only (a read-only view of the core's
+    state, or a fresh array marked read-only): a strategy that tries to write
+    ``view.exec_mean[0] += 1`` gets a ``ValueError`` instead of corrupting the
+    predictor or the queue estimates.  Copy (``arr.copy()``) to modify.
+    """
 
     __slots__ = (
         "model",
@@ -33,7 +45,14 @@ class Candidates:
         "_ids",
     )
 
-    def __init__(self, pool, idx, predictor, now_ms: float, size_ms: float | None):
+    def __init__(
+        self,
+        pool: Pool,
+        idx: NDArray[np.intp] | None,
+        predictor: Predictor,
+        now_ms: float,
+        size_ms: float | None,
+    ):
         self.model: str = pool.model
         self._pool = pool
         self._idx = idx  # None: every instance of the pool
@@ -41,71 +60,94 @@ class Candidates:
         self._predictor = predictor
         self.now_ms = now_ms
         self.size_ms = size_ms
-        self._wait = None
-        self._wait_var = None
-        self._exec = None
-        self._ids = None
+        self._wait: FloatArray | None = None
+        self._wait_var: FloatArray | None = None
+        self._exec: tuple[FloatArray, FloatArray] | None = None
+        self._ids: list[str] | None = None
 
     def position(self, i: int) -> int:
-        """Pool position of candidate ``i`` (internal)."""
+        """Pool position of candidate ``i``."""
         return i if self._idx is None else int(self._idx[i])
+
+    def instance_id(self, i: int) -> str:
+        """Instance id of candidate ``i``."""
+        return self._pool.instances[self.position(i)].instance_id
 
     @property
     def instance_ids(self) -> list[str]:
         if self._ids is None:
             insts = self._pool.instances
             self._ids = [insts[self.position(i)].instance_id for i in range(self.n)]
-        return self._ids
+        return list(self._ids)
 
-    def _execs(self):
+    def _execs(self) -> tuple[FloatArray, FloatArray]:
         if self._exec is None:
             self._exec = self._predictor.predict(self._pool, self._idx, self.size_ms)
         return self._exec
 
     @property
-    def wait_mean(self) -> np.ndarray:
+    def wait_mean(self) -> FloatArray:
         """Expected wait (ms) before this task would start, per candidate."""
         if self._wait is None:
-            self._wait = self._pool.wait_mean(self.now_ms, self._idx)
+            w = self._pool.wait_mean(self.now_ms, self._idx)
+            w.setflags(write=False)
+            self._wait = w
         return self._wait
 
     @property
-    def wait_var(self) -> np.ndarray:
+    def wait_var(self) -> FloatArray:
+        """Variance (ms^2) of that wait, per candidate."""
         if self._wait_var is None:
             self._wait_var = self._pool.wait_var(self._idx)
         return self._wait_var
 
     @property
-    def exec_mean(self) -> np.ndarray:
+    def exec_mean(self) -> FloatArray:
         """Predicted execution time (ms) of this task, per candidate."""
         return self._execs()[0]
 
     @property
-    def exec_std(self) -> np.ndarray:
+    def exec_std(self) -> FloatArray:
         return self._execs()[1]
 
     @property
-    def completion_mean(self) -> np.ndarray:
+    def completion_mean(self) -> FloatArray:
         """Expected wait plus predicted execution time (ms)."""
-        return self.wait_mean + self.exec_mean
+        out: FloatArray = self.wait_mean + self.exec_mean
+        return out
 
     @property
-    def completion_std(self) -> np.ndarray:
+    def completion_std(self) -> FloatArray:
         es = self.exec_std
-        return np.sqrt(self.wait_var + es * es)
+        out: FloatArray = np.sqrt(self.wait_var + es * es)
+        return out
 
     @property
-    def in_flight(self) -> np.ndarray:
+    def in_flight(self) -> FloatArray:
         """Tasks assigned and not yet ended (running plus waiting), per candidate."""
         p = self._pool
+        out: FloatArray
         if self._idx is None:
-            return p.n_running[: p.n] + p.n_pending[: p.n]
-        return p.n_running[self._idx] + p.n_pending[self._idx]
+            out = p.n_running[: p.n] + p.n_pending[: p.n]
+        else:
+            out = p.n_running[self._idx] + p.n_pending[self._idx]
+        return out
 
     @property
-    def replicas(self) -> np.ndarray:
-        p = self._pool
-        return p.replicas[: p.n] if self._idx is None else p.replicas[self._idx]
+    def replicas(self) -> FloatArray:
+        return self._pool.replicas_at(self._idx)
+
+    # -- what the facade records about the chosen candidate ------------------------
+    def predicted(self, i: int) -> tuple[float, float]:
+        """Predicted execution mean and standard deviation (ms) of this task at
+        candidate ``i``: the values the strategy saw if it looked, else computed."""
+        if self._exec is not None:
+            return self._exec[0].item(i), self._exec[1].item(i)
+        return self._predictor.predict_one(self._pool, self.position(i), self.size_ms)
+
+    def seen_wait(self, i: int) -> float | None:
+        """Expected wait at candidate ``i`` if the strategy looked at waits, else ``None``."""
+        return self._wait.item(i) if self._wait is not None else None
 
 
 def argmin_random(values: np.ndarray, rng: np.random.Generator, rtol: float = 1e-9) -> int:
@@ -148,33 +190,3 @@ class Strategy:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
         return f"{type(self).__name__}({args})"
-
-
-def check_number(
-    name: str,
-    value: Any,
-    *,
-    low: float,
-    high: float = math.inf,
-    low_open: bool = False,
-    high_open: bool = False,
-    integer: bool = False,
-) -> float:
-    """Validate a strategy parameter, naming it and the accepted range."""
-    from ..errors import SpecError
-
-    ok_type = isinstance(value, (int, float)) and not isinstance(value, bool)
-    try:
-        if integer:
-            ok_type = ok_type and float(value).is_integer()
-        finite = ok_type and math.isfinite(value)
-    except OverflowError:  # an integer too large for a float
-        ok_type = finite = False
-    lo_ok = ok_type and (value > low if low_open else value >= low)
-    hi_ok = ok_type and (value < high if high_open else value <= high)
-    if not (ok_type and lo_ok and hi_ok and finite):
-        lo = ("(" if low_open else "[") + f"{low:g}"
-        hi = f"{high:g}" + (")" if high_open else "]")
-        kind = "an integer" if integer else "a number"
-        raise SpecError(name, value, f"{kind} in {lo}, {hi}")
-    return int(value) if integer else float(value)

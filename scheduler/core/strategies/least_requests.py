@@ -1,3 +1,5 @@
+import numpy as np
+
 from .base import Candidates, Strategy, argmin_random
 
 
@@ -7,5 +9,5 @@ class LeastRequests(Strategy):
     name = "least_requests"
     description = "fewest tasks in flight"
 
-    def choose(self, view: Candidates, rng) -> int:
+    def choose(self, view: Candidates, rng: np.random.Generator) -> int:
         return argmin_random(view.in_flight, rng)

@@ -1,5 +1,10 @@
+from typing import Any
+
+import numpy as np
+
 from ..distributions import normal_quantile
-from .base import Candidates, Strategy, argmin_random, check_number
+from ..validate import check_number
+from .base import Candidates, Strategy, argmin_random
 
 
 class MinQuantile(Strategy):
@@ -12,8 +17,8 @@ class MinQuantile(Strategy):
         self.p = check_number("p", p, low=0.0, high=1.0, low_open=True, high_open=True)
         self._z = normal_quantile(self.p)
 
-    def params(self):
+    def params(self) -> dict[str, Any]:
         return {"p": self.p}
 
-    def choose(self, view: Candidates, rng) -> int:
+    def choose(self, view: Candidates, rng: np.random.Generator) -> int:
         return argmin_random(view.completion_mean + self._z * view.completion_std, rng)

@@ -1,4 +1,9 @@
-from .base import Candidates, Strategy, argmin_random, check_number, pick
+from typing import Any
+
+import numpy as np
+
+from ..validate import check_integer
+from .base import Candidates, Strategy, argmin_random, pick
 
 
 class PowerOfTwo(Strategy):
@@ -8,19 +13,19 @@ class PowerOfTwo(Strategy):
     description = "d random candidates (default 2), the one with the fewest tasks in flight"
 
     def __init__(self, d: int = 2):
-        self.d = check_number("d", d, low=1, high=1024, integer=True)
+        self.d = check_integer("d", d, low=1, high=1024)
 
-    def params(self):
+    def params(self) -> dict[str, Any]:
         return {"d": self.d}
 
-    def choose(self, view: Candidates, rng) -> int:
+    def choose(self, view: Candidates, rng: np.random.Generator) -> int:
         n = view.n
         if n <= self.d:
             return argmin_random(view.in_flight, rng)
         if self.d == 2:
             i = pick(rng, n)
             j = pick(rng, n - 1)
-            sample = (i, j + (j >= i))
+            sample: tuple[int, ...] = (i, j + (j >= i))
         else:
             sample = tuple(int(x) for x in rng.choice(n, self.d, replace=False))
         loads = view.in_flight

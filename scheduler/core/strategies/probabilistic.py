@@ -1,18 +1,23 @@
-import numpy as np
+from typing import Any
 
-from .base import Candidates, Strategy, argmax_random, argmin_random, check_number
+import numpy as np
+from numpy.typing import NDArray
+
+from ..validate import check_integer, check_number
+from .base import Candidates, Strategy, argmax_random, argmin_random
 
 # Abramowitz & Stegun 7.1.26: erf to 1.5e-7, vectorised with numpy alone
 _A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
 _P = 0.3275911
 
 
-def normal_cdf(z: np.ndarray) -> np.ndarray:
+def normal_cdf(z: NDArray[np.float64]) -> NDArray[np.float64]:
     x = np.abs(z) * 0.7071067811865476
     t = 1.0 / (1.0 + _P * x)
     poly = t * (_A[0] + t * (_A[1] + t * (_A[2] + t * (_A[3] + t * _A[4]))))
     erf = 1.0 - poly * np.exp(-x * x)
-    return 0.5 * (1.0 + np.copysign(erf, z))
+    out: NDArray[np.float64] = 0.5 * (1.0 + np.copysign(erf, z))
+    return out
 
 
 def win_probabilities(
@@ -52,7 +57,8 @@ def win_probabilities(
         right[point] = 1.0 - 0.5 * (cdf[point, :-1] + cdf[point, 1:])
         log_right = np.log(np.maximum(right, 1e-300))
         others[point] = np.exp(log_right.sum(axis=0)[None, :] - log_right[point])
-    return (mass * others).sum(axis=1)
+    p: NDArray[np.float64] = (mass * others).sum(axis=1)
+    return p
 
 
 class Probabilistic(Strategy):
@@ -72,14 +78,14 @@ class Probabilistic(Strategy):
 
     def __init__(self, cutoff: float = 4.0, max_contenders: int = 8, nodes: int = 13):
         self.cutoff = check_number("cutoff", cutoff, low=0.0, high=10.0, low_open=True)
-        self.max_contenders = check_number("max_contenders", max_contenders, low=2, high=256, integer=True)
-        self.nodes = check_number("nodes", nodes, low=3, high=101, integer=True)
+        self.max_contenders = check_integer("max_contenders", max_contenders, low=2, high=256)
+        self.nodes = check_integer("nodes", nodes, low=3, high=101)
         self._z = np.linspace(-self.cutoff, self.cutoff, self.nodes)
 
-    def params(self):
+    def params(self) -> dict[str, Any]:
         return {"cutoff": self.cutoff, "max_contenders": self.max_contenders, "nodes": self.nodes}
 
-    def choose(self, view: Candidates, rng) -> int:
+    def choose(self, view: Candidates, rng: np.random.Generator) -> int:
         mu = view.completion_mean
         sd = view.completion_std
         bound = (mu + self.cutoff * sd).min()

@@ -1,3 +1,5 @@
+import numpy as np
+
 from .base import Candidates, Strategy, pick
 
 
@@ -7,5 +9,5 @@ class Random(Strategy):
     name = "random"
     description = "uniformly at random"
 
-    def choose(self, view: Candidates, rng) -> int:
+    def choose(self, view: Candidates, rng: np.random.Generator) -> int:
         return pick(rng, view.n)

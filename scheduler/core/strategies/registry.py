@@ -1,10 +1,17 @@
-"""Strategies by name.  Adding one: a file in this folder and one line below."""
+"""Strategies by name.  Adding one: a file in this folder and one line below.
+
+Registration is scoped when asked: inside ``with strategies_scope():`` a test
+or a script may register strategies freely, and on exit the registry is what
+it was before (names added are gone, names replaced are restored).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
-from ..errors import UnknownStrategyError
+from ..errors import SpecError, UnknownStrategyError
 from .base import Strategy
 from .least_requests import LeastRequests
 from .min_quantile import MinQuantile
@@ -15,10 +22,25 @@ from .round_robin import RoundRobin
 from .shortest_queue import ShortestQueue
 from .weighted import Weighted
 
-STRATEGIES: dict[str, type[Strategy]] = {}
+S = TypeVar("S", bound=type[Strategy])
+
+BUILTIN: tuple[type[Strategy], ...] = (
+    ShortestQueue,
+    RoundRobin,
+    Weighted,
+    Probabilistic,
+    Random,
+    PowerOfTwo,
+    LeastRequests,
+    MinQuantile,
+)
+
+# The registry: name -> class.  Read it through strategy_names() and make_strategy();
+# change it through register_strategy(), scoped by strategies_scope().
+STRATEGIES: dict[str, type[Strategy]] = {cls.name: cls for cls in BUILTIN}
 
 
-def register_strategy(cls: type[Strategy], name: str | None = None) -> type[Strategy]:
+def register_strategy(cls: S, name: str | None = None) -> S:
     """Register a strategy class under ``name`` (default ``cls.name``).  Usable as a decorator."""
     if not (isinstance(cls, type) and issubclass(cls, Strategy)):
         raise TypeError(f"{cls!r} is not a Strategy subclass")
@@ -27,6 +49,19 @@ def register_strategy(cls: type[Strategy], name: str | None = None) -> type[Stra
         raise ValueError(f"strategy class {cls.__name__} needs a non-empty string name")
     STRATEGIES[key] = cls
     return cls
+
+
+@contextmanager
+def strategies_scope() -> Iterator[dict[str, type[Strategy]]]:
+    """Registrations made inside the ``with`` block are undone when it ends.
+
+    Yields the registry (the same dict :func:`make_strategy` reads)."""
+    saved = dict(STRATEGIES)
+    try:
+        yield STRATEGIES
+    finally:
+        STRATEGIES.clear()
+        STRATEGIES.update(saved)
 
 
 def strategy_names() -> list[str]:
@@ -40,16 +75,4 @@ def make_strategy(name: str, **params: Any) -> Strategy:
     try:
         return cls(**params)
     except TypeError as e:
-        from ..errors import SpecError
-
         raise SpecError(f"strategy_params ({name})", params, f"parameters of {cls.__name__}: {e}") from None
-
-
-register_strategy(ShortestQueue)
-register_strategy(RoundRobin)
-register_strategy(Weighted)
-register_strategy(Probabilistic)
-register_strategy(Random)
-register_strategy(PowerOfTwo)
-register_strategy(LeastRequests)
-register_strategy(MinQuantile)

@@ -1,3 +1,5 @@
+import numpy as np
+
 from .base import Candidates, Strategy, argmin_random
 
 
@@ -7,5 +9,5 @@ class ShortestQueue(Strategy):
     name = "shortest_queue"
     description = "least expected completion time (wait + predicted execution)"
 
-    def choose(self, view: Candidates, rng) -> int:
+    def choose(self, view: Candidates, rng: np.random.Generator) -> int:
         return argmin_random(view.completion_mean, rng)

@@ -1,4 +1,9 @@
-from .base import Candidates, Strategy, argmin_random, check_number
+from typing import Any
+
+import numpy as np
+
+from ..validate import check_number
+from .base import Candidates, Strategy, argmin_random
 
 
 class Weighted(Strategy):
@@ -10,8 +15,8 @@ class Weighted(Strategy):
     def __init__(self, w: float = 1.0):
         self.w = check_number("w", w, low=0.0)
 
-    def params(self):
+    def params(self) -> dict[str, Any]:
         return {"w": self.w}
 
-    def choose(self, view: Candidates, rng) -> int:
+    def choose(self, view: Candidates, rng: np.random.Generator) -> int:
         return argmin_random(view.completion_mean + self.w * view.completion_std, rng)
