@@ -29,7 +29,7 @@ import httpx
 import numpy as np
 
 import sim
-from scheduler import Candidates, SpecError, Strategy, argmin_random, register_strategy
+from scheduler import Candidates, Strategy, argmin_random, check_integer, register_strategy
 from scheduler.live import start_instance, start_scheduler, wait_for_tasks
 
 DEADLINE_S = 90.0
@@ -54,9 +54,8 @@ class IdleFirst(Strategy):
     description = "an idle instance if any (the fastest), else the best of d random ones by completion time"
 
     def __init__(self, d: int = 2):
-        if isinstance(d, bool) or not isinstance(d, int) or d < 1:
-            raise SpecError("d", d, "an integer >= 1")  # the message names the parameter and what is accepted
-        self.d = d
+        # a bad value raises SpecError naming the parameter and what is accepted ("an integer >= 1")
+        self.d = check_integer("d", d, low=1)
 
     def params(self) -> dict:
         return {"d": self.d}

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .results import ALL_MODELS  # the summary's row for all models together
+
 __all__ = ["plot_latency_cdf", "plot_latency_percentiles", "plot_utilization", "plot_sweep_p99"]
 
 PERCENTILES = ("p50", "p95", "p99")
@@ -54,10 +56,6 @@ def _save(fig, path) -> Path:
     fig.tight_layout()
     fig.savefig(out, format="png")
     return out
-
-
-# the summary's row for all models together (sim.results.ALL_MODELS)
-ALL_MODELS = "all"
 
 
 def _overall(df, model: str | None, what: str):

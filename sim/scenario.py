@@ -31,6 +31,8 @@ from scheduler import (
     Distribution,
     Empirical,
     SpecError,
+    check_integer,
+    check_number,
     from_spec,
     make_strategy,
     parse_lookup_table,
@@ -80,19 +82,11 @@ def _keys(path: str, value: Any, accepted: Sequence[str], what: str = "a mapping
 
 
 def _int(path: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise SpecError(path, value, f"an integer >= {low}")
-    return int(value)
+    return check_integer(path, value, low=low)
 
 
 def _num(path: str, value: Any, *, positive: bool = True) -> float:
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if ok:
-        value = float(value)
-        ok = math.isfinite(value) and (value > 0 if positive else value >= 0)
-    if not ok:
-        raise SpecError(path, value, "a number > 0" if positive else "a number >= 0")
-    return value
+    return check_number(path, value, low=0.0, low_open=positive)
 
 
 def _resolve(path: str, value: Any, base_dir: Path) -> Path:
@@ -510,7 +504,6 @@ def parse_strategy(value: Any, where: str = "strategy") -> StrategySpec:
 def _predictor(value: Any, models: Mapping, base_dir: Path) -> tuple[dict, dict | None]:
     _keys("predictor", value, PREDICTOR_KEYS)
     mode = value.get("mode", "online")
-    mode = "online" if mode == "default" else mode
     if mode not in PREDICT_MODES:
         raise SpecError("predictor.mode", mode, "one of " + ", ".join(PREDICT_MODES))
     out: dict[str, Any] = {"mode": mode}

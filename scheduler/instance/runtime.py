@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from ..core.stats import Welford
 from ..live.client import pooled_transport
 from .work import TaskInputError
 
@@ -75,7 +76,7 @@ class InstanceRuntime:
         self._notifiers: set[asyncio.Task] = set()
         self._http: httpx.AsyncClient | None = None
         self.running = 0
-        self._n, self._mean, self._m2 = 0, 0.0, 0.0  # measured execution times (Welford)
+        self._exec_stats = Welford()  # measured execution times
 
     # -- lifecycle -------------------------------------------------------------
     async def start(self) -> None:
@@ -134,10 +135,11 @@ class InstanceRuntime:
         Tasks ahead that must end before a replica frees: ``max(0, size - c + 1)``;
         each takes the mean execution time (measured, else the work's prior), over ``c`` replicas.
         """
-        if self._n >= 2:
-            mean, std = self._mean, math.sqrt(self._m2 / (self._n - 1))
+        st = self._exec_stats
+        if st.n >= 2:
+            mean, std = st.mean, st.std
         else:
-            mean, std = self.work.prior_ms or (self._mean, 0.0)
+            mean, std = self.work.prior_ms or (st.mean, 0.0)
         size = self.queue_size
         ahead = max(0, size - self.replicas + 1)
         return mean * ahead / self.replicas, std * math.sqrt(ahead) / self.replicas, size
@@ -174,10 +176,7 @@ class InstanceRuntime:
                 t.add_done_callback(self._notifiers.discard)
 
     def _learn(self, x: float) -> None:
-        self._n += 1
-        d = x - self._mean
-        self._mean += d / self._n
-        self._m2 += d * (x - self._mean)
+        self._exec_stats.add(x)
 
     def _retain(self, job: Job) -> None:
         self._done.append(job)
