@@ -4,8 +4,7 @@
 under uvicorn, port 8102 by default).  Every option also reads an environment
 variable (``--task-timeout-s`` / ``SCHEDULER_TASK_TIMEOUT_S``); the option
 wins.  ``SCHEDULER_CONFIG_PATH`` names a YAML/JSON list of instances
-``{host, port, model_name?}`` registered at startup.  Live mode is imported
-only when a command needs it.
+``{host, port, model_name?}`` registered at startup.
 """
 
 from __future__ import annotations
@@ -13,10 +12,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .core import SpecError
+from .live import OPTIONS, LiveConfig, LiveScheduler, create_app, load_config
+from .protocol import log_config, run
 
-def _serve_parser(sub) -> None:
-    from .live.config import OPTIONS
 
+def _serve_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serve",
         help="run the live scheduler service",
@@ -34,12 +35,8 @@ def _serve_parser(sub) -> None:
 
 
 def _serve(ns: argparse.Namespace) -> int:
-    from .core import SpecError
-    from .live import LiveConfig, LiveScheduler, create_app
-    from .live.serve import log_config, run
-
     try:
-        config = LiveConfig.from_sources(vars(ns))
+        config = load_config(LiveConfig.from_sources(vars(ns)))
         log_config(config.log_level)
         service = LiveScheduler(config)  # builds the core: bad strategy or predictor settings fail here
     except (SpecError, ValueError) as e:

@@ -28,6 +28,7 @@ from scheduler.live import (
     TaskInstanceClient,
     WallClock,
     create_app,
+    load_config,
     load_instances,
 )
 from scheduler.live.service import build_core
@@ -652,8 +653,10 @@ def test_startup_registers_the_configured_instances(fakes, tmp_path, caplog):
     cfg.write_text(
         "instances:\n  - {host: 127.0.0.1, port: 8100, model_name: llm}\n  - {host: 127.0.0.1, port: 8101}\n"
     )
-    config = LiveConfig.from_sources(
-        {}, env={"SCHEDULER_CONFIG_PATH": str(cfg), "SCHEDULER_HEALTH_INTERVAL_S": "60"}
+    config = load_config(
+        LiveConfig.from_sources(
+            {}, env={"SCHEDULER_CONFIG_PATH": str(cfg), "SCHEDULER_HEALTH_INTERVAL_S": "60"}
+        )
     )
     svc = LiveScheduler(
         config,
@@ -715,7 +718,7 @@ def test_config_sources_and_errors(tmp_path):
         ({"lookup_table": str(tmp_path / "missing.yaml")}, {}, "readable file"),
     ]:
         with pytest.raises(SpecError, match=words):
-            LiveConfig.from_sources(cli, env=env)
+            load_config(LiveConfig.from_sources(cli, env=env))
     with pytest.raises(ValueError, match="valid strategies"):
         build_core(LiveConfig(strategy="nope"))
     with pytest.raises(SpecError, match="--lookup-table FILE"):
@@ -729,12 +732,12 @@ def test_config_files(tmp_path):
     table.write_text(
         json.dumps({"llm": {"mean_ms": 80, "std_ms": 20, "instances": {"llm@8100": {"mean_ms": 40}}}})
     )
-    config = LiveConfig(lookup_table=str(table), predict_mode="lookup_table")
+    config = load_config(LiveConfig(lookup_table=str(table), predict_mode="lookup_table"))
     assert build_core(config).predict_mode == "lookup_table"
     bad = tmp_path / "bad.yaml"
     bad.write_text("llm: {mean_ms: -3}\n")
     with pytest.raises(SpecError, match="mean_ms"):
-        LiveConfig(lookup_table=str(bad))
+        load_config(LiveConfig(lookup_table=str(bad)))
 
     listing = tmp_path / "list.yaml"
     listing.write_text("- {host: a, port: 1}\n- {host: b, port: 2, model_name: m}\n")
@@ -760,7 +763,7 @@ def test_example_config_file_is_valid():
         ("127.0.0.1", 8100),
         ("127.0.0.1", 8101),
     ]
-    LiveConfig(lookup_table=str(root / "examples" / "lookup_table.yaml"))
+    load_config(LiveConfig(lookup_table=str(root / "examples" / "lookup_table.yaml")))
 
 
 @pytest.mark.parametrize(
@@ -827,11 +830,11 @@ def test_strategy_module_registers_strategies_before_the_core_is_built(tmp_path)
     from scheduler import strategies_scope
 
     with strategies_scope():
-        config = LiveConfig(strategy="last_of_module", strategy_module=str(mod))
+        config = load_config(LiveConfig(strategy="last_of_module", strategy_module=str(mod)))
         assert build_core(config, clock=ManualClock(T0_MS)).strategy_name == "last_of_module"
     for bad in (str(tmp_path / "missing.py"), "no_such_module_anywhere"):
         with pytest.raises(SpecError, match="strategy_module"):
-            LiveConfig(strategy_module=bad)
+            load_config(LiveConfig(strategy_module=bad))
 
 
 def test_wait_for_tasks_polls_until_each_task_ends(fakes):

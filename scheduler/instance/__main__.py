@@ -16,12 +16,16 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ..core import SpecError, from_spec
+from ..core import Distribution, SpecError, from_spec
+from ..protocol import log_config, run
+from .app import create_instance_app
+from .runtime import InstanceRuntime
+from .work import MatmulWork, SleepWork
 
 DEFAULT_SERVICE_TIME = "{dist: exponential, mean_ms: 50}"
 
 
-def parse_service_time(text: str):
+def parse_service_time(text: str) -> Distribution:
     """A distribution from JSON or YAML flow text (SCENARIO.md forms; ``{dist: empirical, file: F}`` reads F)."""
     try:
         spec = yaml.safe_load(text)
@@ -86,9 +90,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..live.serve import log_config, run
-    from . import InstanceRuntime, MatmulWork, SleepWork, create_instance_app
-
     ns = build_parser().parse_args(argv)
     try:
         log_config(ns.log_level)
@@ -101,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         if ns.history < 1:
             raise SpecError("--history", ns.history, "an integer >= 1")
         rng = np.random.default_rng(ns.seed)
+        work: MatmulWork | SleepWork
         if ns.model_kind == "matmul":
             work = MatmulWork(rng, max_n=ns.max_n)
         else:

@@ -1,72 +1,102 @@
-"""The reference task instance's FastAPI app (task-instance protocol of API.md)."""
+"""The reference task instance's FastAPI app (task-instance protocol of API.md).
+
+Handlers are module-level and reach the :class:`InstanceRuntime` through the
+:data:`Runtime` dependency (``request.app.state.runtime``); the runtime's
+workers start and stop with the app's lifespan.
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Annotated
 
-from fastapi import FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from .. import __version__
-from ..live.models import EnqueueRequest, EnqueueResponse, InstanceStatus, PredictResponse, ResultResponse
+from ..protocol import EnqueueRequest, EnqueueResponse, InstanceStatus, PredictResponse, ResultResponse
 from .runtime import InstanceRuntime
+
+
+async def get_runtime(request: Request) -> InstanceRuntime:
+    runtime: InstanceRuntime = request.app.state.runtime
+    return runtime
+
+
+Runtime = Annotated[InstanceRuntime, Depends(get_runtime)]
+
+
+async def status(runtime: Runtime) -> InstanceStatus:
+    return InstanceStatus(**runtime.status())
+
+
+async def enqueue(req: EnqueueRequest, runtime: Runtime) -> EnqueueResponse:
+    job = runtime.enqueue(req.task_id, req.input_data, req.metadata, req.callback_url)
+    return EnqueueResponse(task_id=job.task_id, queue_size=runtime.queue_size, enqueue_time=job.enqueue_time)
+
+
+async def predict(runtime: Runtime) -> PredictResponse:
+    expected, error, size = runtime.predict()
+    return PredictResponse(expected_ms=expected, error_ms=error, queue_size=size)
+
+
+async def result(task_id: str, runtime: Runtime) -> ResultResponse | JSONResponse:
+    job = runtime.get(task_id)
+    if job is None:
+        return JSONResponse(
+            status_code=404,
+            content={
+                "detail": f"task {task_id!r} unknown here: never enqueued, or older than the last "
+                f"{runtime.history} results kept"
+            },
+        )
+    wait_ms = None if job.start_time is None else (job.start_time - job.enqueue_time) * 1000.0
+    total_ms = None if job.completion_time is None else (job.completion_time - job.enqueue_time) * 1000.0
+    return ResultResponse(
+        task_id=job.task_id,
+        status=job.status,
+        result=job.result,
+        error=job.error,
+        enqueue_time=job.enqueue_time,
+        completion_time=job.completion_time,
+        wait_time=wait_ms,
+        execution_time=job.execution_ms,
+        total_time=total_ms,
+    )
+
+
+def router() -> APIRouter:
+    """A fresh router with the task-instance protocol's endpoints."""
+    r = APIRouter()
+    r.add_api_route("/status", status, methods=["GET"], response_model=InstanceStatus)
+    r.add_api_route("/queue/enqueue", enqueue, methods=["POST"], response_model=EnqueueResponse)
+    r.add_api_route("/queue/predict", predict, methods=["POST"], response_model=PredictResponse)
+    r.add_api_route(
+        "/results/{task_id}",
+        result,
+        methods=["GET"],
+        response_model=ResultResponse,
+        responses={404: {"description": "unknown task"}},
+    )
+    return r
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    runtime: InstanceRuntime = app.state.runtime
+    await runtime.start()
+    try:
+        yield
+    finally:
+        await runtime.stop()
 
 
 def create_instance_app(runtime: InstanceRuntime) -> FastAPI:
     """An app serving ``runtime``; its workers start and stop with the app's lifespan."""
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        await runtime.start()
-        try:
-            yield
-        finally:
-            await runtime.stop()
-
-    app = FastAPI(title=f"infersched task instance ({runtime.model})", version=__version__, lifespan=lifespan)
-    app.state.runtime = runtime
-
-    @app.get("/status", response_model=InstanceStatus)
-    async def status():
-        return runtime.status()
-
-    @app.post("/queue/enqueue", response_model=EnqueueResponse)
-    async def enqueue(req: EnqueueRequest):
-        job = runtime.enqueue(req.task_id, req.input_data, req.metadata, req.callback_url)
-        return EnqueueResponse(
-            task_id=job.task_id, queue_size=runtime.queue_size, enqueue_time=job.enqueue_time
-        )
-
-    @app.post("/queue/predict", response_model=PredictResponse)
-    async def predict():
-        expected, error, size = runtime.predict()
-        return PredictResponse(expected_ms=expected, error_ms=error, queue_size=size)
-
-    @app.get(
-        "/results/{task_id}", response_model=ResultResponse, responses={404: {"description": "unknown task"}}
+    app = FastAPI(
+        title=f"infersched task instance ({runtime.model})", version=__version__, lifespan=_lifespan
     )
-    async def result(task_id: str):
-        job = runtime.get(task_id)
-        if job is None:
-            return JSONResponse(
-                status_code=404,
-                content={
-                    "detail": f"task {task_id!r} unknown here: never enqueued, or older than the last "
-                    f"{runtime.history} results kept"
-                },
-            )
-        wait_ms = None if job.start_time is None else (job.start_time - job.enqueue_time) * 1000.0
-        total_ms = None if job.completion_time is None else (job.completion_time - job.enqueue_time) * 1000.0
-        return ResultResponse(
-            task_id=job.task_id,
-            status=job.status,
-            result=job.result,
-            error=job.error,
-            enqueue_time=job.enqueue_time,
-            completion_time=job.completion_time,
-            wait_time=wait_ms,
-            execution_time=job.execution_ms,
-            total_time=total_ms,
-        )
-
+    app.state.runtime = runtime
+    app.include_router(router())
     return app

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from ..core.stats import Welford
-from ..live.client import pooled_transport
+from ..protocol import JobStatus, pooled_transport
 from .work import TaskInputError
 
 log = logging.getLogger("scheduler.instance")
@@ -35,7 +35,7 @@ class Job:
     metadata: dict
     callback_url: str | None
     enqueue_time: float  # epoch s
-    status: str = "queued"  # queued -> running -> completed | failed
+    status: JobStatus = "queued"  # queued -> running -> completed | failed
     start_time: float | None = None
     completion_time: float | None = None
     execution_ms: float | None = None
@@ -71,7 +71,7 @@ class InstanceRuntime:
         self._transport = transport
         self._jobs: dict[str, Job] = {}
         self._done: deque[Job] = deque()
-        self._queue: asyncio.Queue[Job] | None = None
+        self._queue: asyncio.Queue[Job] = asyncio.Queue()  # a fresh one for each start()
         self._tasks: list[asyncio.Task] = []
         self._notifiers: set[asyncio.Task] = set()
         self._http: httpx.AsyncClient | None = None
@@ -186,6 +186,7 @@ class InstanceRuntime:
                 del self._jobs[old.task_id]
 
     async def _notify(self, job: Job) -> None:
+        assert self._http is not None and job.callback_url is not None, "started, with a callback"
         body = {
             "task_id": job.task_id,
             "instance_id": self.instance_id,

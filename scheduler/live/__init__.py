@@ -2,15 +2,16 @@
 
 Imported on demand (``import scheduler`` does not load it).  Start it with
 ``python -m scheduler serve``; build it in code with
-``create_app(LiveConfig(...))``.  :class:`LocalCluster` starts reference task
+``create_app(load_config(LiveConfig(...)))``.  :class:`LocalCluster` starts reference task
 instances and a scheduler as subprocesses on loopback, for examples, tests
 and benchmarks.
 """
 
+from ..protocol import pooled_transport
 from .app import create_app
-from .client import InstanceError, TaskInstanceClient, pooled_transport
+from .client import InstanceError, TaskInstanceClient
 from .clock import WallClock
-from .config import OPTIONS, InstanceAddress, LiveConfig, load_instances, load_lookup_table
+from .config import OPTIONS, InstanceAddress, LiveConfig, load_config, load_instances, load_lookup_table
 from .launcher import (
     LocalCluster,
     ServerProcess,
@@ -19,9 +20,11 @@ from .launcher import (
     start_scheduler,
     wait_for_tasks,
 )
-from .service import LIVE_PREDICT_MODES, LiveScheduler, Refused, SubmitRefused
+from .modes import LIVE_MODES, LIVE_PREDICT_MODES, mode_from_api, mode_to_api
+from .service import LiveScheduler, Refused, SubmitRefused
 
 __all__ = [
+    "LIVE_MODES",
     "LIVE_PREDICT_MODES",
     "OPTIONS",
     "InstanceAddress",
@@ -36,8 +39,11 @@ __all__ = [
     "WallClock",
     "create_app",
     "free_port",
+    "load_config",
     "load_instances",
     "load_lookup_table",
+    "mode_from_api",
+    "mode_to_api",
     "pooled_transport",
     "start_instance",
     "start_scheduler",

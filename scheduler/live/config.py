@@ -8,8 +8,11 @@ serve`` builds its options from it (``--task-timeout-s``) and
 environment, which wins over the default.  Bad values raise
 :class:`scheduler.SpecError` naming the option and what is accepted.
 
-Two settings name files:
+:func:`load_config` reads what three settings name (the settings themselves
+are plain data, :class:`LiveConfig`):
 
+* ``strategy_module``: a module or ``.py`` file imported for the strategies it
+  registers;
 * ``lookup_table``: ``{model: {mean_ms, std_ms, instances: {name: {mean_ms, std_ms}}}}``
   in YAML or JSON, for the ``lookup_table`` predictor mode;
 * ``config_path`` (``SCHEDULER_CONFIG_PATH``, as in the seed): the instances to
@@ -22,11 +25,13 @@ lines (:class:`scheduler.DecisionLog`), replayed by ``python -m sim replay``.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import math
 import os
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -182,16 +187,21 @@ class InstanceAddress:
 
 @dataclass
 class LiveConfig:
-    """Everything the live scheduler needs; defaults suit one machine."""
+    """Everything the live scheduler needs; defaults suit one machine.
+
+    Plain data: building one reads no file and imports nothing.  The settings
+    that name files or modules (``strategy_module``, ``lookup_table``,
+    ``config_path``) take effect through :func:`load_config`, which
+    ``python -m scheduler serve`` calls."""
 
     host: str = "127.0.0.1"
     port: int = 8102
     public_url: str | None = None
     strategy: str = "shortest_queue"
-    strategy_module: str | None = None  # imported before the strategy is looked up
-    strategy_params: dict = field(default_factory=dict)
-    predict_mode: str = "default"
-    lookup_table: str | None = None  # file name; the parsed table is ``table``
+    strategy_module: str | None = None  # imported by load_config, before the strategy is looked up
+    strategy_params: dict[str, Any] = field(default_factory=dict)
+    predict_mode: str = "default"  # as the command line and the HTTP API name it (scheduler.live.modes)
+    lookup_table: str | None = None  # file name; load_config reads it into ``table``
     config_path: str | None = None
     seed: int | None = None
     request_timeout_s: float = 5.0
@@ -204,18 +214,12 @@ class LiveConfig:
     decision_log: str | None = None  # JSON-lines file of the core's events (scheduler.DecisionLog)
     log_level: str = "info"
     access_log: bool = False
-    table: dict | None = None  # a lookup table given directly (or loaded from ``lookup_table``)
+    table: dict[str, Any] | None = None  # a lookup table given directly (or loaded from ``lookup_table``)
     instances: list[InstanceAddress] = field(default_factory=list)  # registered at startup
 
     def __post_init__(self) -> None:
-        if self.strategy_module:
-            import_strategy_module(self.strategy_module)
-        if self.lookup_table and self.table is None:
-            self.table = load_lookup_table(self.lookup_table)
-        elif self.table is not None:
+        if self.table is not None:
             parse_lookup_table(self.table, "table")
-        if self.config_path:
-            self.instances = list(self.instances) + load_instances(self.config_path)
         if self.task_hard_limit_s < self.task_timeout_s:
             raise SpecError(
                 "task_hard_limit_s",
@@ -251,6 +255,22 @@ class LiveConfig:
             elif env.get(opt.env, "") != "":
                 values[opt.name] = opt.convert(opt.env, env[opt.env])
         return cls(**values)
+
+
+def load_config(config: LiveConfig) -> LiveConfig:
+    """``config`` with what its settings name loaded: the ``strategy_module``
+    imported (so its strategies can be named), the ``lookup_table`` file read
+    into ``table`` (unless a table is given), the ``config_path`` instances
+    appended to ``instances``.  Raises :class:`SpecError` naming the setting."""
+    if config.strategy_module:
+        import_strategy_module(config.strategy_module)
+    table = config.table
+    if config.lookup_table and table is None:
+        table = load_lookup_table(config.lookup_table)
+    instances = list(config.instances)
+    if config.config_path:
+        instances += load_instances(config.config_path)
+    return replace(config, table=table, instances=instances)
 
 
 def base_url(host: str, port: int) -> str:
@@ -306,15 +326,14 @@ def import_strategy_module(name: str) -> None:
     """Import a module (dotted name, or a path to a ``.py`` file) so that the
     strategies it registers can be named: a strategy written and evaluated in
     the simulator is served by ``python -m scheduler serve`` without an edit."""
-    import importlib
-    import importlib.util
-
     try:
         if name.endswith(".py"):
             path = Path(name)
             if not path.is_file():
                 raise SpecError("strategy_module", name, "an existing .py file or an importable module name")
             spec = importlib.util.spec_from_file_location(f"_strategies_{path.stem}", path)
+            if spec is None or spec.loader is None:
+                raise SpecError("strategy_module", name, "a .py file Python can import")
             module = importlib.util.module_from_spec(spec)
             sys.modules[spec.name] = module
             spec.loader.exec_module(module)

@@ -263,7 +263,7 @@ class LocalCluster:
         """Register one instance with the scheduler (``speed``: the predictor's hint, as the
         instance was started with); returns its ti_uuid."""
         where = httpx.URL(inst.url)
-        req = {"host": where.host, "port": where.port}
+        req: dict[str, Any] = {"host": where.host, "port": where.port}
         if speed is not None:
             req["speed"] = speed
         body = httpx.post(f"{self.url}/ti/register", json=req, timeout=10).json()

@@ -1,9 +1,8 @@
-"""Request and response bodies of live mode (API.md), as pydantic models.
+"""Request and response bodies of the scheduler API (API.md), as pydantic models.
 
-Two groups: the scheduler API that clients and task instances call, and the
-task-instance protocol that the scheduler calls (served by
-:mod:`scheduler.instance`).  Durations are milliseconds, timestamps epoch
-seconds, as in API.md.
+The task-instance protocol's bodies (what the scheduler sends to instances,
+and their completion callbacks) are in :mod:`scheduler.protocol`.
+Durations are milliseconds, timestamps epoch seconds, as in API.md.
 """
 
 from __future__ import annotations
@@ -13,8 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 Status = Literal["success", "error"]
-
-# -- scheduler API -------------------------------------------------------------
+TaskStatus = Literal["queued", "scheduled", "completed", "failed"]
 
 
 class HealthResponse(BaseModel):
@@ -98,7 +96,7 @@ class QueueInfoResponse(BaseModel):
 
 class TaskQueryResponse(BaseModel):
     task_id: str
-    task_status: Literal["queued", "scheduled", "completed", "failed"]
+    task_status: TaskStatus
     scheduled_ti: str = Field(description="ti_uuid of the instance; empty if never scheduled")
     submit_time: float = Field(description="epoch seconds")
     result: Any = Field(
@@ -129,20 +127,6 @@ class TaskDetailsResponse(BaseModel):
     )
 
 
-class CompletionNotification(BaseModel):
-    task_id: str
-    instance_id: str
-    execution_time: float = Field(ge=0, allow_inf_nan=False, description="measured execution time (ms)")
-    result: Any = None
-    error: str | None = None
-
-
-class CompletionResponse(BaseModel):
-    status: Literal["success", "warning"]
-    message: str
-    total_time_ms: float | None = None
-
-
 class StatsResponse(BaseModel):
     """Not in API.md: counts and recent timings from the tracker, for operators and benchmarks."""
 
@@ -154,45 +138,3 @@ class StatsResponse(BaseModel):
     total_ms: dict[str, float] | None
     wait_ms: dict[str, float] | None
     execution_ms: dict[str, float] | None
-
-
-# -- task-instance protocol ----------------------------------------------------
-
-
-class InstanceStatus(BaseModel):
-    instance_id: str = Field(min_length=1)
-    model_type: str = Field(min_length=1)
-    replicas_running: int = Field(ge=0)
-    queue_size: int = Field(ge=0)
-    status: Literal["running", "idle", "error"]
-
-
-class EnqueueRequest(BaseModel):
-    task_id: str = Field(min_length=1)
-    input_data: Any = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    callback_url: str | None = None
-
-
-class EnqueueResponse(BaseModel):
-    task_id: str
-    queue_size: int
-    enqueue_time: float = Field(description="epoch seconds")
-
-
-class PredictResponse(BaseModel):
-    expected_ms: float
-    error_ms: float
-    queue_size: int
-
-
-class ResultResponse(BaseModel):
-    task_id: str
-    status: Literal["queued", "running", "completed", "failed"]
-    result: Any = None
-    error: str | None = None
-    enqueue_time: float = Field(description="epoch seconds")
-    completion_time: float | None = Field(default=None, description="epoch seconds")
-    wait_time: float | None = Field(default=None, description="ms from enqueue to start")
-    execution_time: float | None = Field(default=None, description="ms")
-    total_time: float | None = Field(default=None, description="ms from enqueue to completion")

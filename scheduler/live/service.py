@@ -30,7 +30,7 @@ import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from ..core import (
     COMPLETED,
@@ -51,17 +51,9 @@ from ..decision_log import DecisionLog
 from .client import InstanceError, TaskInstanceClient
 from .clock import WallClock
 from .config import LiveConfig, base_url
+from .modes import LIVE_MODES, LIVE_PREDICT_MODES, mode_from_api, mode_to_api
 
 log = logging.getLogger("scheduler.live")
-
-#: predictor modes live mode accepts (oracle and clairvoyant need knowledge only a simulator has)
-LIVE_PREDICT_MODES = ("default", "lookup_table")
-_MODE_SYNONYMS = {"online": "default"}
-
-
-def _core_mode(live_mode: str) -> str:
-    """The core's name for a live predict mode (the core calls ``default`` ``online``)."""
-    return "online" if live_mode == "default" else live_mode
 
 
 class Refused(Exception):
@@ -79,7 +71,7 @@ class SubmitRefused(Exception):
 class Ack(NamedTuple):
     """The answer to a completion notification."""
 
-    status: str  # "success" or "warning"
+    status: Literal["success", "warning"]
     message: str
     total_time_ms: float | None = None
 
@@ -106,7 +98,15 @@ class _InFlight:
 def build_core(config: LiveConfig, clock: Clock | None = None, recorder: Recorder | None = None) -> Scheduler:
     """The core Scheduler live mode runs: wall clock (unless a test gives another),
     ``task-<uuid4 hex>`` ids, the configured strategy and predictor; ``recorder``
-    (e.g. a :class:`~scheduler.DecisionLog`) receives every core event from construction on."""
+    (e.g. a :class:`~scheduler.DecisionLog`) receives every core event from construction on.
+
+    ``config`` must be loaded (:func:`~scheduler.live.config.load_config`) if it names a lookup table."""
+    if config.lookup_table and config.table is None:
+        raise SpecError(
+            "lookup_table",
+            config.lookup_table,
+            "a file read by scheduler.live.load_config(config) before the service is built",
+        )
     core = Scheduler(
         config.strategy,
         strategy_params=config.strategy_params,
@@ -117,17 +117,17 @@ def build_core(config: LiveConfig, clock: Clock | None = None, recorder: Recorde
         recorder=recorder,
         task_ids=lambda: f"task-{uuid.uuid4().hex}",
     )
-    mode = _MODE_SYNONYMS.get(config.predict_mode, config.predict_mode)
-    if mode not in LIVE_PREDICT_MODES:
+    mode = mode_from_api(config.predict_mode)
+    if mode not in LIVE_MODES:
         raise SpecError("predict_mode", config.predict_mode, "one of " + ", ".join(LIVE_PREDICT_MODES))
     if mode == "lookup_table" and not config.table:
         raise SpecError(
             "predict_mode",
-            mode,
+            config.predict_mode,
             "default, or lookup_table together with a lookup table "
             "(--lookup-table FILE or SCHEDULER_LOOKUP_TABLE)",
         )
-    core.set_predict_mode(_core_mode(mode))
+    core.set_predict_mode(mode)
     return core
 
 
@@ -228,20 +228,22 @@ class LiveScheduler:
 
     @property
     def predict_mode(self) -> str:
-        mode = self.core.predict_mode
-        return "default" if mode == "online" else mode
+        """The predictor mode as clients see it (API.md's name: ``default`` for the core's ``online``)."""
+        return mode_to_api(self.core.predict_mode)
 
     def set_predict_mode(self, mode: str) -> None:
-        name = _MODE_SYNONYMS.get(mode, mode)
-        if name not in LIVE_PREDICT_MODES:
-            raise Refused(f"unknown predict mode {mode!r}; valid modes: {', '.join(LIVE_PREDICT_MODES)}")
-        if name == "lookup_table" and not self.core.predictor.table:
+        """Switch the core's predictor to ``mode``, one of :data:`LIVE_MODES` (the core's names)."""
+        if mode not in LIVE_MODES:
+            raise Refused(
+                f"unknown predict mode {mode_to_api(mode)!r}; valid modes: {', '.join(LIVE_PREDICT_MODES)}"
+            )
+        if mode == "lookup_table" and not self.core.predictor.table:
             raise Refused(
                 "predict mode 'lookup_table' needs a lookup table, and none is configured; start the "
                 "scheduler with --lookup-table FILE (or SCHEDULER_LOOKUP_TABLE=FILE)"
             )
-        self.core.set_predict_mode(_core_mode(name))
-        log.info("predict mode is now %s", name)
+        self.core.set_predict_mode(mode)
+        log.info("predict mode is now %s", mode_to_api(mode))
 
     # -- instances -------------------------------------------------------------
     async def register(
@@ -264,11 +266,13 @@ class LiveScheduler:
             raise Refused(
                 f"cannot register {url}: it reports replicas_running={st.replicas_running}, expected >= 1"
             )
-        for e in self._entries.values():  # checked after the await: no other registration can interleave now
-            if self.core.has_instance(e.ti_uuid) and (e.base_url == url or e.reported_id == st.instance_id):
+        for other in self._entries.values():  # checked after the await: no other registration interleaves
+            if self.core.has_instance(other.ti_uuid) and (
+                other.base_url == url or other.reported_id == st.instance_id
+            ):
                 raise Refused(
-                    f"cannot register {url}: instance {e.reported_id!r} at {e.base_url} is already "
-                    f"registered as {e.ti_uuid}"
+                    f"cannot register {url}: instance {other.reported_id!r} at {other.base_url} is already "
+                    f"registered as {other.ti_uuid}"
                 )
         ti = str(uuid.uuid4())
         try:
@@ -421,7 +425,9 @@ class LiveScheduler:
             except NoInstanceError as e:  # the core failed the task; keep our books in step
                 self._inflight.pop(task_id, None)
                 raise SubmitRefused(f"{e}; {why}", task_id) from None
-        raise SubmitRefused(self.core.task(task_id).error, task_id)
+        failed = self.core.task(task_id)
+        assert failed is not None and failed.error is not None, "_fail recorded the task as failed"
+        raise SubmitRefused(failed.error, task_id)
 
     def _fail(self, task_id: str, reason: str, execution_ms: float | None = None) -> TaskRecord:
         self._inflight.pop(task_id, None)
@@ -496,6 +502,7 @@ class LiveScheduler:
         rec = self._scheduled_on(task_id)
         if rec is None or task_id in self._delivering:
             return
+        assert rec.instance_id is not None and rec.schedule_ms is not None, "a scheduled task has both"
         entry = self._entries[rec.instance_id]
         if not self.core.instance(entry.ti_uuid).healthy:
             why = f"instance {entry.ti_uuid} is unhealthy ({entry.last_error})"

@@ -9,14 +9,18 @@ installed (``uvicorn[standard]``), else asyncio and h11.
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp
 from uvicorn.config import LOG_LEVELS, LOGGING_CONFIG
 
 from ..core import SpecError
 
 
-def log_config(level: str) -> dict:
+def log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging configuration with a ``scheduler`` logger at ``level``
+    (:class:`SpecError` for an unknown level)."""
     if level.lower() not in LOG_LEVELS:
         raise SpecError("log_level", level, "one of " + ", ".join(LOG_LEVELS))
     cfg = copy.deepcopy(LOGGING_CONFIG)
@@ -24,7 +28,7 @@ def log_config(level: str) -> dict:
     return cfg
 
 
-def run(app, *, host: str, port: int, log_level: str = "info", access_log: bool = False) -> None:
+def run(app: ASGIApp, *, host: str, port: int, log_level: str = "info", access_log: bool = False) -> None:
     """Serve ``app`` until SIGINT/SIGTERM, then shut down gracefully (the app's lifespan ends)."""
     uvicorn.run(
         app,

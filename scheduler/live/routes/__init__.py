@@ -1,0 +1,26 @@
+"""The scheduler API (API.md) as FastAPI routers, one module per area.
+
+Each module has module-level handlers and a ``router()`` that builds a fresh
+:class:`fastapi.APIRouter` for one app.  Handlers reach the service through the
+:data:`~.deps.Service` dependency (``request.app.state.service``).
+
+* :mod:`.settings`: ``/scheduler/set``, ``/scheduler/predict_mode``, ``/scheduler/stats``
+* :mod:`.instances`: ``/ti/register``, ``/ti/remove``
+* :mod:`.tasks`: ``/queue/submit``, ``/queue/info``, ``/task/query``, ``/task/details``
+* :mod:`.health`: ``/health``, ``/notify/task_complete``
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from . import health, instances, settings, tasks
+from .deps import Service, get_service
+
+
+def routers() -> list[APIRouter]:
+    """A fresh router for every area of the API."""
+    return [health.router(), settings.router(), instances.router(), tasks.router()]
+
+
+__all__ = ["Service", "get_service", "routers"]

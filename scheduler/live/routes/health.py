@@ -1,0 +1,38 @@
+"""``GET /health`` and ``POST /notify/task_complete`` (instances report finished tasks)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter
+
+from ... import __version__
+from ...protocol import CompletionNotification, CompletionResponse
+from ..models import HealthResponse
+from .deps import Service
+
+log = logging.getLogger("scheduler.live")
+
+
+async def health() -> HealthResponse:
+    return HealthResponse(version=__version__)
+
+
+async def task_complete(note: CompletionNotification, service: Service) -> CompletionResponse:
+    ack = service.notify(note.task_id, note.instance_id, note.execution_time, note.result, note.error)
+    if ack.status == "warning":
+        log.warning("completion notification ignored: %s", ack.message)
+    return CompletionResponse(status=ack.status, message=ack.message, total_time_ms=ack.total_time_ms)
+
+
+def router() -> APIRouter:
+    r = APIRouter()
+    r.add_api_route("/health", health, methods=["GET"], response_model=HealthResponse)
+    r.add_api_route(
+        "/notify/task_complete",
+        task_complete,
+        methods=["POST"],
+        response_model=CompletionResponse,
+        response_model_exclude_none=True,
+    )
+    return r

@@ -1,0 +1,37 @@
+"""Task instances joining and leaving: ``POST /ti/register``, ``POST /ti/remove``.
+Refusals answer 200 with ``status: "error"`` (API.md)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from ..models import RegisterRequest, RegisterResponse, RemoveRequest, RemoveResponse
+from ..service import Refused
+from .deps import Service
+
+
+async def register(req: RegisterRequest, service: Service) -> RegisterResponse:
+    try:
+        ti = await service.register(req.host, req.port, req.model_name, speed=req.speed)
+    except Refused as e:
+        return RegisterResponse(status="error", message=str(e), ti_uuid="")
+    return RegisterResponse(status="success", message="TaskInstance registered", ti_uuid=ti)
+
+
+async def remove(req: RemoveRequest, service: Service) -> RemoveResponse:
+    try:
+        left = service.remove(req.ti_uuid)
+    except Refused as e:
+        return RemoveResponse(status="error", message=str(e), ti_uuid=req.ti_uuid)
+    return RemoveResponse(
+        status="success",
+        ti_uuid=req.ti_uuid,
+        message=f"TaskInstance removed; its {left} task(s) in flight will finish and be recorded",
+    )
+
+
+def router() -> APIRouter:
+    r = APIRouter()
+    r.add_api_route("/ti/register", register, methods=["POST"], response_model=RegisterResponse)
+    r.add_api_route("/ti/remove", remove, methods=["POST"], response_model=RemoveResponse)
+    return r

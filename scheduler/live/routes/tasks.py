@@ -1,0 +1,127 @@
+"""Tasks: ``POST /queue/submit``, ``GET /queue/info``, ``GET /task/query``, and
+``POST /task/details`` (not in API.md: many tasks at once with the scheduler's
+own timings and predictions, for the live load driver ``python -m sim drive``).
+
+``/queue/submit`` answers 503 when no instance can take the task and 409 when
+a client-supplied ``task_id`` is already in use; ``/task/query`` answers 404
+for an unknown task."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from ...core import COMPLETED, FAILED, DuplicateTaskError, TaskRecord
+from ..models import (
+    QueueInfoItem,
+    QueueInfoResponse,
+    SubmitRequest,
+    SubmitResponse,
+    TaskDetail,
+    TaskDetailsRequest,
+    TaskDetailsResponse,
+    TaskQueryResponse,
+    TaskStatus,
+)
+from ..service import SubmitRefused
+from .deps import Service
+
+
+async def submit(req: SubmitRequest, service: Service) -> SubmitResponse | JSONResponse:
+    try:
+        task_id, ti = await service.submit(req.model_name, req.task_input, req.metadata, req.task_id)
+    except SubmitRefused as e:
+        body = {"detail": str(e)}
+        if e.task_id is not None:
+            body["task_id"] = e.task_id
+        return JSONResponse(status_code=503, content=body)
+    except DuplicateTaskError as e:
+        return JSONResponse(status_code=409, content={"detail": f"{e}; omit task_id to get a fresh one"})
+    return SubmitResponse(task_id=task_id, scheduled_ti=ti)
+
+
+async def queue_info(
+    service: Service, model_name: str | None = Query(default=None, description="only this model")
+) -> QueueInfoResponse:
+    return QueueInfoResponse(
+        status="success",
+        queues=[
+            QueueInfoItem(
+                model_name=q.model,
+                ti_uuid=q.instance_id,
+                waiting_time_expect=q.wait_mean_ms,
+                waiting_time_error=q.wait_std_ms,
+            )
+            for q in service.queue_info(model_name)
+        ],
+    )
+
+
+async def task_query(
+    service: Service, task_id: str = Query(min_length=1)
+) -> TaskQueryResponse | JSONResponse:
+    rec = service.task(task_id)
+    if rec is None:
+        return JSONResponse(status_code=404, content={"detail": f"task {task_id!r} not found"})
+    return TaskQueryResponse(
+        task_id=rec.task_id,
+        task_status=cast(TaskStatus, rec.status),  # the tracker's statuses are API.md's
+        scheduled_ti=rec.instance_id or "",
+        submit_time=rec.submit_ms / 1000.0,
+        result=_result(rec),
+    )
+
+
+async def task_details(req: TaskDetailsRequest, service: Service) -> TaskDetailsResponse:
+    found, unknown = [], []
+    for tid in req.task_ids:
+        rec = service.task(tid)
+        if rec is None:
+            unknown.append(tid)
+            continue
+        found.append(
+            TaskDetail(
+                task_id=rec.task_id,
+                task_status=cast(TaskStatus, rec.status),  # the tracker's statuses are API.md's
+                scheduled_ti=rec.instance_id or "",
+                submit_time=rec.submit_ms / 1000.0,
+                result=_result(rec),
+                completion_time=None if rec.end_ms is None else rec.end_ms / 1000.0,
+                execution_time_ms=rec.execution_ms,
+                predicted_ms=rec.predicted_ms,
+                predicted_error_ms=rec.predicted_error_ms,
+                instance_name=service.instance_name(rec.instance_id),
+            )
+        )
+    return TaskDetailsResponse(tasks=found, unknown=unknown)
+
+
+def _result(rec: TaskRecord) -> Any:
+    """What ``result`` shows: the instance's result when completed, ``{"error": ...}`` when failed, else None."""
+    return rec.result if rec.status == COMPLETED else {"error": rec.error} if rec.status == FAILED else None
+
+
+def router() -> APIRouter:
+    r = APIRouter()
+    r.add_api_route(
+        "/queue/submit",
+        submit,
+        methods=["POST"],
+        response_model=SubmitResponse,
+        responses={
+            503: {"description": "no instance can take the task"},
+            409: {"description": "task_id already in use"},
+        },
+    )
+    r.add_api_route("/queue/info", queue_info, methods=["GET"], response_model=QueueInfoResponse)
+    r.add_api_route(
+        "/task/query",
+        task_query,
+        methods=["GET"],
+        response_model=TaskQueryResponse,
+        responses={404: {"description": "unknown task"}},
+    )
+    r.add_api_route("/task/details", task_details, methods=["POST"], response_model=TaskDetailsResponse)
+    return r

@@ -1,0 +1,70 @@
+"""Bodies of the task-instance protocol (API.md), as pydantic models.
+
+The scheduler calls an instance's ``GET /status``, ``POST /queue/enqueue``,
+``POST /queue/predict`` and ``GET /results/{task_id}``; the instance answers
+with these bodies and reports each finished task with a
+:class:`CompletionNotification` to ``POST /notify/task_complete``.  Durations
+are milliseconds, timestamps epoch seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class InstanceStatus(BaseModel):
+    instance_id: str = Field(min_length=1)
+    model_type: str = Field(min_length=1)
+    replicas_running: int = Field(ge=0)
+    queue_size: int = Field(ge=0)
+    status: Literal["running", "idle", "error"]
+
+
+class EnqueueRequest(BaseModel):
+    task_id: str = Field(min_length=1)
+    input_data: Any = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    callback_url: str | None = None
+
+
+class EnqueueResponse(BaseModel):
+    task_id: str
+    queue_size: int
+    enqueue_time: float = Field(description="epoch seconds")
+
+
+class PredictResponse(BaseModel):
+    expected_ms: float
+    error_ms: float
+    queue_size: int
+
+
+JobStatus = Literal["queued", "running", "completed", "failed"]
+
+
+class ResultResponse(BaseModel):
+    task_id: str
+    status: JobStatus
+    result: Any = None
+    error: str | None = None
+    enqueue_time: float = Field(description="epoch seconds")
+    completion_time: float | None = Field(default=None, description="epoch seconds")
+    wait_time: float | None = Field(default=None, description="ms from enqueue to start")
+    execution_time: float | None = Field(default=None, description="ms")
+    total_time: float | None = Field(default=None, description="ms from enqueue to completion")
+
+
+class CompletionNotification(BaseModel):
+    task_id: str
+    instance_id: str
+    execution_time: float = Field(ge=0, allow_inf_nan=False, description="measured execution time (ms)")
+    result: Any = None
+    error: str | None = None
+
+
+class CompletionResponse(BaseModel):
+    status: Literal["success", "warning"]
+    message: str
+    total_time_ms: float | None = None
