@@ -1,17 +1,16 @@
 """The reference task instance's FastAPI app (task-instance protocol of API.md).
 
-Handlers are module-level and reach the :class:`InstanceRuntime` through the
-:data:`Runtime` dependency (``request.app.state.runtime``); the runtime's
-workers start and stop with the app's lifespan.
+Handlers are module-level and reach the :class:`InstanceRuntime` as
+``request.app.state.runtime`` (:func:`runtime_of`); the runtime's workers
+start and stop with the app's lifespan.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from .. import __version__
@@ -19,29 +18,30 @@ from ..protocol import EnqueueRequest, EnqueueResponse, InstanceStatus, PredictR
 from .runtime import InstanceRuntime
 
 
-async def get_runtime(request: Request) -> InstanceRuntime:
+def runtime_of(request: Request) -> InstanceRuntime:
+    """The runtime of the app serving ``request``."""
     runtime: InstanceRuntime = request.app.state.runtime
     return runtime
 
 
-Runtime = Annotated[InstanceRuntime, Depends(get_runtime)]
-
-
-async def status(runtime: Runtime) -> InstanceStatus:
+async def status(request: Request) -> InstanceStatus:
+    runtime = runtime_of(request)
     return InstanceStatus(**runtime.status())
 
 
-async def enqueue(req: EnqueueRequest, runtime: Runtime) -> EnqueueResponse:
+async def enqueue(req: EnqueueRequest, request: Request) -> EnqueueResponse:
+    runtime = runtime_of(request)
     job = runtime.enqueue(req.task_id, req.input_data, req.metadata, req.callback_url)
     return EnqueueResponse(task_id=job.task_id, queue_size=runtime.queue_size, enqueue_time=job.enqueue_time)
 
 
-async def predict(runtime: Runtime) -> PredictResponse:
-    expected, error, size = runtime.predict()
+async def predict(request: Request) -> PredictResponse:
+    expected, error, size = runtime_of(request).predict()
     return PredictResponse(expected_ms=expected, error_ms=error, queue_size=size)
 
 
-async def result(task_id: str, runtime: Runtime) -> ResultResponse | JSONResponse:
+async def result(task_id: str, request: Request) -> ResultResponse | JSONResponse:
+    runtime = runtime_of(request)
     job = runtime.get(task_id)
     if job is None:
         return JSONResponse(

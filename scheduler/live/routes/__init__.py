@@ -1,8 +1,8 @@
 """The scheduler API (API.md) as FastAPI routers, one module per area.
 
 Each module has module-level handlers and a ``router()`` that builds a fresh
-:class:`fastapi.APIRouter` for one app.  Handlers reach the service through the
-:data:`~.deps.Service` dependency (``request.app.state.service``).
+:class:`fastapi.APIRouter` for one app.  Handlers reach the service as
+``request.app.state.service``, through :func:`~.deps.service_of`.
 
 * :mod:`.settings`: ``/scheduler/set``, ``/scheduler/predict_mode``, ``/scheduler/stats``
 * :mod:`.instances`: ``/ti/register``, ``/ti/remove``
@@ -15,7 +15,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from . import health, instances, settings, tasks
-from .deps import Service, get_service
+from .deps import service_of
 
 
 def routers() -> list[APIRouter]:
@@ -23,4 +23,4 @@ def routers() -> list[APIRouter]:
     return [health.router(), settings.router(), instances.router(), tasks.router()]
 
 
-__all__ = ["Service", "get_service", "routers"]
+__all__ = ["routers", "service_of"]

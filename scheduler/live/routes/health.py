@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from ... import __version__
 from ...protocol import CompletionNotification, CompletionResponse
 from ..models import HealthResponse
-from .deps import Service
+from .deps import service_of
 
 log = logging.getLogger("scheduler.live")
 
@@ -18,7 +18,8 @@ async def health() -> HealthResponse:
     return HealthResponse(version=__version__)
 
 
-async def task_complete(note: CompletionNotification, service: Service) -> CompletionResponse:
+async def task_complete(note: CompletionNotification, request: Request) -> CompletionResponse:
+    service = service_of(request)
     ack = service.notify(note.task_id, note.instance_id, note.execution_time, note.result, note.error)
     if ack.status == "warning":
         log.warning("completion notification ignored: %s", ack.message)

@@ -3,14 +3,15 @@ Refusals answer 200 with ``status: "error"`` (API.md)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from ..models import RegisterRequest, RegisterResponse, RemoveRequest, RemoveResponse
 from ..service import Refused
-from .deps import Service
+from .deps import service_of
 
 
-async def register(req: RegisterRequest, service: Service) -> RegisterResponse:
+async def register(req: RegisterRequest, request: Request) -> RegisterResponse:
+    service = service_of(request)
     try:
         ti = await service.register(req.host, req.port, req.model_name, speed=req.speed)
     except Refused as e:
@@ -18,7 +19,8 @@ async def register(req: RegisterRequest, service: Service) -> RegisterResponse:
     return RegisterResponse(status="success", message="TaskInstance registered", ti_uuid=ti)
 
 
-async def remove(req: RemoveRequest, service: Service) -> RemoveResponse:
+async def remove(req: RemoveRequest, request: Request) -> RemoveResponse:
+    service = service_of(request)
     try:
         left = service.remove(req.ti_uuid)
     except Refused as e:

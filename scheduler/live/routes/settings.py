@@ -3,15 +3,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from ..models import PredictModeRequest, SetStrategyRequest, StatsResponse, StatusMessage
 from ..modes import mode_from_api
 from ..service import Refused
-from .deps import Service
+from .deps import service_of
 
 
-async def set_strategy(req: SetStrategyRequest, service: Service) -> StatusMessage:
+async def set_strategy(req: SetStrategyRequest, request: Request) -> StatusMessage:
+    service = service_of(request)
     try:
         service.set_strategy(req.name, req.params)
     except Refused as e:
@@ -19,7 +20,8 @@ async def set_strategy(req: SetStrategyRequest, service: Service) -> StatusMessa
     return StatusMessage(status="success", message="OK")
 
 
-async def set_predict_mode(req: PredictModeRequest, service: Service) -> StatusMessage:
+async def set_predict_mode(req: PredictModeRequest, request: Request) -> StatusMessage:
+    service = service_of(request)
     try:
         service.set_predict_mode(mode_from_api(req.mode))
     except Refused as e:
@@ -27,7 +29,8 @@ async def set_predict_mode(req: PredictModeRequest, service: Service) -> StatusM
     return StatusMessage(status="success", message="OK")
 
 
-async def stats(service: Service) -> StatsResponse:
+async def stats(request: Request) -> StatsResponse:
+    service = service_of(request)
     s = service.core.tracker.stats()
     return StatsResponse(
         strategy=service.core.strategy_name,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from ...core import COMPLETED, FAILED, DuplicateTaskError, TaskRecord
@@ -26,10 +26,11 @@ from ..models import (
     TaskStatus,
 )
 from ..service import SubmitRefused
-from .deps import Service
+from .deps import service_of
 
 
-async def submit(req: SubmitRequest, service: Service) -> SubmitResponse | JSONResponse:
+async def submit(req: SubmitRequest, request: Request) -> SubmitResponse | JSONResponse:
+    service = service_of(request)
     try:
         task_id, ti = await service.submit(req.model_name, req.task_input, req.metadata, req.task_id)
     except SubmitRefused as e:
@@ -43,8 +44,9 @@ async def submit(req: SubmitRequest, service: Service) -> SubmitResponse | JSONR
 
 
 async def queue_info(
-    service: Service, model_name: str | None = Query(default=None, description="only this model")
+    request: Request, model_name: str | None = Query(default=None, description="only this model")
 ) -> QueueInfoResponse:
+    service = service_of(request)
     return QueueInfoResponse(
         status="success",
         queues=[
@@ -60,8 +62,9 @@ async def queue_info(
 
 
 async def task_query(
-    service: Service, task_id: str = Query(min_length=1)
+    request: Request, task_id: str = Query(min_length=1)
 ) -> TaskQueryResponse | JSONResponse:
+    service = service_of(request)
     rec = service.task(task_id)
     if rec is None:
         return JSONResponse(status_code=404, content={"detail": f"task {task_id!r} not found"})
@@ -74,7 +77,8 @@ async def task_query(
     )
 
 
-async def task_details(req: TaskDetailsRequest, service: Service) -> TaskDetailsResponse:
+async def task_details(req: TaskDetailsRequest, request: Request) -> TaskDetailsResponse:
+    service = service_of(request)
     found, unknown = [], []
     for tid in req.task_ids:
         rec = service.task(tid)
