@@ -134,10 +134,10 @@ class DriveResult(Results):
         """Every task of the workload was submitted and ended (completed or failed)."""
         return bool(self.outcomes["outcome"].isin([COMPLETED, FAILED, REFUSED]).all())
 
-    def save(self, out_dir: str | Path) -> dict[str, Path]:
-        """The simulator's files (tasks.csv, summary.csv, instances.csv, replications.csv),
-        plus outcomes.csv and drive.json."""
-        paths = super().save(out_dir)
+    def save(self, out_dir: str | Path, format: str = "auto") -> dict[str, Path]:
+        """The simulator's files (tasks, summary, instances, replications; ``format`` as in
+        :meth:`sim.Results.save`), plus outcomes.csv and drive.json."""
+        paths = super().save(out_dir, format)
         out = Path(out_dir)
         p = out / "outcomes.csv"
         self.outcomes.to_csv(p, index=False, float_format="%.6f")

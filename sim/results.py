@@ -379,23 +379,24 @@ class Results:
     def littles_law(self) -> pd.DataFrame:
         return littles_law(self.tasks)
 
-    def save(self, out_dir: str | Path) -> dict[str, Path]:
-        """Write tasks.csv, summary.csv, instances.csv and replications.csv; return their paths.
+    def save(self, out_dir: str | Path, format: str = "auto") -> dict[str, Path]:
+        """Write the tasks, summary, instances and replications tables; return their paths.
 
-        Floats are written with 6 decimals (nanosecond resolution for ms values).
+        ``format``: ``"auto"`` (Parquet for tables of more than a million rows,
+        CSV otherwise), ``"parquet"``, ``"csv"`` or ``"both"`` (:mod:`sim.io`).
+        CSV floats are written with 6 decimals (nanosecond resolution for ms values).
         """
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        paths = {}
-        for name, frame in (
-            ("tasks", self.tasks),
-            ("summary", self.summary),
-            ("instances", self.instances),
-            ("replications", self.replications),
-        ):
-            p = out / f"{name}.csv"
-            frame.to_csv(p, index=False, float_format="%.6f")
-            paths[name] = p
-        log.info("wrote %s", ", ".join(str(p) for p in paths.values()))
+        from .io import write_tables
+
+        paths = write_tables(
+            {
+                "tasks": self.tasks,
+                "summary": self.summary,
+                "instances": self.instances,
+                "replications": self.replications,
+            },
+            out_dir,
+            format,
+        )
         self.files.update(paths)
         return paths
