@@ -10,12 +10,14 @@ live scheduler and returns the same tables; ``sim.twin`` runs each strategy live
 and simulated and compares them (:mod:`sim.drive`, :mod:`sim.twin`).
 
 Command line: ``python -m sim run SCENARIO.yaml --out DIR`` (see :mod:`sim.cli`);
-also ``drive``, ``twin`` and ``replay``.
+also ``sweep`` (locally or on a Dask cluster), ``drive``, ``twin`` and ``replay``.
+``sim.load_results(DIR)`` reads any results folder back (Parquet or CSV).
 """
 
 from . import theory
 from .drive import DriveResult, drive
 from .engine import Run, Workload, draw_workload, replication_seeds, run, simulate
+from .io import load_results
 from .plots import (
     plot_latency_cdf,
     plot_latency_cdf_overlay,
@@ -36,6 +38,7 @@ from .results import (
 )
 from .scenario import InstanceSpec, Scenario, StrategySpec, apply_overrides, load_scenario, parse_strategy
 from .sweep import offered_load, set_offered_load, sweep
+from .sweep_units import SweepResult, run_sweep
 from .twin import TwinResult, twin
 
 __all__ = [
@@ -66,6 +69,9 @@ __all__ = [
     "offered_load",
     "set_offered_load",
     "sweep",
+    "run_sweep",
+    "SweepResult",
+    "load_results",
     "theory",
     "DriveResult",
     "drive",

@@ -8,6 +8,7 @@
                                       [--max-seconds S]
     python -m sim twin SCENARIO.yaml --out DIR [--strategies a,b] [--tasks N]
     python -m sim replay LOG [LOG ...]
+    python -m sim sweep SWEEP.yaml --out DIR [--cluster local|ADDRESS] [--format parquet|csv|both]
 
 ``run`` shows a progress bar on stderr, prints the summary table, writes the
 task table, summary, per-instance utilisation and plots into DIR and says
@@ -16,7 +17,8 @@ running live scheduler and writes the same tables and plots from the
 scheduler's own timestamps (:mod:`sim.drive`).  ``twin`` runs every strategy
 live and simulated and prints their latency percentiles side by side
 (:mod:`sim.twin`).  ``replay`` feeds decision logs back through the core
-(:mod:`sim.replay_cli`).  Exit codes: 0 ok, 1 when something failed after the
+(:mod:`sim.replay_cli`).  ``sweep`` runs a scenario over a grid, locally or on a
+Dask cluster (:mod:`sim.sweep_cli`).  Exit codes: 0 ok, 1 when something failed after the
 run (a plot or a file; for ``drive``, tasks that did not complete; for
 ``replay``, a decision that came out different), 2 for a bad scenario or bad
 arguments (the message on stderr, no traceback).
@@ -35,6 +37,8 @@ import pandas as pd
 
 from scheduler import STRATEGIES, SpecError, strategy_names
 
+from . import sweep_cli
+from .io import FORMATS
 from .results import ALL_MODELS
 
 log = logging.getLogger("sim")
@@ -100,6 +104,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="write each run's core events to DIR/<strategy>_r<replication>.jsonl (for `sim replay`)",
     )
+    r.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="auto",
+        help="tables as parquet, csv or both (default auto: parquet above a million rows, else csv)",
+    )
     r.add_argument("-v", "--verbose", action="store_true", help="log each run")
     v = sub.add_parser("validate", help="check a scenario without simulating it")
     v.add_argument("scenario")
@@ -160,6 +170,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("logs", nargs="+", metavar="LOG", help="a JSON-lines decision log, or a folder of them")
     p.add_argument("--show", type=int, default=5, help="mismatches shown per scheduler (default 5)")
+    sweep_cli.add_parser(sub)
     return ap
 
 
@@ -179,6 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _drive(args)
         if args.command == "twin":
             return _twin(args)
+        if args.command == "sweep":
+            return sweep_cli.main(args)
         if args.command == "replay":
             from . import replay_cli
 
@@ -249,7 +262,7 @@ def _run(args) -> int:
         f"{res.simulated_tasks:,} tasks simulated in {res.wall_s:.1f} s "
         f"(warm-up of {res.scenario.warmup_tasks} tasks per run excluded)"
     )
-    failed = _write_results(res, Path(args.out), plots=not args.no_plots)
+    failed = _write_results(res, Path(args.out), plots=not args.no_plots, fmt=args.format)
     if failed is None:
         return 1
     if logs is not None:
@@ -260,13 +273,13 @@ def _run(args) -> int:
     return 1 if failed else 0
 
 
-def _write_results(res, out: Path, *, plots: bool) -> bool | None:
+def _write_results(res, out: Path, *, plots: bool, fmt: str = "auto") -> bool | None:
     """Print the summary, write the tables (and plots) into ``out`` and list them.
 
     Returns whether a plot failed, or ``None`` when the tables could not be written."""
     print(format_summary(res.summary))
     try:
-        paths = dict(res.save(out))
+        paths = dict(res.save(out, fmt))
     except OSError as e:
         print(f"error: cannot write results to {out}: {e}", file=sys.stderr)
         return None

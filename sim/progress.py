@@ -1,4 +1,4 @@
-"""A small text progress bar for the command line: tasks simulated / total, rate, ETA.
+"""A small text progress bar for the command line: tasks (or sweep units) done / total, rate, ETA.
 
 It writes to a stream (stderr by default).  On a terminal it redraws one line
 at most ten times a second; otherwise it prints a line every few seconds, so
@@ -25,7 +25,10 @@ def _duration(seconds: float) -> str:
 class ProgressBar:
     """Call with the number of tasks just simulated; ``close()`` at the end."""
 
-    def __init__(self, total: int, stream: TextIO | None = None, width: int = 28, label: str = ""):
+    def __init__(
+        self, total: int, stream: TextIO | None = None, width: int = 28, label: str = "", unit: str = "tasks"
+    ):
+        self.unit = unit
         self.total = max(int(total), 1)
         self.stream = stream if stream is not None else sys.stderr
         self.width = width
@@ -60,8 +63,8 @@ class ProgressBar:
         bar = "#" * filled + "-" * (self.width - filled)
         label = f" {self.label}" if self.label else ""
         return (
-            f"[{bar}] {self.done:,}/{self.total:,} tasks {frac:6.1%} "
-            f"{rate:,.0f} tasks/s ETA {_duration(eta)}{label}"
+            f"[{bar}] {self.done:,}/{self.total:,} {self.unit} {frac:6.1%} "
+            f"{rate:,.{0 if rate >= 10 else 2}f} {self.unit}/s elapsed {_duration(elapsed)} ETA {_duration(eta)}{label}"
         )
 
     def _draw(self, now: float) -> None:
@@ -77,5 +80,5 @@ class ProgressBar:
         self._draw(time.perf_counter())
         if self._tty:
             self.stream.write("\n")
-        self.stream.write(f"simulated {self.done:,} tasks in {elapsed:.1f} s\n")
+        self.stream.write(f"simulated {self.done:,} {self.unit} in {elapsed:.1f} s\n")
         self.stream.flush()

@@ -24,9 +24,7 @@ import itertools
 import json
 import logging
 import math
-import os
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -164,80 +162,42 @@ def _point_scenario(base, point: Mapping[str, Any]):
     return scn
 
 
-def _run_point(scn):
-    """Run one validated point (in a worker process, or inline) and return its summary frame."""
-    from .engine import run
-
-    return run(scn).summary
-
-
 def sweep(
     scenario: Any,
     grid: Mapping[str, Sequence[Any]],
     processes: int | None = None,
     replications: int | None = None,
     tasks: int | None = None,
+    cluster: str | None = None,
 ):
     """Run ``scenario`` at every point of ``grid`` and return the summaries as one DataFrame.
 
     ``scenario``: a path to a YAML file, a scenario dict (SCENARIO.md) or what
     :func:`sim.run` accepts.  ``grid``: {dotted path: [values]}; the special
     key ``load`` scales the arrival rate to an offered load (:func:`offered_load`).
-    ``processes``: worker processes (default ``min(os.cpu_count(), points)``;
-    1 runs every point inline, in this process).  ``replications`` and
-    ``tasks`` override the scenario's for every point.
+    ``replications`` and ``tasks`` override the scenario's for every point.
+
+    Each (point, replication) is one unit of work, seeded by the scenario's
+    seed and the replication only, so the frame is identical wherever the
+    units run (:mod:`sim.sweep_units`).  ``cluster``: ``None`` for local
+    processes (or ``$DASK_SCHEDULER_ADDRESS`` when set), ``"local"`` for a
+    Dask ``LocalCluster``, or a Dask scheduler address such as
+    ``"tcp://10.0.0.5:8786"`` (:mod:`sim.executors`).  ``processes``: local
+    worker processes (default ``min(os.cpu_count(), units)``; 1 runs every
+    unit inline, in this process).
 
     Columns: ``point``, one per grid key (lists and dicts shown as JSON text),
     ``offered_load`` (NaN where undefined, e.g. trace arrivals), then the
     summary columns of :func:`sim.run`.  Points are validated (overrides
     applied, loads computed) before anything runs, so a bad grid fails fast.
+    :func:`sim.sweep_units.run_sweep` returns the per-replication rows too,
+    and per-task rows on request.
     """
-    import pandas as pd
+    from .sweep_units import run_sweep
 
-    from .scenario import load_scenario
-
-    points = grid_points(grid)
-    base = load_scenario(scenario)
-    common: dict[str, Any] = {}
-    if replications is not None:
-        common["replications"] = replications
-    if tasks is not None:
-        common["tasks"], common["duration_s"] = tasks, None
-    if common:
-        base = base.with_changes(common)
-    scenarios = []
-    for i, point in enumerate(points):
-        try:
-            scenarios.append(_point_scenario(base, point))
-        except ValueError as e:  # SpecError is a ValueError too
-            raise ValueError(f"sweep point {i} {point}: {e}") from e
-    if processes is None:
-        processes = min(os.cpu_count() or 1, len(points))
-    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
-        raise ValueError(
-            f"processes: expected an integer >= 1 (or None for min(cpu_count, points)), got {processes!r}"
-        )
-    processes = min(processes, len(points))
-    log.info("sweep: %d points on %d process(es)", len(points), processes)
-
-    if processes == 1:
-        summaries = [_run_point(s) for s in scenarios]
-    else:
-        with ProcessPoolExecutor(max_workers=processes) as pool:
-            futures = [pool.submit(_run_point, s) for s in scenarios]
-            summaries = [f.result() for f in futures]
-
-    frames = []
-    for i, (point, scen, summary) in enumerate(zip(points, scenarios, summaries)):
-        try:
-            load = offered_load(scen)
-        except (ValueError, KeyError, TypeError):
-            load = math.nan
-        front = {"point": i, **{k: _label(v) for k, v in point.items()}, "offered_load": load}
-        df = summary.reset_index(drop=True).copy()
-        for j, (col, val) in enumerate(front.items()):
-            if col in df.columns:
-                df = df.drop(columns=col)
-            df.insert(j, col, [val] * len(df))
-        frames.append(df)
-    return pd.concat(frames, ignore_index=True)
+    res = run_sweep(
+        scenario, grid, replications=replications, tasks=tasks, processes=processes, cluster=cluster
+    )
+    if res.interrupted:
+        raise KeyboardInterrupt
+    return res.summary

@@ -148,3 +148,17 @@ def test_sweep_bad_point_fails_before_running():
         sweep(_base(), {"instances.0.count": [2, 0]}, processes=1)
     with pytest.raises(ValueError, match="processes"):
         sweep(_base(), {"load": [0.5]}, processes=0)
+
+
+def test_cluster_choice_and_the_environment_variable(monkeypatch):
+    from sim.executors import ADDRESS_ENV, resolve_cluster
+
+    monkeypatch.delenv(ADDRESS_ENV, raising=False)
+    assert resolve_cluster(None) is None
+    assert resolve_cluster("local") == "local"
+    assert resolve_cluster(" tcp://10.0.0.5:8786 ") == "tcp://10.0.0.5:8786"
+    monkeypatch.setenv(ADDRESS_ENV, "tcp://127.0.0.1:1")
+    assert resolve_cluster(None) == "tcp://127.0.0.1:1"
+    for bad in ("", "10.0.0.5:8786", 5):
+        with pytest.raises(ValueError, match="cluster"):
+            resolve_cluster(bad)
