@@ -1,7 +1,7 @@
 """Command line of the simulator.
 
     python -m sim run SCENARIO.yaml --out DIR [--replications N] [--tasks N] [--strategies a,b]
-                                    [--decision-log DIR]
+                                    [--decision-log DIR] [--format parquet|csv|both] [--stream]
     python -m sim validate SCENARIO.yaml
     python -m sim strategies
     python -m sim drive SCENARIO.yaml --scheduler URL --out DIR [--strategy NAME] [--tasks N]
@@ -99,6 +99,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--strategies", help="comma-separated strategy names (default: the scenario's)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--no-plots", action="store_true", help="skip the plots")
+    r.add_argument(
+        "--stream",
+        action="store_true",
+        help="stream per-task rows to tasks.parquet while simulating, summary from streaming statistics "
+        "(for runs larger than memory; percentiles within 0.5%%, no plots)",
+    )
     r.add_argument(
         "--decision-log",
         metavar="DIR",
@@ -240,6 +246,10 @@ def _run(args) -> int:
             raise SpecError(
                 "--strategies", args.strategies, "comma-separated names: " + ", ".join(strategy_names())
             )
+    if args.stream:
+        from . import stream_cli
+
+        return stream_cli.main(args, scn, strategies)
     logs = None
     if args.decision_log:
         from .replay_cli import RunLogs

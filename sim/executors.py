@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 __all__ = ["run_units", "resolve_cluster", "ADDRESS_ENV", "LOCAL"]
 
 ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
+CONNECT_TIMEOUT_S = 30  # to reach a running scheduler
 LOCAL = "local"
 
 
@@ -133,7 +134,7 @@ def _dask(
         client = Client(local)
         where = f"a LocalCluster of {len(local.workers)} processes"
     else:
-        client = Client(target, timeout="30s")
+        client = Client(target, timeout=f"{CONNECT_TIMEOUT_S}s")
         where = f"the Dask cluster at {target}"
     log.info("running %d units on %s", len(args), where)
     futures: list[Any] = []

@@ -103,6 +103,9 @@ def main(args: argparse.Namespace) -> int:
             raise
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a scheduler that cannot be reached (TimeoutError is an OSError)
+        print(f"error: cluster {args.cluster or '(from DASK_SCHEDULER_ADDRESS)'}: {e}", file=sys.stderr)
+        return 1
     finally:
         if stream is not None:
             stream.close()

@@ -105,6 +105,56 @@ def _front(frame: pd.DataFrame, front: Mapping[str, Any]) -> pd.DataFrame:
     return df
 
 
+def _point_scenarios(scenario: Any, grid: Mapping[str, Sequence[Any]], replications, tasks):
+    """The grid's points and the validated scenario of each (a bad point fails before anything runs)."""
+    from .scenario import load_scenario
+    from .sweep import _point_scenario, grid_points
+
+    points = grid_points(grid)
+    base = load_scenario(scenario)
+    common: dict[str, Any] = {}
+    if replications is not None:
+        common["replications"] = replications
+    if tasks is not None:
+        common["tasks"], common["duration_s"] = tasks, None
+    if common:
+        base = base.with_changes(common)
+    scenarios = []
+    for i, point in enumerate(points):
+        try:
+            scenarios.append(_point_scenario(base, point))
+        except ValueError as e:  # SpecError is a ValueError too
+            raise ValueError(f"sweep point {i} {point}: {e}") from e
+    return points, scenarios
+
+
+def _assemble(points, scenarios, done: Mapping[tuple[int, int], UnitResult]):
+    """Summary and replication frames in point order, from the finished units; and their task frames."""
+    from .results import summarize
+    from .sweep import _label, offered_load
+
+    reps_frames, summary_frames, task_frames = [], [], []
+    for i, (point, scn) in enumerate(zip(points, scenarios)):
+        finished = [done[(i, r)] for r in range(scn.replications) if (i, r) in done]
+        if not finished:
+            continue
+        try:
+            load = offered_load(scn)
+        except (ValueError, KeyError, TypeError):
+            load = math.nan
+        front = {"point": i, **{k: _label(v) for k, v in point.items()}, "offered_load": load}
+        reps = pd.concat([u.replications for u in finished], ignore_index=True)
+        summary = summarize(reps, [s.label for s in scn.strategies])
+        reps_frames.append(_front(reps, front))
+        summary_frames.append(_front(summary, front))
+        task_frames += [u.tasks for u in finished if u.tasks is not None]
+    return (
+        pd.concat(summary_frames, ignore_index=True) if summary_frames else pd.DataFrame(),
+        pd.concat(reps_frames, ignore_index=True) if reps_frames else pd.DataFrame(),
+        task_frames,
+    )
+
+
 def run_sweep(
     scenario: Any,
     grid: Mapping[str, Sequence[Any]],
@@ -125,28 +175,11 @@ def run_sweep(
     returns what finished, with ``interrupted=True``.
     """
     from .executors import resolve_cluster, run_units
-    from .results import summarize
-    from .scenario import load_scenario
-    from .sweep import _label, _point_scenario, grid_points, offered_load
 
     if keep not in KEEP:
         raise ValueError(f"keep: expected one of {', '.join(KEEP)}, got {keep!r}")
     t0 = time.perf_counter()
-    points = grid_points(grid)
-    base = load_scenario(scenario)
-    common: dict[str, Any] = {}
-    if replications is not None:
-        common["replications"] = replications
-    if tasks is not None:
-        common["tasks"], common["duration_s"] = tasks, None
-    if common:
-        base = base.with_changes(common)
-    scenarios = []
-    for i, point in enumerate(points):
-        try:
-            scenarios.append(_point_scenario(base, point))
-        except ValueError as e:  # SpecError is a ValueError too
-            raise ValueError(f"sweep point {i} {point}: {e}") from e
+    points, scenarios = _point_scenarios(scenario, grid, replications, tasks)
     units = [
         (s.to_dict(), str(s.base_dir), i, r, keep == "tasks")
         for i, s in enumerate(scenarios)
@@ -179,24 +212,10 @@ def run_sweep(
         interrupted = True
         log.warning("sweep interrupted: %d of %d units finished", len(done), len(units))
 
-    reps_frames, summary_frames, task_frames = [], [], []
-    for i, (point, scn) in enumerate(zip(points, scenarios)):
-        finished = [done[(i, r)] for r in range(scn.replications) if (i, r) in done]
-        if not finished:
-            continue
-        try:
-            load = offered_load(scn)
-        except (ValueError, KeyError, TypeError):
-            load = math.nan
-        front = {"point": i, **{k: _label(v) for k, v in point.items()}, "offered_load": load}
-        reps = pd.concat([u.replications for u in finished], ignore_index=True)
-        summary = summarize(reps, [s.label for s in scn.strategies])
-        reps_frames.append(_front(reps, front))
-        summary_frames.append(_front(summary, front))
-        task_frames += [u.tasks for u in finished if u.tasks is not None]
+    summary, reps, task_frames = _assemble(points, scenarios, done)
     return SweepResult(
-        summary=pd.concat(summary_frames, ignore_index=True) if summary_frames else pd.DataFrame(),
-        replications=pd.concat(reps_frames, ignore_index=True) if reps_frames else pd.DataFrame(),
+        summary=summary,
+        replications=reps,
         tasks=pd.concat(task_frames, ignore_index=True) if task_frames else None,
         points=points,
         units_done=len(done),

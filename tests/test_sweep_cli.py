@@ -108,6 +108,18 @@ def test_bad_sweep_on_the_command_line_exits_2(tmp_path, capsys):
     assert "cluster" in capsys.readouterr().err
 
 
+def test_unreachable_scheduler_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    from scheduler.live import free_port
+    from sim import executors
+
+    monkeypatch.setattr(executors, "CONNECT_TIMEOUT_S", 2)
+
+    address = f"tcp://127.0.0.1:{free_port()}"  # nothing listens there: this test picked the port
+    f = _write(tmp_path)
+    assert main(["sweep", str(f), "--out", str(tmp_path / "o"), "--cluster", address, "--no-progress"]) == 1
+    assert f"error: cluster {address}" in capsys.readouterr().err
+
+
 def test_scenario_file_next_to_the_sweep_file(tmp_path):
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(SCENARIO))
     p = tmp_path / "sw.yaml"
