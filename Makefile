@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_decisions.py
 	$(PY) benchmarks/bench_sim.py
 	$(PY) benchmarks/bench_live.py
+	$(PY) benchmarks/bench_sweep.py
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .coverage

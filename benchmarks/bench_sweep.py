@@ -35,7 +35,7 @@ SWEEP_BASE = {
     "name": "bench-sweep",
     "seed": 21,
     "replications": 1,
-    "tasks": 12000,
+    "tasks": 40000,
     "warmup_tasks": 500,
     "strategies": ["power_of_two", "shortest_queue"],
     "predictor": {"mode": "oracle"},

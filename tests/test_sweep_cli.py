@@ -72,6 +72,10 @@ def test_sweep_frames_equal_sim_sweep_and_run(tmp_path):
     res = run_sweep(spec.scenario, spec.grid, processes=1, keep="tasks")
     frame = sim.sweep(spec.scenario, spec.grid, processes=2)
     pd.testing.assert_frame_equal(res.summary, frame, check_exact=True)
+    on_dask = run_sweep(spec.scenario, spec.grid, cluster="local", processes=2)
+    assert on_dask.engine == "local" and on_dask.units_done == 4
+    pd.testing.assert_frame_equal(res.summary, on_dask.summary, check_exact=True)
+    pd.testing.assert_frame_equal(res.replications, on_dask.replications, check_exact=True)
     one = sim.run(sim.set_offered_load(spec.scenario, 0.8))
     point = frame[frame["point"] == 1].drop(columns=["point", "load", "offered_load"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(point, one.summary, check_exact=True)
