@@ -22,6 +22,7 @@ from .plots import (
     plot_latency_cdf,
     plot_latency_cdf_overlay,
     plot_latency_percentiles,
+    plot_latency_tail,
     plot_sweep_p99,
     plot_utilization,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "t_quantile",
     "plot_latency_cdf",
     "plot_latency_percentiles",
+    "plot_latency_tail",
     "plot_sweep_p99",
     "plot_utilization",
     "offered_load",

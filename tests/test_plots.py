@@ -201,3 +201,27 @@ def test_plots_from_a_real_simulation(tmp_path):
         plots.plot_latency_percentiles(res.summary, tmp_path / "none.png", model="c")
     sw = sweep(spec, {"load": [0.3, 0.6]}, processes=1, replications=2, tasks=800)
     assert _is_png(plots.plot_sweep_p99(sw, tmp_path / "sweep.png", x="load"))
+
+
+def test_latency_tail_and_cdf_draw_one_panel_per_model(tmp_path):
+    two = _tasks()
+    two["model"] = np.where(np.arange(len(two)) % 3 == 0, "small", "llm")
+    assert _is_png(plots.plot_latency_tail(two, tmp_path / "tail.png"))  # panels: small, llm
+    assert _is_png(plots.plot_latency_tail(_tasks(), tmp_path / "tail1.png"))  # one model: one panel
+    assert _is_png(plots.plot_latency_cdf(two, tmp_path / "cdf.png", log_x=True, panel_by="model"))
+    panels = plots._base._panels(two, "model")
+    assert [name for name, _ in panels] == ["small", "llm"]  # order of appearance (no categories)
+    assert [name for name, _ in plots._base._panels(_tasks(), "model")] == [None]
+    with pytest.raises(ValueError, match="latency_ms"):
+        plots.plot_latency_tail(two.drop(columns="latency_ms"), tmp_path / "x.png")
+
+
+def test_utilization_labels_carry_speed_and_replicas():
+    from sim.plots.summary import _instance_label
+
+    df = pd.DataFrame(
+        {"instance": ["a-0", "a-1"], "speed": [1.0, 0.5], "replicas": [1, 2], "utilization": [0.5, 0.6]}
+    )
+    assert _instance_label(df, "a-1") == "a-1\nspeed 0.5\n2 replicas"
+    assert _instance_label(df, "a-0") == "a-0\nspeed 1\n1 replica"
+    assert _instance_label(df[["instance", "utilization"]], "a-0") == "a-0"
