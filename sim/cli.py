@@ -1,18 +1,21 @@
 """Command line of the simulator.
 
-    python -m sim run SCENARIO.yaml --out DIR [--replications N] [--tasks N] [--strategies a,b]
-                                    [--decision-log DIR] [--format parquet|csv|both] [--stream]
-    python -m sim validate SCENARIO.yaml
+    python -m sim run SCENARIO.yaml [--out DIR] [--replications N] [--tasks N] [--warmup-tasks N]
+                                    [--strategies a,b] [--decision-log DIR] [--allow-overload]
+                                    [--format parquet|csv|both] [--stream]
+    python -m sim validate SCENARIO.yaml [--allow-overload]
     python -m sim strategies
-    python -m sim drive SCENARIO.yaml --scheduler URL --out DIR [--strategy NAME] [--tasks N]
-                                      [--max-seconds S]
-    python -m sim twin SCENARIO.yaml --out DIR [--strategies a,b] [--tasks N]
+    python -m sim drive SCENARIO.yaml --scheduler URL [--out DIR] [--strategy NAME] [--tasks N]
+                                      [--warmup-tasks N] [--max-seconds S]
+    python -m sim twin SCENARIO.yaml [--out DIR] [--strategies a,b] [--tasks N] [--warmup-tasks N]
     python -m sim replay LOG [LOG ...]
     python -m sim sweep SWEEP.yaml --out DIR [--cluster local|ADDRESS] [--format parquet|csv|both]
 
-``run`` shows a progress bar on stderr, prints the summary table, writes the
-task table, summary, per-instance utilisation and plots into DIR and says
-where.  ``drive`` replays the scenario's workload in real time against a
+``validate`` and ``run`` print each model pool's offered load, warn at 0.95
+and refuse 1 or more unless ``--allow-overload``.  ``run`` shows a progress
+bar on stderr, prints the summary table, writes the task table, summary,
+per-instance utilisation and plots into DIR (default ``results/<scenario
+name>``) and says where.  ``drive`` replays the scenario's workload in real time against a
 running live scheduler and writes the same tables and plots from the
 scheduler's own timestamps (:mod:`sim.drive`).  ``twin`` runs every strategy
 live and simulated and prints their latency percentiles side by side
@@ -28,62 +31,44 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-
-import pandas as pd
 
 from scheduler import STRATEGIES, SpecError, strategy_names
 
 from . import sweep_cli
 from .io import FORMATS
-from .results import ALL_MODELS
+from .report import format_loads, write_results
 
 log = logging.getLogger("sim")
 
-# (file name, sim.plots function, the frame it draws)
-PLOTS = (
-    ("latency_cdf.png", "plot_latency_cdf", lambda res: res.tasks),
-    (
-        "latency_percentiles.png",
-        "plot_latency_percentiles",
-        lambda res: res.summary[res.summary["model"] == ALL_MODELS],
-    ),
-    ("utilization.png", "plot_utilization", lambda res: res.instances),
-)
-SHOWN = (
-    ("throughput_per_s", "thru/s", 1),
-    ("latency_mean_ms", "lat mean", 1),
-    ("latency_p50_ms", "p50", 1),
-    ("latency_p95_ms", "p95", 1),
-    ("latency_p99_ms", "p99", 1),
-    ("wait_mean_ms", "wait mean", 1),
-    ("utilization", "util", 3),
-    ("slo_attainment", "slo", 3),
-)
+
+def _out_flag(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("--out", metavar="DIR", help=f"output folder, created if missing (default {default})")
 
 
-def format_summary(summary: pd.DataFrame) -> str:
-    """The summary as a text table: ``mean ±half-width`` per metric (ms unless named)."""
-    if summary.empty:
-        return "(no measured tasks)"
-    table = {
-        "strategy": summary["strategy"].astype(str),
-        "model": summary["model"].astype(str),
-        "tasks": summary["count"].map("{:,}".format),
-    }
-    for col, head, digits in SHOWN:
-        if col not in summary:
-            continue
-        ci = summary.get(f"{col}_ci")
-        cells = []
-        for k, v in enumerate(summary[col]):
-            h = ci.iloc[k] if ci is not None else math.nan
-            cells.append(f"{v:.{digits}f}" + (f" ±{h:.{digits}f}" if math.isfinite(h) else ""))
-        table[head] = cells
-    return pd.DataFrame(table).to_string(index=False)
+def _out(args, scn, suffix: str = "") -> Path:
+    """``--out``, or ``results/<scenario name><suffix>`` (``results/`` is ignored by git)."""
+    return Path(args.out) if args.out else Path("results") / f"{scn.name}{suffix}"
+
+
+def _warmup_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--warmup-tasks",
+        type=int,
+        metavar="N",
+        help="override the scenario's warm-up (first arrivals left out of the statistics); "
+        "with --tasks alone a warm-up that would leave fewer than half the tasks measured is scaled down",
+    )
+
+
+def _overload_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--allow-overload",
+        action="store_true",
+        help="run even when a model pool's offered load is >= 1 (its queue then grows without bound)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -93,10 +78,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="simulate a scenario and write tables and plots")
     r.add_argument("scenario", help="scenario YAML file")
-    r.add_argument("--out", required=True, help="output folder (created if missing)")
+    _out_flag(r, "results/SCENARIO_NAME")
     r.add_argument("--replications", type=int, help="override the scenario's replications")
     r.add_argument("--tasks", type=int, help="override the arrivals per replication")
+    _warmup_flag(r)
     r.add_argument("--strategies", help="comma-separated strategy names (default: the scenario's)")
+    _overload_flag(r)
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--no-plots", action="store_true", help="skip the plots")
     r.add_argument(
@@ -117,8 +104,11 @@ def _parser() -> argparse.ArgumentParser:
         help="tables as parquet, csv or both (default auto: parquet above a million rows, else csv)",
     )
     r.add_argument("-v", "--verbose", action="store_true", help="log each run")
-    v = sub.add_parser("validate", help="check a scenario without simulating it")
+    v = sub.add_parser(
+        "validate", help="check a scenario without simulating it; print each model pool's offered load"
+    )
     v.add_argument("scenario")
+    _overload_flag(v)
     sub.add_parser("strategies", help="list the registered strategies")
 
     d = sub.add_parser(
@@ -135,7 +125,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="the scheduler's base URL, e.g. http://127.0.0.1:8102",
     )
-    d.add_argument("--out", required=True, help="output folder (created if missing)")
+    _out_flag(d, "results/SCENARIO_NAME-drive")
     d.add_argument(
         "--strategy",
         help="set this strategy (a name or one of the scenario's labels) first; "
@@ -143,6 +133,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     d.add_argument("--replication", type=int, default=0, help="which replication's workload (default 0)")
     d.add_argument("--tasks", type=int, help="override the scenario's number of tasks")
+    _warmup_flag(d)
     d.add_argument("--max-tasks", type=int, default=None, help="at most this many tasks (default 20000)")
     d.add_argument(
         "--max-seconds",
@@ -161,9 +152,10 @@ def _parser() -> argparse.ArgumentParser:
         "print live and simulated p50/p95/p99 side by side.",
     )
     t.add_argument("scenario", help="scenario YAML file (e.g. examples/scenarios/twin.yaml)")
-    t.add_argument("--out", required=True, help="output folder (created if missing)")
+    _out_flag(t, "results/SCENARIO_NAME-twin")
     t.add_argument("--strategies", help="comma-separated strategy names (default: the scenario's)")
     t.add_argument("--tasks", type=int, help="override the scenario's number of tasks per strategy")
+    _warmup_flag(t)
     t.add_argument("--max-seconds", type=float, help="wall-clock limit of each strategy's drive")
     t.add_argument("--no-progress", action="store_true", help="no progress lines")
 
@@ -219,26 +211,61 @@ def _strategies() -> int:
     return 0
 
 
+def _resized(scn, args):
+    """The scenario with ``--tasks`` / ``--warmup-tasks`` applied; says so when the warm-up was scaled."""
+    from .scenario import resize
+
+    scn, note = resize(scn, args.tasks, args.warmup_tasks)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
+    return scn
+
+
+def _check_load(scn, allow_overload: bool) -> bool:
+    """Print each model pool's offered load; False (after an error line) for an overloaded scenario
+    that was not allowed.  Warnings and errors go to stderr, the loads themselves to stdout."""
+    from .sweep import model_loads
+
+    if scn.trace is not None:
+        print("offered load: not computed for a trace (replayed as recorded)")
+        return True
+    lines = format_loads(model_loads(scn))
+    for level, line in lines:
+        if level == "ok":
+            print(line)
+        else:
+            print(
+                f"{'warning' if level == 'warning' or allow_overload else 'error'}: {line}", file=sys.stderr
+            )
+    if any(level == "overload" for level, _ in lines) and not allow_overload:
+        print(
+            "error: overloaded: lower the arrival rate or add instances, or pass --allow-overload",
+            file=sys.stderr,
+        )
+        return False
+    return True
+
+
 def _validate(args) -> int:
     from .scenario import load_scenario
 
     scn = load_scenario(args.scenario)
     print(
-        f"ok: {scn.name}: {len(scn.model_names)} models, {len(scn.instances)} instances, strategies {', '.join(s.label for s in scn.strategies)}, "
-        f"{scn.replications} replications"
+        f"ok: {scn.name}: {len(scn.model_names)} models, {len(scn.instances)} instances, "
+        f"strategies {', '.join(s.label for s in scn.strategies)}, {scn.replications} replications"
     )
-    return 0
+    return 0 if _check_load(scn, args.allow_overload) else 2
 
 
 def _run(args) -> int:
     from .engine import run
     from .scenario import load_scenario
 
-    for flag in ("replications", "tasks"):
-        value = getattr(args, flag)
-        if value is not None and value < 1:
-            raise SpecError(f"--{flag}", value, "an integer >= 1")
-    scn = load_scenario(args.scenario)  # validate before anything else
+    if args.replications is not None and args.replications < 1:
+        raise SpecError("--replications", args.replications, "an integer >= 1")
+    scn = _resized(load_scenario(args.scenario), args)  # validate before anything else
+    if not _check_load(scn, args.allow_overload):
+        return 2
     strategies = None
     if args.strategies:
         strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
@@ -249,6 +276,7 @@ def _run(args) -> int:
     if args.stream:
         from . import stream_cli
 
+        args.out = str(_out(args, scn))
         return stream_cli.main(args, scn, strategies)
     logs = None
     if args.decision_log:
@@ -260,7 +288,6 @@ def _run(args) -> int:
             scn,
             strategies=strategies,
             replications=args.replications,
-            tasks=args.tasks,
             progress=not args.no_progress,
             recorder=logs,
         )
@@ -269,10 +296,10 @@ def _run(args) -> int:
             logs.close()
     print(
         f"scenario {res.scenario.name}: {res.scenario.replications} replication(s), "
-        f"{res.simulated_tasks:,} tasks simulated in {res.wall_s:.1f} s "
-        f"(warm-up of {res.scenario.warmup_tasks} tasks per run excluded)"
+        f"{res.simulated_tasks:,} tasks simulated in {res.wall_s:.1f} s; "
+        f"the first {res.scenario.warmup_tasks} of each run not measured"
     )
-    failed = _write_results(res, Path(args.out), plots=not args.no_plots, fmt=args.format)
+    failed = write_results(res, _out(args, scn), plots=not args.no_plots, fmt=args.format)
     if failed is None:
         return 1
     if logs is not None:
@@ -283,45 +310,26 @@ def _run(args) -> int:
     return 1 if failed else 0
 
 
-def _write_results(res, out: Path, *, plots: bool, fmt: str = "auto") -> bool | None:
-    """Print the summary, write the tables (and plots) into ``out`` and list them.
-
-    Returns whether a plot failed, or ``None`` when the tables could not be written."""
-    print(format_summary(res.summary))
-    try:
-        paths = dict(res.save(out, fmt))
-    except OSError as e:
-        print(f"error: cannot write results to {out}: {e}", file=sys.stderr)
-        return None
-    failed = False
-    if plots:
-        plot_paths, failed = _plots(res, out)
-        paths.update(plot_paths)
-    print(f"results in {out.resolve()}/:")
-    for name, p in paths.items():
-        print(f"  {name:22s} {Path(p).name}")
-    return failed
-
-
 def _drive(args) -> int:
     from .drive import MAX_TASKS, DriveError, drive, loopback_url
+    from .scenario import load_scenario
 
     try:
         loopback_url(args.scheduler)
     except SpecError as e:
         print(f"error: --scheduler: {e}", file=sys.stderr)
         return 2
-    for flag in ("tasks", "max_tasks", "concurrency"):
+    for flag in ("max_tasks", "concurrency"):
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise SpecError(f"--{flag.replace('_', '-')}", value, "an integer >= 1")
+    scn = _resized(load_scenario(args.scenario), args)
     try:
         res = drive(
-            args.scenario,
+            scn,
             args.scheduler,
             strategy=args.strategy,
             replication=args.replication,
-            tasks=args.tasks,
             max_tasks=args.max_tasks or MAX_TASKS,
             max_seconds=args.max_seconds,
             concurrency=args.concurrency,
@@ -341,7 +349,7 @@ def _drive(args) -> int:
     print(f"submissions went out {lat['p50']:.1f} ms late at the median, {lat['max']:.1f} ms at most")
     for w in m["warnings"]:
         print(f"warning: {w}", file=sys.stderr)
-    failed = _write_results(res, Path(args.out), plots=not args.no_plots and len(res.tasks) > 0)
+    failed = write_results(res, _out(args, scn, "-drive"), plots=not args.no_plots and len(res.tasks) > 0)
     if failed is None:
         return 1
     if m["outcomes"].get("completed", 0) < m["tasks"]:
@@ -351,10 +359,11 @@ def _drive(args) -> int:
 
 
 def _twin(args) -> int:
+    from .scenario import load_scenario
     from .twin import format_comparison, targets_text, twin
 
-    if args.tasks is not None and args.tasks < 1:
-        raise SpecError("--tasks", args.tasks, "an integer >= 1")
+    scn = _resized(load_scenario(args.scenario), args)
+    out = _out(args, scn, "-twin")
     strategies = None
     if args.strategies:
         strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
@@ -364,10 +373,9 @@ def _twin(args) -> int:
             )
     try:
         tw = twin(
-            args.scenario,
-            args.out,
+            scn,
+            out,
             strategies=strategies,
-            tasks=args.tasks,
             progress=not args.no_progress,
             max_seconds=args.max_seconds,
         )
@@ -394,27 +402,7 @@ def _twin(args) -> int:
     print("latency (ms), live vs simulated; diff = (sim - live) / live")
     print(format_comparison(tw.comparison))
     print(targets_text(tw.comparison))
-    print(f"results in {Path(args.out).resolve()}/:")
+    print(f"results in {out.resolve()}/:")
     for name, p in tw.paths.items():
         print(f"  {name:22s} {Path(p).name}")
     return 0
-
-
-def _plots(res, out: Path) -> tuple[dict, bool]:
-    """Draw the plots of :mod:`sim.plots` (imported only here); returns (paths, any failed)."""
-    try:
-        from . import plots
-    except ModuleNotFoundError as e:
-        if e.name not in ("sim.plots", f"{__package__}.plots"):
-            raise
-        print("warning: sim.plots is not available; plots skipped", file=sys.stderr)
-        return {}, False
-    paths, failed = {}, False
-    for fname, func, frame in PLOTS:
-        try:
-            paths[fname.removesuffix(".png")] = getattr(plots, func)(frame(res), out / fname)
-        except Exception as e:  # a plot must not hide the tables already written
-            log.debug("plot %s failed", fname, exc_info=True)
-            print(f"error: plot {fname} failed: {type(e).__name__}: {e}", file=sys.stderr)
-            failed = True
-    return paths, failed

@@ -1,6 +1,6 @@
 """Scenarios: load, validate and change the description of one experiment.
 
-A scenario (SCENARIO.md) is a YAML file or the same dict in Python.  It is
+A scenario (docs/scenarios.md) is a YAML file or the same dict in Python.  It is
 validated completely before anything is simulated: a bad value raises
 :class:`scheduler.SpecError` naming the field by its dotted path (for example
 ``models.llm-7b.service_time.cv``), the value, and what is accepted.
@@ -33,6 +33,7 @@ from scheduler import (
     SpecError,
     check_integer,
     check_number,
+    distribution_fields,
     from_spec,
     make_strategy,
     parse_lookup_table,
@@ -66,7 +67,37 @@ ARRIVAL_KEYS = {
     "bursty": ("rates_per_s", "mean_dwell_s"),
     "trace": ("file",),
 }
+EMPIRICAL_FILE_KEYS = (
+    "dist",
+    "file",
+)  # the file form of an empirical distribution, read here (core does no I/O)
 MIX_TOLERANCE = 1e-6
+
+
+def accepted_keys() -> dict[str, tuple[str, ...]]:
+    """Every key and every named choice the validator accepts, by where it goes.
+
+    Built from the tables the validator itself checks against, so that the
+    user's reference (docs/scenarios.md, which a test holds to this) cannot
+    fall behind: a new key added to a table shows up here.
+    """
+    out: dict[str, tuple[str, ...]] = {
+        "(top level)": TOP_KEYS,
+        "models.<name>": MODEL_KEYS,
+        "instances[]": INSTANCE_KEYS,
+        "strategies[]": STRATEGY_KEYS,
+        "predictor": PREDICTOR_KEYS,
+        "predictor.mode": tuple(PREDICT_MODES),
+        "workload": WORKLOAD_KEYS,
+        "workload.arrival.process": tuple(ARRIVAL_KEYS),
+        "service_time.dist": tuple(distribution_fields()),
+        "service_time (empirical from a file)": EMPIRICAL_FILE_KEYS,
+    }
+    for process, keys in ARRIVAL_KEYS.items():
+        out[f"workload.arrival ({process})"] = keys
+    for dist, keys in distribution_fields().items():
+        out[f"service_time ({dist})"] = keys
+    return out
 
 
 # -- small validators ------------------------------------------------------------
@@ -220,6 +251,40 @@ def load_scenario(source: str | Path | Mapping | Scenario, base_dir: str | Path 
     return Scenario.load(source)
 
 
+def resize(
+    scn: Scenario, tasks: int | None = None, warmup_tasks: int | None = None
+) -> tuple[Scenario, str | None]:
+    """``scn`` with ``tasks`` arrivals and ``warmup_tasks`` warm-up (each ``None``: keep), and a note.
+
+    ``tasks`` replaces ``duration_s``.  Given ``tasks`` alone, the warm-up is
+    kept unless it would leave fewer than half the tasks measured; then it
+    shrinks to the scenario's own warm-up fraction of the new count (10% when
+    the scenario counts by duration), and the note says so.  An explicit
+    ``warmup_tasks`` is taken as given (and must be below the tasks).
+    """
+    for where, value in (("--tasks", tasks), ("--warmup-tasks", warmup_tasks)):
+        low = 1 if where == "--tasks" else 0
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+            raise SpecError(where, value, f"an integer >= {low}")
+    changes: dict[str, Any] = {}
+    note = None
+    if tasks is not None:
+        changes["tasks"], changes["duration_s"] = tasks, None
+    if warmup_tasks is not None:
+        changes["warmup_tasks"] = warmup_tasks
+        limit = tasks if tasks is not None else scn.tasks
+        if limit is not None and warmup_tasks >= limit:
+            raise SpecError("--warmup-tasks", warmup_tasks, f"an integer below the number of tasks ({limit})")
+    elif tasks is not None and scn.warmup_tasks > tasks // 2:
+        fraction = scn.warmup_tasks / scn.tasks if scn.tasks else 0.1
+        changes["warmup_tasks"] = min(int(tasks * fraction), tasks // 2)
+        note = (
+            f"warm-up cut to {changes['warmup_tasks']} of {tasks} tasks (the scenario's "
+            f"{scn.warmup_tasks} would leave too few); --warmup-tasks sets it"
+        )
+    return (scn.with_changes(changes) if changes else scn), note
+
+
 # -- overrides ----------------------------------------------------------------------
 def apply_overrides(scenario_dict: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict:
     """A deep copy of ``scenario_dict`` with each ``{"dotted.path": value}`` set.
@@ -331,7 +396,7 @@ def _models(value: Any, base_dir: Path) -> tuple[dict, dict[str, Distribution]]:
 
 def _service_time(where: str, st: Any, base_dir: Path) -> tuple[dict, Distribution]:
     if isinstance(st, Mapping) and st.get("dist") == "empirical" and "file" in st:
-        _keys(where, st, ("dist", "file"), "an empirical distribution")
+        _keys(where, st, EMPIRICAL_FILE_KEYS, "an empirical distribution")
         p = _resolve(f"{where}.file", st["file"], base_dir)
         values = read_values(p, f"{where}.file")
         try:

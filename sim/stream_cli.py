@@ -16,7 +16,7 @@ from scheduler import SpecError
 
 
 def main(args: argparse.Namespace, scenario, strategies: list[str] | None) -> int:
-    from .cli import format_summary
+    from .report import format_summary
     from .engine import _expected_tasks
     from .progress import ProgressBar
     from .streaming import run_streaming

@@ -15,7 +15,8 @@ import yaml
 import sim
 from scheduler import strategy_names
 from sim import ALL_MODELS, TASK_COLUMNS, ci_half_width, littles_law, t_quantile
-from sim.cli import format_summary, main
+from sim.cli import main
+from sim.report import format_summary
 
 ROOT = Path(__file__).resolve().parent.parent
 

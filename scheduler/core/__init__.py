@@ -10,6 +10,7 @@ from .distributions import (
     Gamma,
     LogNormal,
     Uniform,
+    distribution_fields,
     from_spec,
 )
 from .errors import (
@@ -54,6 +55,7 @@ __all__ = [
     "Gamma",
     "LogNormal",
     "Uniform",
+    "distribution_fields",
     "from_spec",
     "DuplicateTaskError",
     "InvalidTransitionError",

@@ -375,3 +375,8 @@ def from_spec(spec: Mapping[str, Any] | Distribution, field: str = "service_time
 def normal_quantile(p: float) -> float:
     """The standard normal quantile z_p (stdlib, no scipy)."""
     return _STD_NORMAL.inv_cdf(_check_p(p))
+
+
+def distribution_fields() -> dict[str, tuple[str, ...]]:
+    """Each distribution's parameters besides ``dist``: the table :func:`from_spec` checks against."""
+    return {kind: tuple(sorted(names)) for kind, names in _FIELDS.items()}
