@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -39,8 +40,9 @@ def show(title: str, data) -> None:
 
 def main() -> None:
     started = time.monotonic()
-    logs = tempfile.mkdtemp(prefix="infersched-example-")
+    logs = tempfile.mkdtemp(prefix="infersched-example-")  # the servers' logs: removed unless it fails
     procs = []
+    ok = False
     try:
         llm = {"dist": "lognormal", "mean_ms": 40, "cv": 0.5}
         instances = [
@@ -128,10 +130,15 @@ def main() -> None:
             show("GET /scheduler/stats", c.get("/scheduler/stats").json())
         if time.monotonic() - started > DEADLINE_S:
             raise TimeoutError(f"the example took more than {DEADLINE_S:g} s")
+        ok = True
     finally:
         for p in procs:
             p.stop()
-    print(f"\nall processes stopped; {time.monotonic() - started:.1f} s in all")
+        if ok:
+            shutil.rmtree(logs, ignore_errors=True)
+        else:
+            print(f"\nsomething failed: the servers' logs are kept in {logs}")
+    print(f"\nall processes stopped, logs removed; {time.monotonic() - started:.1f} s in all")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ Run from the repository root: ``.venv/bin/python examples/custom_strategy.py``.
 from __future__ import annotations
 
 import collections
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -106,7 +107,8 @@ def simulate() -> None:
 
 # -- 3. and 4. live mode ------------------------------------------------------------------
 def live(tasks: int = 40, rate_per_s: float = 50.0) -> None:
-    logs = tempfile.mkdtemp(prefix="infersched-custom-")
+    logs = tempfile.mkdtemp(prefix="infersched-custom-")  # the servers' logs: removed unless it fails
+    ok = False
     llm = {"dist": "lognormal", "mean_ms": 40, "cv": 0.8}
     kinds = [{"replicas": 1, "speed": 1.0}, {"replicas": 1, "speed": 1.0}, {"replicas": 2, "speed": 0.5}]
     instances = [
@@ -168,18 +170,23 @@ def live(tasks: int = 40, rate_per_s: float = 50.0) -> None:
                 f"latency mean {s['total_ms']['mean']:.1f} ms, wait mean {s['wait_ms']['mean']:.1f} ms "
                 f"(GET /scheduler/stats)"
             )
+        ok = True
     finally:
         if scheduler is not None:
             scheduler.stop()
         for p in instances:
             p.stop()
+        if ok:
+            shutil.rmtree(logs, ignore_errors=True)
+        else:
+            print(f"\nsomething failed: the servers' logs are kept in {logs}")
 
 
 def main() -> None:
     started = time.monotonic()
     simulate()
     live()
-    print(f"\nall processes stopped; {time.monotonic() - started:.1f} s in all")
+    print(f"\nall processes stopped, logs removed; {time.monotonic() - started:.1f} s in all")
     if time.monotonic() - started > DEADLINE_S:
         raise TimeoutError(f"the example took more than {DEADLINE_S:g} s")
 

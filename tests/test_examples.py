@@ -44,6 +44,10 @@ def run_example(name: str) -> str:
         out, _ = proc.communicate()
         pytest.fail(f"{name} still running after {TIMEOUT_S} s; its output:\n{out}")
     assert proc.returncode == 0, f"{name} exited with code {proc.returncode}; its output:\n{out}"
+    # a run that succeeded leaves no folder behind (the servers' logs are kept only on failure)
+    for logs in re.findall(r"logs in (\S+?)[;\s]", out):
+        assert not Path(logs).exists(), f"{name} left {logs} behind"
+    assert "logs removed" in out
     return out
 
 

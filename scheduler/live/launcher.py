@@ -10,7 +10,9 @@ they started (terminate, then kill), also when a step fails.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -23,6 +25,8 @@ from typing import Any
 import httpx
 
 from .config import OPTIONS
+
+log = logging.getLogger(__name__)
 
 _SRC_ROOT = str(Path(__file__).resolve().parents[2])  # the folder holding the ``scheduler`` package
 
@@ -232,6 +236,8 @@ class LocalCluster:
         self._instance_args = [dict(a) for a in instances]
         self._scheduler_args = dict(scheduler or {})
         self._register = register
+        # a folder of its own is removed when the cluster ends well, and kept (and named) when it does not
+        self._own_log_dir = log_dir is None
         self.log_dir = Path(log_dir) if log_dir is not None else Path(tempfile.mkdtemp(prefix="infersched-"))
         self.ready_timeout_s = ready_timeout_s
         self.instances: list[ServerProcess] = []
@@ -282,5 +288,11 @@ class LocalCluster:
     def __enter__(self) -> LocalCluster:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, exc, tb) -> None:
         self.stop()
+        if not self._own_log_dir:
+            return
+        if exc_type is None:
+            shutil.rmtree(self.log_dir, ignore_errors=True)
+        else:
+            log.warning("the cluster's server logs are kept in %s", self.log_dir)
