@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean venv
+.PHONY: demo docs-images test lint bench clean venv
 
 venv: $(STAMP)
 
@@ -16,6 +16,11 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(PY) -m sim run examples/scenarios/demo.yaml --out results/demo
+
+# the demo's plots, as the README shows them
+docs-images: demo
+	mkdir -p docs/img
+	cp results/demo/*.png docs/img/
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -21,7 +21,7 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serve",
         help="run the live scheduler service",
-        description="Run the live scheduler service (API.md) under uvicorn.",
+        description="Run the live scheduler service (docs/api.md) under uvicorn.",
     )
     for opt in OPTIONS:
         flags = [opt.flag] + (["--config"] if opt.name == "config_path" else [])

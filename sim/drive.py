@@ -27,7 +27,7 @@ scheduler's and the instances' own clocks; one batched request per interval
 keeps the driver's load on the scheduler small.  Tasks not ended by the
 deadline are reported (``outcomes``), never silently dropped.
 
-The tables (SCENARIO.md columns, as :func:`sim.run` writes them) are built
+The tables (docs/scenarios.md columns, as :func:`sim.run` writes them) are built
 from the scheduler's record of each task:
 
 * ``arrival_ms``: the scheduler's ``submit_time``; ``finish_ms``: its

@@ -361,7 +361,7 @@ def littles_law(tasks: pd.DataFrame) -> pd.DataFrame:
 class Results:
     """What :func:`sim.run` returns.
 
-    ``tasks``: per-task frame (SCENARIO.md columns, warm-up excluded);
+    ``tasks``: per-task frame (docs/scenarios.md columns, warm-up excluded);
     ``summary``: per strategy (and model) with 95% CI half-widths;
     ``instances``: per-instance utilisation; ``replications``: the per-replication
     metrics behind the summary; ``scenario``: the validated scenario run.

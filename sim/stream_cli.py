@@ -16,9 +16,9 @@ from scheduler import SpecError
 
 
 def main(args: argparse.Namespace, scenario, strategies: list[str] | None) -> int:
-    from .report import format_summary
     from .engine import _expected_tasks
     from .progress import ProgressBar
+    from .report import format_summary
     from .streaming import run_streaming
 
     if args.decision_log:

@@ -172,7 +172,7 @@ def sweep(
 ):
     """Run ``scenario`` at every point of ``grid`` and return the summaries as one DataFrame.
 
-    ``scenario``: a path to a YAML file, a scenario dict (SCENARIO.md) or what
+    ``scenario``: a path to a YAML file, a scenario dict (docs/scenarios.md) or what
     :func:`sim.run` accepts.  ``grid``: {dotted path: [values]}; the special
     key ``load`` scales the arrival rate to an offered load (:func:`offered_load`).
     ``replications`` and ``tasks`` override the scenario's for every point.

@@ -25,7 +25,7 @@ seed) by the random strategies' draws only.
 
 The two worlds then differ only by real overheads: HTTP hops, the event loop,
 sleep jitter.  Outputs in DIR: ``live_tasks.csv``, ``sim_tasks.csv`` (both
-SCENARIO.md per-task columns), ``live_summary.csv``, ``sim_summary.csv``,
+docs/scenarios.md per-task columns), ``live_summary.csv``, ``sim_summary.csv``,
 ``comparison.csv`` and ``latency_cdf_overlay.png`` (live solid, simulated
 dashed, one colour per strategy), plus ``twin.json`` (wall times, outcomes,
 targets) and the servers' logs under ``logs/``.
@@ -80,7 +80,7 @@ IDLE_TIMEOUT_S = 60.0
 class TwinResult:
     """What :func:`sim.twin` returns.
 
-    ``live`` and ``sim``: per-task tables (SCENARIO.md columns) of every strategy;
+    ``live`` and ``sim``: per-task tables (docs/scenarios.md columns) of every strategy;
     ``live_summary``, ``sim_summary``: their summaries; ``comparison``: one row per
     (strategy, percentile) with ``live_ms``, ``sim_ms``, ``relative_difference``
     ``= (sim - live) / live``, the ``target`` and ``within_target``; ``paths``: the

@@ -1,4 +1,4 @@
-"""The scheduler's HTTP API (API.md) through FastAPI's TestClient.
+"""The scheduler's HTTP API (docs/api.md) through FastAPI's TestClient.
 
 Task instances are played by an httpx MockTransport (:class:`FakeInstances`):
 the scheduler's client really sends its requests, and each fake instance can

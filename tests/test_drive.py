@@ -2,7 +2,7 @@
 
 One cluster (a scheduler and three reference instances named as the scenario's
 instances) serves every test of the module; each drive replays a small scenario
-and the tables are checked against SCENARIO.md and against the simulator's own
+and the tables are checked against docs/scenarios.md and against the simulator's own
 run of the same workload.  Bounds on times are generous: they catch a wrong
 origin or a wrong column, not a slow machine.
 """

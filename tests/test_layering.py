@@ -1,4 +1,4 @@
-"""DESIGN.md's import rule: importing the core loads no shell library."""
+"""docs/architecture.md's import rule: importing the core loads no shell library."""
 
 import subprocess
 import sys

@@ -1,6 +1,6 @@
 """Execution-time predictor.
 
-Modes (SCENARIO.md):
+Modes (docs/scenarios.md):
 
 * ``oracle``: knows each model's true service-time distribution; on an
   instance of speed ``s`` predicts ``size / s``;

@@ -2,7 +2,7 @@
 
 ``python -m scheduler.instance --model NAME --port 8100 --replicas 2
 --service-time '{dist: lognormal, mean_ms: 50, cv: 0.5}'`` serves the
-task-instance protocol of API.md: a FIFO queue over ``replicas`` workers that
+task-instance protocol of docs/api.md: a FIFO queue over ``replicas`` workers that
 reports each completion to the task's callback URL.
 """
 

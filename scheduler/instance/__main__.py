@@ -26,7 +26,7 @@ DEFAULT_SERVICE_TIME = "{dist: exponential, mean_ms: 50}"
 
 
 def parse_service_time(text: str) -> Distribution:
-    """A distribution from JSON or YAML flow text (SCENARIO.md forms; ``{dist: empirical, file: F}`` reads F)."""
+    """A distribution from JSON or YAML flow text (docs/scenarios.md forms; ``{dist: empirical, file: F}`` reads F)."""
     try:
         spec = yaml.safe_load(text)
     except yaml.YAMLError as e:
@@ -50,7 +50,7 @@ def parse_service_time(text: str) -> Distribution:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m scheduler.instance",
-        description="Run a reference task instance (task-instance protocol of API.md).",
+        description="Run a reference task instance (task-instance protocol of docs/api.md).",
     )
     p.add_argument("--model", required=True, help="model name reported as model_type")
     p.add_argument(

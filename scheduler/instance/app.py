@@ -1,4 +1,4 @@
-"""The reference task instance's FastAPI app (task-instance protocol of API.md).
+"""The reference task instance's FastAPI app (task-instance protocol of docs/api.md).
 
 Handlers are module-level and reach the :class:`InstanceRuntime` as
 ``request.app.state.runtime`` (:func:`runtime_of`); the runtime's workers

@@ -1,9 +1,9 @@
-"""The scheduler's FastAPI app (API.md), built by :func:`create_app`.
+"""The scheduler's FastAPI app (docs/api.md), built by :func:`create_app`.
 
 The endpoints are the routers of :mod:`scheduler.live.routes`; they only
 translate HTTP to :class:`LiveScheduler` calls and back, reaching the service
 as ``app.state.service``.  The service starts and stops with the app's
-lifespan.  Error convention (API.md): management endpoints answer 200 with
+lifespan.  Error convention (docs/api.md): management endpoints answer 200 with
 ``status: "error"`` when they refuse, ``/queue/submit`` answers 503 or 409,
 ``/task/query`` 404, a malformed body 422 (:mod:`scheduler.live.errors`).
 """
@@ -40,7 +40,7 @@ def create_app(service: LiveScheduler | LiveConfig | None = None) -> FastAPI:
         title="infersched scheduler",
         version=__version__,
         lifespan=_lifespan,
-        description="Schedules model-inference tasks onto registered task instances (API.md).",
+        description="Schedules model-inference tasks onto registered task instances (docs/api.md).",
     )
     app.state.service = service
     install_error_handlers(app)

@@ -1,4 +1,4 @@
-"""The scheduler's client for the task-instance protocol (API.md).
+"""The scheduler's client for the task-instance protocol (docs/api.md).
 
 One ``httpx.AsyncClient`` serves every instance.  Its transport
 (:func:`scheduler.protocol.pooled_transport`) runs on aiohttp's connection pool, which keeps

@@ -1,8 +1,8 @@
-"""Request and response bodies of the scheduler API (API.md), as pydantic models.
+"""Request and response bodies of the scheduler API (docs/api.md), as pydantic models.
 
 The task-instance protocol's bodies (what the scheduler sends to instances,
 and their completion callbacks) are in :mod:`scheduler.protocol`.
-Durations are milliseconds, timestamps epoch seconds, as in API.md.
+Durations are milliseconds, timestamps epoch seconds, as in docs/api.md.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ class TaskQueryResponse(BaseModel):
 
 
 class TaskDetail(TaskQueryResponse):
-    """Not in API.md: a task as the scheduler recorded it, with its own timings and prediction, so that
+    """Beyond the original spec: a task as the scheduler recorded it, with its own timings and prediction, so that
     a load driver builds its tables from the scheduler's and the instances' clocks."""
 
     completion_time: float | None = Field(description="epoch seconds when the end was recorded; null before")
@@ -128,7 +128,7 @@ class TaskDetailsResponse(BaseModel):
 
 
 class StatsResponse(BaseModel):
-    """Not in API.md: counts and recent timings from the tracker, for operators and benchmarks."""
+    """Beyond the original spec: counts and recent timings from the tracker, for operators and benchmarks."""
 
     status: Literal["success"] = "success"
     strategy: str

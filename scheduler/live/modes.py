@@ -2,7 +2,7 @@
 
 The core names its modes ``online``, ``lookup_table``, ``oracle`` and
 ``clairvoyant``; the HTTP API and the command line call the online mode
-``default`` (API.md).  These two functions are the only place the names are
+``default`` (docs/api.md).  These two functions are the only place the names are
 translated: incoming names on their way to the core, and the core's name on
 its way out to clients.
 """

@@ -57,11 +57,11 @@ log = logging.getLogger("scheduler.live")
 
 
 class Refused(Exception):
-    """A management request was understood but refused (API.md: status "error")."""
+    """A management request was understood but refused (docs/api.md: status "error")."""
 
 
 class SubmitRefused(Exception):
-    """No instance can take the task (API.md: 503).  The task, if created, is recorded as failed."""
+    """No instance can take the task (docs/api.md: 503).  The task, if created, is recorded as failed."""
 
     def __init__(self, message: str, task_id: str | None = None):
         self.task_id = task_id
@@ -228,7 +228,7 @@ class LiveScheduler:
 
     @property
     def predict_mode(self) -> str:
-        """The predictor mode as clients see it (API.md's name: ``default`` for the core's ``online``)."""
+        """The predictor mode as clients see it (the API's name: ``default`` for the core's ``online``)."""
         return mode_to_api(self.core.predict_mode)
 
     def set_predict_mode(self, mode: str) -> None:

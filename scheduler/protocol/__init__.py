@@ -1,4 +1,4 @@
-"""The task-instance protocol (API.md): what the scheduler service and the
+"""The task-instance protocol (docs/api.md): what the scheduler service and the
 reference task instance share, so that neither imports the other.
 
 * :mod:`.models`: the pydantic bodies of the protocol;

@@ -1,4 +1,4 @@
-"""Bodies of the task-instance protocol (API.md), as pydantic models.
+"""Bodies of the task-instance protocol (docs/api.md), as pydantic models.
 
 The scheduler calls an instance's ``GET /status``, ``POST /queue/enqueue``,
 ``POST /queue/predict`` and ``GET /results/{task_id}``; the instance answers

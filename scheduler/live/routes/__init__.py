@@ -1,4 +1,4 @@
-"""The scheduler API (API.md) as FastAPI routers, one module per area.
+"""The scheduler API (docs/api.md) as FastAPI routers, one module per area.
 
 Each module has module-level handlers and a ``router()`` that builds a fresh
 :class:`fastapi.APIRouter` for one app.  Handlers reach the service as

@@ -1,5 +1,5 @@
 """Task instances joining and leaving: ``POST /ti/register``, ``POST /ti/remove``.
-Refusals answer 200 with ``status: "error"`` (API.md)."""
+Refusals answer 200 with ``status: "error"`` (docs/api.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The scheduler's own settings: ``POST /scheduler/set``, ``POST /scheduler/predict_mode``,
-``GET /scheduler/stats``.  Refusals answer 200 with ``status: "error"`` (API.md)."""
+``GET /scheduler/stats``.  Refusals answer 200 with ``status: "error"`` (docs/api.md)."""
 
 from __future__ import annotations
 

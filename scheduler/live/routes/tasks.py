@@ -1,5 +1,5 @@
 """Tasks: ``POST /queue/submit``, ``GET /queue/info``, ``GET /task/query``, and
-``POST /task/details`` (not in API.md: many tasks at once with the scheduler's
+``POST /task/details`` (beyond the original spec: many tasks at once with the scheduler's
 own timings and predictions, for the live load driver ``python -m sim drive``).
 
 ``/queue/submit`` answers 503 when no instance can take the task and 409 when
@@ -70,7 +70,7 @@ async def task_query(
         return JSONResponse(status_code=404, content={"detail": f"task {task_id!r} not found"})
     return TaskQueryResponse(
         task_id=rec.task_id,
-        task_status=cast(TaskStatus, rec.status),  # the tracker's statuses are API.md's
+        task_status=cast(TaskStatus, rec.status),  # the tracker's statuses are the API's
         scheduled_ti=rec.instance_id or "",
         submit_time=rec.submit_ms / 1000.0,
         result=_result(rec),
@@ -88,7 +88,7 @@ async def task_details(req: TaskDetailsRequest, request: Request) -> TaskDetails
         found.append(
             TaskDetail(
                 task_id=rec.task_id,
-                task_status=cast(TaskStatus, rec.status),  # the tracker's statuses are API.md's
+                task_status=cast(TaskStatus, rec.status),  # the tracker's statuses are the API's
                 scheduled_ti=rec.instance_id or "",
                 submit_time=rec.submit_ms / 1000.0,
                 result=_result(rec),
