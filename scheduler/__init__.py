@@ -60,6 +60,7 @@ from .core import (
     replay,
     strategies_scope,
     strategy_names,
+    strategy_params,
 )
 from .decision_log import DecisionLog, read_log
 
@@ -118,6 +119,7 @@ __all__ = [
     "register_strategy",
     "strategies_scope",
     "strategy_names",
+    "strategy_params",
     "__version__",
     "ReplayReport",
     "replay",

@@ -35,7 +35,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from scheduler import STRATEGIES, SpecError, strategy_names
+from scheduler import STRATEGIES, SpecError, strategy_names, strategy_params
 
 from . import sweep_cli
 from .io import FORMATS
@@ -208,6 +208,8 @@ def _strategies() -> int:
         doc = (cls.__doc__ or "").strip().splitlines()
         desc = cls.description or (doc[0] if doc else "")
         print(f"{name:{width}s}  {desc}")
+        for param, default, meaning in strategy_params(cls):  # e.g. "  w = 1.0: weight of ..."
+            print(f"{'':{width}s}    {param} = {default!r}" + (f": {meaning}" if meaning else ""))
     return 0
 
 

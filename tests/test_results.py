@@ -318,7 +318,7 @@ def test_cli_bad_strategy_option_exits_2(tmp_path, capsys):
 
 def test_cli_strategies_and_validate(tmp_path, capsys):
     assert main(["strategies"]) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
+    lines = [ln for ln in capsys.readouterr().out.strip().splitlines() if not ln.startswith(" ")]
     assert [ln.split()[0] for ln in lines] == strategy_names()
     assert all(len(ln.split()) > 1 for ln in lines)  # each has a description
     assert main(["validate", str(_scenario_file(tmp_path))]) == 0

@@ -39,6 +39,7 @@ from .strategies import (
     register_strategy,
     strategies_scope,
     strategy_names,
+    strategy_params,
 )
 from .tracker import COMPLETED, FAILED, QUEUED, SCHEDULED, STATES, TaskRecord, TaskTracker
 from .validate import check_integer, check_number
@@ -85,6 +86,7 @@ __all__ = [
     "register_strategy",
     "strategies_scope",
     "strategy_names",
+    "strategy_params",
     "Welford",
     "COMPLETED",
     "FAILED",

@@ -1,5 +1,12 @@
 from .base import Candidates, Strategy, argmax_random, argmin_random
-from .registry import STRATEGIES, make_strategy, register_strategy, strategies_scope, strategy_names
+from .registry import (
+    STRATEGIES,
+    make_strategy,
+    register_strategy,
+    strategies_scope,
+    strategy_names,
+    strategy_params,
+)
 
 __all__ = [
     "Candidates",
@@ -11,4 +18,5 @@ __all__ = [
     "register_strategy",
     "strategies_scope",
     "strategy_names",
+    "strategy_params",
 ]

@@ -175,11 +175,14 @@ def argmax_random(values: np.ndarray, rng: np.random.Generator, rtol: float = 1e
 class Strategy:
     """Base class.  Subclasses set ``name`` and implement :meth:`choose`.
 
-    Parameters are keyword arguments of ``__init__``; ``params()`` reports them.
+    Parameters are keyword arguments of ``__init__``; ``params()`` reports them
+    and ``param_help`` says what each means and accepts (shown when a parameter
+    is wrong or unknown, and by ``python -m sim strategies``).
     """
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    param_help: ClassVar[dict[str, str]] = {}
 
     def choose(self, view: Candidates, rng: np.random.Generator) -> int:  # pragma: no cover
         raise NotImplementedError

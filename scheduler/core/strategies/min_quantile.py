@@ -12,6 +12,7 @@ class MinQuantile(Strategy):
 
     name = "min_quantile"
     description = "least predicted p-quantile of completion time (default p=0.95)"
+    param_help = {"p": "the quantile of completion time minimised, a number strictly between 0 and 1"}
 
     def __init__(self, p: float = 0.95):
         self.p = check_number("p", p, low=0.0, high=1.0, low_open=True, high_open=True)

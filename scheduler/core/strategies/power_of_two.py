@@ -11,6 +11,7 @@ class PowerOfTwo(Strategy):
 
     name = "power_of_two"
     description = "d random candidates (default 2), the one with the fewest tasks in flight"
+    param_help = {"d": "how many distinct candidates are sampled, an integer in 1..1024"}
 
     def __init__(self, d: int = 2):
         self.d = check_integer("d", d, low=1, high=1024)

@@ -75,6 +75,11 @@ class Probabilistic(Strategy):
 
     name = "probabilistic"
     description = "most likely to finish this task first (wait and execution distributions)"
+    param_help = {
+        "cutoff": "standard deviations each side of a completion time that are integrated, in (0, 10]",
+        "max_contenders": "the candidates with the least expected completion that compete, 2..256",
+        "nodes": "integration points per candidate, 3..101",
+    }
 
     def __init__(self, cutoff: float = 4.0, max_contenders: int = 8, nodes: int = 13):
         self.cutoff = check_number("cutoff", cutoff, low=0.0, high=10.0, low_open=True)

@@ -7,6 +7,7 @@ it was before (names added are gone, names replaced are restored).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -68,11 +69,44 @@ def strategy_names() -> list[str]:
     return sorted(STRATEGIES)
 
 
+def strategy_params(cls: type[Strategy]) -> list[tuple[str, Any, str]]:
+    """``(name, default, meaning)`` of each parameter a strategy class accepts.
+
+    Names and defaults come from ``__init__``'s signature (``inspect.Parameter.empty``:
+    required); meanings from the class's ``param_help`` (empty when it has none)."""
+    out = []
+    for p in inspect.signature(cls.__init__).parameters.values():
+        if p.name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        out.append((p.name, p.default, cls.param_help.get(p.name, "")))
+    return out
+
+
+def params_text(cls: type[Strategy]) -> str:
+    """What a strategy accepts, for error messages: ``w (default 1.0): weight of ...; ...``."""
+    described = []
+    for name, default, meaning in strategy_params(cls):
+        head = name + (" (required)" if default is inspect.Parameter.empty else f" (default {default!r})")
+        described.append(f"{head}: {meaning}" if meaning else head)
+    return "; ".join(described) if described else "no parameters"
+
+
 def make_strategy(name: str, **params: Any) -> Strategy:
+    """A new instance of the strategy registered as ``name``, built with ``params``.
+
+    An unknown name raises :class:`UnknownStrategyError` listing the valid ones; a
+    parameter the strategy does not take, or a missing required one, raises
+    :class:`SpecError` listing the parameters it accepts and what they mean."""
     cls = STRATEGIES.get(name) if isinstance(name, str) else None
     if cls is None:
         raise UnknownStrategyError(name, strategy_names())
+    sig = inspect.signature(cls.__init__).parameters.values()
+    if not any(p.kind == p.VAR_KEYWORD for p in sig):
+        accepted = {n for n, _, _ in strategy_params(cls)}
+        unknown = sorted(set(params) - accepted)
+        if unknown:
+            raise SpecError(unknown[0], params[unknown[0]], f"a parameter of {name}: {params_text(cls)}")
     try:
         return cls(**params)
-    except TypeError as e:
-        raise SpecError(f"strategy_params ({name})", params, f"parameters of {cls.__name__}: {e}") from None
+    except TypeError as e:  # e.g. a required parameter left out
+        raise SpecError("params", params, f"the parameters of {name}: {params_text(cls)} ({e})") from None

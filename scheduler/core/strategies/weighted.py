@@ -11,6 +11,7 @@ class Weighted(Strategy):
 
     name = "weighted"
     description = "least expected completion time plus w times its standard deviation"
+    param_help = {"w": "weight of the completion time's standard deviation, a number >= 0"}
 
     def __init__(self, w: float = 1.0):
         self.w = check_number("w", w, low=0.0)
