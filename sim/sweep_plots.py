@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .plots import PERCENTILES, _new_figure, _overall, _require, _save
+from .plots._base import PERCENTILES, _new_figure, _overall, _require, _save
 
 __all__ = ["plot_sweep_percentiles"]
 

@@ -137,7 +137,7 @@ BAD = [
     ("strategies", ["fastest"], "strategies.0", ", ".join(strategy_names())),
     ("strategies", [{"name": "nope"}], "strategies.0.name", "round_robin"),
     ("strategies", [{"name": "weighted", "params": {"w": -1}}], "strategies.0.params.w", ">= 0"),
-    ("strategies", [{"name": "weighted", "params": {"z": 1}}], "strategies.0.params", "Weighted"),
+    ("strategies", [{"name": "weighted", "params": {"z": 1}}], "strategies.0.params.z", "w (default 1.0)"),
     ("strategies", [{"nam": "weighted"}], "strategies.0.nam", "name, params"),
     ("strategies", ["random", "random"], "strategies.1", "listed once"),
     ("strategies", [], "strategies", "shortest_queue"),
