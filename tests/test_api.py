@@ -772,7 +772,7 @@ def test_example_config_file_is_valid():
         (["--strategy", "nope"], "valid strategies"),
         (["--port", "abc"], "--port"),
         (["--predict-mode", "lookup_table"], "--lookup-table FILE"),
-        (["--log-level", "loud"], "log_level"),
+        (["--log-level", "loud"], "--log-level: got 'loud'"),
         (["--config", "/nonexistent/instances.yaml"], "readable file"),
     ],
 )

@@ -74,7 +74,9 @@ def strategy_params(cls: type[Strategy]) -> list[tuple[str, Any, str]]:
 
     Names and defaults come from ``__init__``'s signature (``inspect.Parameter.empty``:
     required); meanings from the class's ``param_help`` (empty when it has none)."""
-    out = []
+    out: list[tuple[str, Any, str]] = []
+    if cls.__init__ is object.__init__:  # no __init__ of its own: no parameters
+        return out
     for p in inspect.signature(cls.__init__).parameters.values():
         if p.name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
@@ -101,7 +103,7 @@ def make_strategy(name: str, **params: Any) -> Strategy:
     if cls is None:
         raise UnknownStrategyError(name, strategy_names())
     sig = inspect.signature(cls.__init__).parameters.values()
-    if not any(p.kind == p.VAR_KEYWORD for p in sig):
+    if cls.__init__ is object.__init__ or not any(p.kind == p.VAR_KEYWORD for p in sig):
         accepted = {n for n, _, _ in strategy_params(cls)}
         unknown = sorted(set(params) - accepted)
         if unknown:
