@@ -22,11 +22,13 @@ T = TypeVar("T")
 class ServerThread:
     """``with ServerThread(app) as url:`` serves ``app`` on 127.0.0.1 until the block ends."""
 
-    def __init__(self, app, port: int | None = None):
+    def __init__(self, app, port: int | None = None, **config):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False)
+            uvicorn.Config(
+                app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False, **config
+            )
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -63,13 +63,13 @@ def test_client_parses_answers():
 @pytest.mark.parametrize(
     "answer, unreachable, words",
     [
-        (httpx.ConnectError("refused"), True, "unreachable (ConnectError: refused; timeout 1 s)"),
-        (httpx.ReadTimeout("slow"), True, "unreachable (ReadTimeout: slow; timeout 1 s)"),
-        (httpx.Response(500, text="boom"), False, "HTTP 500: boom"),
+        (httpx.ConnectError("refused"), True, "unreachable (connection refused: nothing listens there)"),
+        (httpx.ReadTimeout("slow"), True, "unreachable (no answer within the timeout of 1 s)"),
+        (httpx.Response(500, text="boom"), False, "answered HTTP 500"),
         (
             httpx.Response(200, json={**STATUS, "status": "sleeping"}),
             False,
-            "invalid InstanceStatus answer: status",
+            "invalid InstanceStatus answer at status",
         ),
         (httpx.Response(200, content=b"not json"), False, "invalid InstanceStatus answer"),
     ],
@@ -84,6 +84,22 @@ def test_client_errors(answer, unreachable, words):
         run(client_with(handler).status("http://h:1"))
     assert info.value.unreachable is unreachable
     assert words in str(info.value) and "http://h:1/status" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(404, text="SECRET-admin-page token=abc"),
+        httpx.Response(200, text="SECRET-admin-page token=abc"),
+        httpx.Response(200, json={**STATUS, "status": "SECRET-admin-page token=abc"}),
+    ],
+)
+def test_errors_never_echo_what_another_host_answered(answer):
+    """Probe finding (SSRF read-back): registering another service's port echoed 200 characters of
+    its answer in the error message.  The message now says what was wrong, never what was said."""
+    with pytest.raises(InstanceError) as info:
+        run(client_with(lambda request: answer).status("http://h:1"))
+    assert "SECRET" not in str(info.value) and "token=abc" not in str(info.value)
 
 
 # -- the pooled transport against uvicorn ----------------------------------------------------

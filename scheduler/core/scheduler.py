@@ -337,8 +337,8 @@ class Scheduler:
     def _no_instance(
         self, tid: str, model: str, now: float, reason: str, new: tuple[dict[str, Any] | None] | None = None
     ) -> NoReturn:
-        if new is not None:
-            self.tracker.add(tid, model, now, new[0])
+        if new is not None:  # a refused task keeps no metadata: a burst of refusals holds no memory
+            self.tracker.add(tid, model, now, None)
         self.tracker.fail(tid, now, f"no instance for model {model!r}: {reason}")
         self._emit({"event": "no_instance", "t": now, "task_id": tid, "reason": reason})
         raise NoInstanceError(model, reason, tid)

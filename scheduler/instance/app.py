@@ -31,7 +31,9 @@ async def status(request: Request) -> InstanceStatus:
 
 async def enqueue(req: EnqueueRequest, request: Request) -> EnqueueResponse:
     runtime = runtime_of(request)
-    job = runtime.enqueue(req.task_id, req.input_data, req.metadata, req.callback_url)
+    job = runtime.enqueue(
+        req.task_id, req.input_data, req.metadata, req.callback_url, callback_token=req.callback_token
+    )
     return EnqueueResponse(task_id=job.task_id, queue_size=runtime.queue_size, enqueue_time=job.enqueue_time)
 
 

@@ -41,6 +41,7 @@ class Job:
     execution_ms: float | None = None
     result: Any = None
     error: str | None = None
+    callback_token: str | None = None  # sent back as a bearer token with the completion
 
     @property
     def finished(self) -> bool:
@@ -105,12 +106,20 @@ class InstanceRuntime:
             await self._http.aclose()
 
     # -- requests --------------------------------------------------------------
-    def enqueue(self, task_id: str, input_data: Any, metadata: dict, callback_url: str | None) -> Job:
+    def enqueue(
+        self,
+        task_id: str,
+        input_data: Any,
+        metadata: dict,
+        callback_url: str | None,
+        *,
+        callback_token: str | None = None,
+    ) -> Job:
         """Queue a task.  The same task_id again while it is unfinished is accepted once (idempotent)."""
         job = self._jobs.get(task_id)
         if job is not None and not job.finished:
             return job
-        job = Job(task_id, input_data, metadata, callback_url, time.time())
+        job = Job(task_id, input_data, metadata, callback_url, time.time(), callback_token=callback_token)
         self._jobs[task_id] = job
         self._queue.put_nowait(job)
         return job
@@ -197,7 +206,8 @@ class InstanceRuntime:
         why = ""
         for attempt in range(self.notify_attempts):
             try:
-                resp = await self._http.post(job.callback_url, json=body)
+                headers = {"Authorization": f"Bearer {job.callback_token}"} if job.callback_token else None
+                resp = await self._http.post(job.callback_url, json=body, headers=headers)
                 if resp.status_code < 500:
                     if resp.status_code >= 400:
                         log.warning(

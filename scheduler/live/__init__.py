@@ -15,6 +15,7 @@ from .config import OPTIONS, InstanceAddress, LiveConfig, load_config, load_inst
 from .launcher import (
     LocalCluster,
     ServerProcess,
+    auth_headers,
     free_port,
     start_instance,
     start_scheduler,
@@ -37,6 +38,7 @@ __all__ = [
     "SubmitRefused",
     "TaskInstanceClient",
     "WallClock",
+    "auth_headers",
     "create_app",
     "free_port",
     "load_config",

@@ -14,10 +14,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from .. import __version__
+from .auth import ADMIN_PATHS, AUTH_RESPONSES, CLIENT_PATHS, TokenGuard
 from .config import LiveConfig
 from .errors import install_error_handlers
+from .limits import BodyGuard
 from .routes import routers
 from .service import LiveScheduler
 
@@ -45,5 +48,25 @@ def create_app(service: LiveScheduler | LiveConfig | None = None) -> FastAPI:
     app.state.service = service
     install_error_handlers(app)
     for router in routers():
+        _document_refusals(router.routes)
         app.include_router(router)
+    config = service.config
+    app.add_middleware(BodyGuard, max_body_bytes=config.max_body_bytes)  # inner: runs after the token check
+    app.add_middleware(TokenGuard, api_token=config.api_token, admin_token=config.admin_token)
     return app
+
+
+def _document_refusals(routes: list) -> None:
+    """Put what the middlewares answer into the OpenAPI document of each route."""
+    for route in routes:
+        if not isinstance(route, APIRoute):
+            continue
+        extra: dict[int | str, dict] = {}
+        if route.path in ADMIN_PATHS:
+            extra.update(AUTH_RESPONSES)
+        elif route.path in CLIENT_PATHS:
+            extra[401] = AUTH_RESPONSES[401]
+        if (route.methods or set()) & {"POST", "PUT", "PATCH"}:
+            extra[408] = {"description": "the request body did not arrive in time"}
+            extra[413] = {"description": "request body larger than --max-body-bytes"}
+        route.responses = {**extra, **route.responses}

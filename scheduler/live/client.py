@@ -50,9 +50,7 @@ class TaskInstanceClient:
         try:
             return await self._http.request(method, url, json=body)
         except httpx.TransportError as e:  # refused, reset, or no answer within the timeout
-            raise InstanceError(
-                url, f"unreachable ({type(e).__name__}: {e}; timeout {self.timeout_s:g} s)", unreachable=True
-            ) from None
+            raise InstanceError(url, f"unreachable ({_why(e, self.timeout_s)})", unreachable=True) from None
         except (httpx.InvalidURL, ValueError) as e:  # a host that makes no URL (e.g. "[::1")
             raise InstanceError(
                 url, f"not a usable address ({type(e).__name__}: {e})", unreachable=False
@@ -62,16 +60,15 @@ class TaskInstanceClient:
     def _parse(resp: httpx.Response, model: type[M]) -> M:
         url = str(resp.request.url)
         if resp.status_code != 200:
-            raise InstanceError(
-                url, f"answered HTTP {resp.status_code}: {resp.text[:200]}", unreachable=False
-            )
+            # the answer's text is not repeated: the caller chose this host, it must not read other services
+            raise InstanceError(url, f"answered HTTP {resp.status_code}", unreachable=False)
         try:
             return model.model_validate_json(resp.content)
         except ValidationError as e:
             err = e.errors()[0]
             where = ".".join(str(p) for p in err["loc"]) or "body"
             raise InstanceError(
-                url, f"invalid {model.__name__} answer: {where}: {err['msg']}", unreachable=False
+                url, f"invalid {model.__name__} answer at {where} ({err['type']})", unreachable=False
             ) from None
 
     async def status(self, base_url: str) -> InstanceStatus:
@@ -79,15 +76,24 @@ class TaskInstanceClient:
         return self._parse(await self._call("GET", f"{base_url}/status"), InstanceStatus)
 
     async def enqueue(
-        self, base_url: str, task_id: str, input_data: Any, metadata: dict, callback_url: str | None
+        self,
+        base_url: str,
+        task_id: str,
+        input_data: Any,
+        metadata: dict,
+        callback_url: str | None,
+        *,
+        callback_token: str | None = None,
     ) -> EnqueueResponse:
-        """``POST /queue/enqueue``: hand a task to the instance."""
+        """``POST /queue/enqueue``: hand a task to the instance (with its callback secret, if any)."""
         body = {
             "task_id": task_id,
             "input_data": input_data,
             "metadata": metadata,
             "callback_url": callback_url,
         }
+        if callback_token is not None:
+            body["callback_token"] = callback_token
         return self._parse(await self._call("POST", f"{base_url}/queue/enqueue", body), EnqueueResponse)
 
     async def result(self, base_url: str, task_id: str) -> ResultResponse | None:
@@ -99,3 +105,17 @@ class TaskInstanceClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+def _why(e: httpx.TransportError, timeout_s: float) -> str:
+    """A transport failure in words: a refused connection says "refused", a timeout says so."""
+    chain: list[BaseException] = []
+    cause: BaseException | None = e
+    while cause is not None and len(chain) < 8:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    if any(isinstance(c, ConnectionRefusedError) for c in chain) or "refused" in str(e).lower():
+        return "connection refused: nothing listens there"
+    if isinstance(e, httpx.TimeoutException) or any(isinstance(c, TimeoutError) for c in chain):
+        return f"no answer within the timeout of {timeout_s:g} s"
+    return f"{type(e).__name__}: {e}"

@@ -38,6 +38,8 @@ from typing import Any
 import yaml
 
 from ..core import SpecError, parse_lookup_table
+from .allowlist import DEFAULT as DEFAULT_ALLOWLIST
+from .allowlist import parse_allowlist
 
 ENV_PREFIX = "SCHEDULER_"
 
@@ -171,6 +173,34 @@ OPTIONS: tuple[Option, ...] = (
         "JSON-lines file, for `python -m sim replay FILE` (default: none)",
         "FILE",
     ),
+    Option(
+        "api_token",
+        _str,
+        "bearer token for the client endpoints (/queue/*, /task/*, /scheduler/stats, /metrics); "
+        "default: open (lab mode)",
+        "TOKEN",
+    ),
+    Option(
+        "admin_token",
+        _str,
+        "bearer token for the management endpoints (/ti/*, /scheduler/set, /scheduler/predict_mode); "
+        "it also opens the client endpoints; default: open (lab mode)",
+        "TOKEN",
+    ),
+    Option(
+        "allow_instance_hosts",
+        _str,
+        "where instances may be registered: comma-separated CIDRs and host names, each optionally "
+        "with :PORT or :LOW-HIGH (default 127.0.0.0/8,::1)",
+        "LIST",
+    ),
+    Option("max_body_bytes", _int(1), "largest request body accepted, else 413 (default 1048576)", "N"),
+    Option(
+        "max_pending",
+        _int(1),
+        "tasks not yet ended above which /queue/submit answers 429 (default 100000)",
+        "N",
+    ),
     Option("log_level", _str, "logging level: debug, info, warning, error (default info)", "LEVEL"),
     Option("access_log", _bool, "log every HTTP request (default off)", "BOOL"),
 )
@@ -212,12 +242,18 @@ class LiveConfig:
     task_hard_limit_s: float = 600.0
     max_history: int = 100_000
     decision_log: str | None = None  # JSON-lines file of the core's events (scheduler.DecisionLog)
+    api_token: str | None = field(default=None, repr=False)
+    admin_token: str | None = field(default=None, repr=False)
+    allow_instance_hosts: str = DEFAULT_ALLOWLIST
+    max_body_bytes: int = 1 << 20
+    max_pending: int = 100_000
     log_level: str = "info"
     access_log: bool = False
     table: dict[str, Any] | None = None  # a lookup table given directly (or loaded from ``lookup_table``)
     instances: list[InstanceAddress] = field(default_factory=list)  # registered at startup
 
     def __post_init__(self) -> None:
+        parse_allowlist(self.allow_instance_hosts)  # a bad list fails at startup, naming the option
         if self.table is not None:
             parse_lookup_table(self.table, "table")
         if self.task_hard_limit_s < self.task_timeout_s:

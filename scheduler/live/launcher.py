@@ -32,18 +32,25 @@ _SRC_ROOT = str(Path(__file__).resolve().parents[2])  # the folder holding the `
 
 
 def wait_for_tasks(
-    client: httpx.Client, task_ids: Sequence[str], timeout_s: float = 30.0, poll_s: float = 0.05
+    client: httpx.Client,
+    task_ids: Sequence[str],
+    timeout_s: float = 30.0,
+    poll_s: float = 0.05,
+    *,
+    token: str | None = None,
 ) -> dict[str, dict]:
     """Poll ``GET /task/query`` until every task has completed or failed; their answers by id.
 
-    ``client`` has the scheduler's base URL.  Raises ``TimeoutError`` naming how
-    many tasks are still running once ``timeout_s`` has passed."""
+    ``client`` has the scheduler's base URL; ``token`` is the api (or admin) token, if the
+    scheduler has one.  Raises ``TimeoutError`` naming how many tasks are still running once
+    ``timeout_s`` has passed."""
+    headers = auth_headers(token)
     deadline = time.monotonic() + timeout_s
     done: dict[str, dict] = {}
     while len(done) < len(task_ids):
         for tid in task_ids:
             if tid not in done:
-                task = client.get("/task/query", params={"task_id": tid}).json()
+                task = client.get("/task/query", params={"task_id": tid}, headers=headers).json()
                 if task["task_status"] in ("completed", "failed"):
                     done[tid] = task
         if len(done) < len(task_ids):
@@ -51,6 +58,11 @@ def wait_for_tasks(
                 raise TimeoutError(f"{len(task_ids) - len(done)} task(s) still running after {timeout_s:g} s")
             time.sleep(poll_s)
     return done
+
+
+def auth_headers(token: str | None) -> dict[str, str]:
+    """``{"Authorization": "Bearer <token>"}``, or no header without a token."""
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -272,10 +284,19 @@ class LocalCluster:
         req: dict[str, Any] = {"host": where.host, "port": where.port}
         if speed is not None:
             req["speed"] = speed
-        body = httpx.post(f"{self.url}/ti/register", json=req, timeout=10).json()
+        body = httpx.post(
+            f"{self.url}/ti/register", json=req, headers=self.headers(admin=True), timeout=10
+        ).json()
         if body.get("status") != "success":
             raise RuntimeError(f"registering {inst.name} failed: {body.get('message')}")
         return body["ti_uuid"]
+
+    def headers(self, *, admin: bool = False) -> dict[str, str]:
+        """The bearer header for the scheduler's client endpoints (``admin``: management ones),
+        from the tokens it was started with; none if it has none."""
+        opts = self._scheduler_args
+        token = opts.get("admin_token") or opts.get("api_token") if admin else opts.get("api_token")
+        return auth_headers(token or opts.get("admin_token"))
 
     def stop(self) -> None:
         procs = [p for p in [self.scheduler, *self.instances] if p is not None]

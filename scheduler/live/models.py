@@ -39,13 +39,15 @@ class PredictModeRequest(BaseModel):
 
 class RegisterRequest(BaseModel):
     host: str = Field(min_length=1)
-    port: int = Field(ge=1, le=65535)
+    port: int = Field(ge=1, le=65535, strict=True, description="an integer (not a string or boolean)")
     model_name: str | None = Field(
         default=None, min_length=1, description="defaults to the model_type the instance reports"
     )
     speed: float | None = Field(
         default=None,
         gt=0,
+        strict=True,
+        allow_inf_nan=False,
         description="optional speed hint for the predictor "
         "(execution time = size / speed, as in a scenario); default 1",
     )

@@ -48,9 +48,13 @@ from ..core import (
 )
 from ..core.scheduler import Recorder
 from ..decision_log import DecisionLog
+from .allowlist import Allowlist, HostRefused, Resolver
+from .auth import new_callback_secret, same
 from .client import InstanceError, TaskInstanceClient
 from .clock import WallClock
 from .config import LiveConfig, base_url
+from .limits import loggable
+from .metrics import LiveMetrics, chain
 from .modes import LIVE_MODES, LIVE_PREDICT_MODES, mode_from_api, mode_to_api
 
 log = logging.getLogger("scheduler.live")
@@ -74,6 +78,7 @@ class Ack(NamedTuple):
     status: Literal["success", "warning"]
     message: str
     total_time_ms: float | None = None
+    unauthorized: bool = False  # answered 401: no or wrong callback secret, or not the task's instance
 
 
 @dataclass
@@ -86,6 +91,7 @@ class InstanceEntry:
     reported_id: str  # the instance_id its /status reported; completions carry it
     failures: int = 0  # consecutive failed health checks
     last_error: str = ""
+    callback_token: str | None = None  # its secret for /notify/task_complete (when tokens are set)
 
 
 @dataclass
@@ -140,6 +146,7 @@ class LiveScheduler:
         *,
         core: Scheduler | None = None,
         client: TaskInstanceClient | None = None,
+        resolver: Resolver | None = None,
     ):
         self.config = config or LiveConfig()
         #: the decision log this service opened (``--decision-log``), closed by :meth:`stop`
@@ -160,6 +167,11 @@ class LiveScheduler:
                 self.decision_log.close()
             raise
         self.client = client or TaskInstanceClient(timeout_s=self.config.request_timeout_s)
+        self.allowlist = Allowlist(self.config.allow_instance_hosts, resolver)
+        #: each instance gets a callback secret when either token is set (API.md, "Completion callbacks")
+        self.callback_secrets = bool(self.config.api_token or self.config.admin_token)
+        self.metrics = LiveMetrics(self._metrics_view)
+        self.core.recorder = chain(self.core.recorder, self.metrics)
         self.callback_url = self.config.callback_url
         self._entries: dict[
             str, InstanceEntry
@@ -253,7 +265,11 @@ class LiveScheduler:
 
         ``speed`` is an optional hint for the predictor (a scenario's instance speed: execution
         time = size / speed); the instance's own behaviour does not depend on it."""
-        url = base_url(host, port)
+        try:
+            address = await self.allowlist.pin(host, port)  # checked before any connection
+        except HostRefused as e:
+            raise Refused(str(e)) from None
+        url = base_url(address, port)
         try:
             st = await self.client.status(url)
         except InstanceError as e:
@@ -286,13 +302,14 @@ class LiveScheduler:
             )
         except SpecError as e:
             raise Refused(f"cannot register {url}: {e}") from None
-        self._entries[ti] = InstanceEntry(ti, url, st.model_type, st.instance_id)
+        secret = new_callback_secret() if self.callback_secrets else None
+        self._entries[ti] = InstanceEntry(ti, url, st.model_type, st.instance_id, callback_token=secret)
         self._by_reported[st.instance_id] = ti
         log.info(
             "registered %s (instance %s, model %s, %d replicas) as %s",
             url,
-            st.instance_id,
-            st.model_type,
+            loggable(st.instance_id),
+            loggable(st.model_type),
             st.replicas_running,
             ti,
         )
@@ -394,7 +411,12 @@ class LiveScheduler:
                 entry = self._entries[ti]
                 try:
                     await self.client.enqueue(
-                        entry.base_url, task_id, job.task_input, job.metadata, self.callback_url
+                        entry.base_url,
+                        task_id,
+                        job.task_input,
+                        job.metadata,
+                        self.callback_url,
+                        callback_token=entry.callback_token,
                     )
                     job.check_ms = self.core.clock.now_ms() + self._timeout_ms
                     return ti
@@ -431,7 +453,7 @@ class LiveScheduler:
 
     def _fail(self, task_id: str, reason: str, execution_ms: float | None = None) -> TaskRecord:
         self._inflight.pop(task_id, None)
-        log.warning("task %s failed: %s", task_id, reason)
+        log.warning("task %s failed: %s", loggable(task_id), loggable(reason))
         return self.core.fail(task_id, reason, execution_ms)
 
     def _complete(self, task_id: str, execution_ms: float | None, result: Any) -> TaskRecord:
@@ -445,8 +467,15 @@ class LiveScheduler:
         execution_ms: float,
         result: Any = None,
         error: str | None = None,
+        token: str | None = None,
     ) -> Ack:
-        """An instance reports that a task ended (``/notify/task_complete``)."""
+        """An instance reports that a task ended (``/notify/task_complete``); ``token`` is
+        the bearer it sent, checked against its callback secret when secrets are on."""
+        if self.callback_secrets:
+            ti = self._by_reported.get(instance_id)
+            claimed = self._entries.get(ti) if ti else None
+            if claimed is None or not same(token, claimed.callback_token):
+                return Ack("warning", "missing or wrong callback token; nothing changed", unauthorized=True)
         if instance_id not in self._by_reported:
             return Ack(
                 "warning",
@@ -460,7 +489,9 @@ class LiveScheduler:
         if entry is None or entry.reported_id != instance_id:
             where = f"instance {entry.reported_id!r} ({entry.ti_uuid})" if entry else "no instance"
             return Ack(
-                "warning", f"task {task_id!r} is assigned to {where}, not to {instance_id!r}; nothing changed"
+                "warning",
+                f"task {task_id!r} is assigned to {where}, not to {instance_id!r}; nothing changed",
+                unauthorized=self.callback_secrets,
             )
         if rec.status in (COMPLETED, FAILED):
             return Ack(
@@ -554,6 +585,17 @@ class LiveScheduler:
             pass  # failed with the reason, already logged
 
     # -- queries ---------------------------------------------------------------
+    @property
+    def pending(self) -> int:
+        """Tasks accepted and not yet ended (``--max-pending`` bounds it)."""
+        return len(self._inflight)
+
+    def _metrics_view(self) -> tuple[int, list[tuple[str, str, float, bool]]]:
+        return self.pending, [
+            (q.model, q.instance_id, q.wait_mean_ms, self.core.instance(q.instance_id).healthy)
+            for q in self.core.queue_info()
+        ]
+
     def queue_info(self, model: str | None = None) -> list[QueueInfo]:
         return self.core.queue_info(model)
 

@@ -27,6 +27,11 @@ class EnqueueRequest(BaseModel):
     input_data: Any = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     callback_url: str | None = None
+    callback_token: str | None = Field(
+        default=None,
+        description="the scheduler's secret for this instance: sent back as "
+        "'Authorization: Bearer <callback_token>' on the completion callback",
+    )
 
 
 class EnqueueResponse(BaseModel):
@@ -59,7 +64,12 @@ class ResultResponse(BaseModel):
 class CompletionNotification(BaseModel):
     task_id: str
     instance_id: str
-    execution_time: float = Field(ge=0, allow_inf_nan=False, description="measured execution time (ms)")
+    execution_time: float = Field(
+        ge=0,
+        allow_inf_nan=False,
+        strict=True,
+        description="measured execution time (ms); a number, not a boolean",
+    )
     result: Any = None
     error: str | None = None
 

@@ -9,6 +9,7 @@ installed (``uvicorn[standard]``), else asyncio and h11.
 from __future__ import annotations
 
 import copy
+import resource
 from typing import Any
 
 import uvicorn
@@ -16,6 +17,7 @@ from starlette.types import ASGIApp
 from uvicorn.config import LOG_LEVELS, LOGGING_CONFIG
 
 from ..core import SpecError
+from .guard import HEADER_TIMEOUT_S, MAX_CONNECTIONS, guarded
 
 
 def log_config(level: str) -> dict[str, Any]:
@@ -28,8 +30,21 @@ def log_config(level: str) -> dict[str, Any]:
     return cfg
 
 
+def connection_limits() -> tuple[int, int]:
+    """``(limit_concurrency, max_connections)`` that leave file descriptors to spare: at most half of
+    the process' descriptor limit are client connections, and above half of those requests get 503."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    budget = MAX_CONNECTIONS if soft == resource.RLIM_INFINITY else min(MAX_CONNECTIONS, soft // 2)
+    budget = max(budget, 64)
+    return budget // 2, budget
+
+
 def run(app: ASGIApp, *, host: str, port: int, log_level: str = "info", access_log: bool = False) -> None:
-    """Serve ``app`` until SIGINT/SIGTERM, then shut down gracefully (the app's lifespan ends)."""
+    """Serve ``app`` until SIGINT/SIGTERM, then shut down gracefully (the app's lifespan ends).
+
+    Connections are bounded (:mod:`scheduler.protocol.guard`): idle and half-sent requests time out,
+    requests above the concurrency limit answer 503, connections above the cap are closed."""
+    limit_concurrency, max_connections = connection_limits()
     uvicorn.run(
         app,
         host=host,
@@ -37,4 +52,9 @@ def run(app: ASGIApp, *, host: str, port: int, log_level: str = "info", access_l
         log_config=log_config(log_level),
         log_level=log_level.lower(),
         access_log=access_log,
+        http=guarded(HEADER_TIMEOUT_S, max_connections),
+        limit_concurrency=limit_concurrency,
+        timeout_keep_alive=5,
+        h11_max_incomplete_event_size=64 * 1024,  # a request head larger than this is refused
+        timeout_graceful_shutdown=10,
     )

@@ -8,19 +8,20 @@ Each module has module-level handlers and a ``router()`` that builds a fresh
 * :mod:`.instances`: ``/ti/register``, ``/ti/remove``
 * :mod:`.tasks`: ``/queue/submit``, ``/queue/info``, ``/task/query``, ``/task/details``
 * :mod:`.health`: ``/health``, ``/notify/task_complete``
+* :mod:`.metrics`: ``/metrics``
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import health, instances, settings, tasks
+from . import health, instances, metrics, settings, tasks
 from .deps import service_of
 
 
 def routers() -> list[APIRouter]:
     """A fresh router for every area of the API."""
-    return [health.router(), settings.router(), instances.router(), tasks.router()]
+    return [health.router(), settings.router(), instances.router(), tasks.router(), metrics.router()]
 
 
 __all__ = ["routers", "service_of"]

@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
 from ... import __version__
 from ...protocol import CompletionNotification, CompletionResponse
+from ..auth import bearer
+from ..limits import loggable
 from ..models import HealthResponse
 from .deps import service_of
 
@@ -18,11 +21,16 @@ async def health() -> HealthResponse:
     return HealthResponse(version=__version__)
 
 
-async def task_complete(note: CompletionNotification, request: Request) -> CompletionResponse:
+async def task_complete(note: CompletionNotification, request: Request) -> CompletionResponse | JSONResponse:
     service = service_of(request)
-    ack = service.notify(note.task_id, note.instance_id, note.execution_time, note.result, note.error)
+    token = bearer(request.headers.get("authorization"))
+    ack = service.notify(
+        note.task_id, note.instance_id, note.execution_time, note.result, note.error, token=token
+    )
     if ack.status == "warning":
-        log.warning("completion notification ignored: %s", ack.message)
+        log.warning("completion notification ignored: %s", loggable(ack.message))
+    if ack.unauthorized:
+        return JSONResponse(status_code=401, content={"status": "warning", "message": ack.message})
     return CompletionResponse(status=ack.status, message=ack.message, total_time_ms=ack.total_time_ms)
 
 
@@ -35,5 +43,6 @@ def router() -> APIRouter:
         methods=["POST"],
         response_model=CompletionResponse,
         response_model_exclude_none=True,
+        responses={401: {"description": "no or wrong callback token, or not the task's instance"}},
     )
     return r

@@ -31,6 +31,15 @@ from .deps import service_of
 
 async def submit(req: SubmitRequest, request: Request) -> SubmitResponse | JSONResponse:
     service = service_of(request)
+    if service.pending >= service.config.max_pending:
+        return JSONResponse(
+            status_code=429,
+            headers={"Retry-After": "1"},
+            content={
+                "detail": f"{service.pending} tasks are pending, the limit is "
+                f"{service.config.max_pending} (--max-pending); retry later"
+            },
+        )
     try:
         task_id, ti = await service.submit(req.model_name, req.task_input, req.metadata, req.task_id)
     except SubmitRefused as e:
@@ -117,6 +126,7 @@ def router() -> APIRouter:
         responses={
             503: {"description": "no instance can take the task"},
             409: {"description": "task_id already in use"},
+            429: {"description": "too many tasks pending (--max-pending); see Retry-After"},
         },
     )
     r.add_api_route("/queue/info", queue_info, methods=["GET"], response_model=QueueInfoResponse)
