@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 
 from .distributions import Distribution, LogNormal, from_spec
 from .errors import SpecError, UnknownPredictModeError
-from .stats import Welford
+from .stats import DecayingStats, Welford
 from .validate import check_integer, check_number
 
 if TYPE_CHECKING:
@@ -97,12 +97,13 @@ class _PoolStats:
     on_mean_ro: FloatArray
     on_std_ro: FloatArray
 
-    def __init__(self, cap: int):
+    def __init__(self, cap: int, half_life: float | None = None):
+        self.half_life = half_life
         for name, fill in self._ARRAYS:
             setattr(self, name, np.full(cap, fill))
         self._refresh_views()
         # per-position accumulators, read only by learn()
-        self.welford: list[Welford] = [Welford() for _ in range(cap)]
+        self.welford: list[Welford | DecayingStats] = [self._acc() for _ in range(cap)]
         # (pool size, distribution) the cached oracle arrays were built for
         self.oracle_key: tuple[int, Distribution] | None = None
         self.oracle_mean: FloatArray | None = None
@@ -110,6 +111,9 @@ class _PoolStats:
         # ``cold``: positions with fewer than min_samples observations, whose
         # online prediction is the model-level fallback (applied when read)
         self.n_cold = 0
+
+    def _acc(self) -> Welford | DecayingStats:
+        return Welford() if self.half_life is None else DecayingStats(self.half_life)
 
     def _refresh_views(self) -> None:
         self.table_mean_ro = _readonly(self.table_mean)
@@ -120,7 +124,7 @@ class _PoolStats:
     def ensure(self, cap: int) -> None:
         if cap <= len(self.welford):
             return
-        self.welford.extend(Welford() for _ in range(cap - len(self.welford)))
+        self.welford.extend(self._acc() for _ in range(cap - len(self.welford)))
         for name, fill in self._ARRAYS:
             old = getattr(self, name)
             new = np.full(cap, fill, dtype=old.dtype)
@@ -172,7 +176,19 @@ class Predictor:
         min_samples: int = 3,
         oracle: Mapping[str, Distribution | Mapping[str, Any]] | None = None,
         lookup_table: Mapping[str, Any] | None = None,
+        clip_sigmas: float | None = None,
+        half_life: float | None = None,
     ):
+        """``clip_sigmas``: once an instance has ``min_samples`` observations, a new one is clipped
+        to its mean +- ``clip_sigmas`` spreads (the spread is the standard deviation, at least a
+        tenth of the mean), so one outlier (or forged completion) moves the estimate a bounded
+        step.  ``half_life``: observations lose half their weight every ``half_life`` newer ones,
+        so the estimate follows change and forgets old outliers.  ``None`` (the default, as in the
+        simulator): plain running mean and standard deviation."""
+        self.clip_sigmas = None if clip_sigmas is None else check_number("clip_sigmas", clip_sigmas, low=0.0)
+        self.half_life = None if half_life is None else check_number("half_life", half_life, low=0.0)
+        if self.clip_sigmas == 0 or self.half_life == 0:
+            raise SpecError("clip_sigmas/half_life", 0, "a number > 0, or None to turn it off")
         self.prior_mean_ms = check_number("prior_mean_ms", prior_mean_ms, low=0.0)
         self.prior_std_ms = check_number("prior_std_ms", prior_std_ms, low=0.0)
         self.min_samples = check_integer("min_samples", min_samples, low=1)
@@ -204,6 +220,8 @@ class Predictor:
             "min_samples": self.min_samples,
             "oracle": {m: d.to_spec() for m, d in self.oracle.items()},
             "lookup_table": self._raw_table,
+            "clip_sigmas": self.clip_sigmas,
+            "half_life": self.half_life,
         }
 
     def set_lookup_table(self, table: Mapping[str, Any]) -> None:
@@ -217,7 +235,7 @@ class Predictor:
     def attach(self, pool: Pool, inst: InstanceState) -> None:
         stats = self._stats.get(pool.model)
         if stats is None:
-            stats = self._stats[pool.model] = _PoolStats(pool.capacity)
+            stats = self._stats[pool.model] = _PoolStats(pool.capacity, self.half_life)
             self._pools[pool.model] = pool
         stats.ensure(pool.capacity)
         self._fill_table(pool.model, inst)
@@ -358,6 +376,9 @@ class Predictor:
         stats = self._stats[pool.model]
         p = inst.pos
         w = stats.welford[p]
+        if self.clip_sigmas is not None and w.n >= self.min_samples:
+            reach = self.clip_sigmas * max(w.std, 0.1 * w.mean)
+            x = min(max(x, w.mean - reach), w.mean + reach)
         w.add(x)
         ms = self._model_stats.get(pool.model)
         if ms is None:

@@ -33,3 +33,34 @@ class Welford:
 
     def __repr__(self) -> str:
         return f"Welford(n={self.n}, mean={self.mean:.6g}, std={self.std:.6g})"
+
+
+class DecayingStats:
+    """Mean and variance of a stream in which older values count less: each new value halves
+    the weight of those ``half_life`` values before it (exponentially weighted, West's update).
+    ``n`` counts the values seen, as :class:`Welford`'s does."""
+
+    __slots__ = ("n", "mean", "_s", "_w", "_keep")
+
+    def __init__(self, half_life: float) -> None:
+        self.n = 0
+        self.mean = 0.0
+        self._s = 0.0  # weighted sum of squared deviations
+        self._w = 0.0  # total weight
+        self._keep = 0.5 ** (1.0 / half_life)
+
+    def add(self, x: float) -> None:
+        self.n += 1
+        self._w = self._w * self._keep + 1.0
+        self._s *= self._keep
+        d = x - self.mean
+        self.mean += d / self._w
+        self._s += d * (x - self.mean)
+
+    @property
+    def var(self) -> float:
+        return self._s / self._w if self.n > 1 else 0.0
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(self.var)

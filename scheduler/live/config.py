@@ -165,6 +165,19 @@ OPTIONS: tuple[Option, ...] = (
         "a task still unfinished this long after dispatch is failed (default 600)",
         "S",
     ),
+    Option(
+        "learn_clip_sigmas",
+        _float_pos,
+        "the online predictor clips a new execution time to the instance's mean +- this many "
+        "spreads, so one outlier or forged completion moves it a bounded step (default 4)",
+        "K",
+    ),
+    Option(
+        "learn_half_life",
+        _float_pos,
+        "observations lose half their weight in the online predictor every this many newer ones (default 500)",
+        "N",
+    ),
     Option("max_history", _int(1), "finished tasks kept for /task/query (default 100000)", "N"),
     Option(
         "decision_log",
@@ -240,6 +253,8 @@ class LiveConfig:
     unhealthy_after: int = 2
     task_timeout_s: float = 30.0
     task_hard_limit_s: float = 600.0
+    learn_clip_sigmas: float = 4.0
+    learn_half_life: float = 500.0
     max_history: int = 100_000
     decision_log: str | None = None  # JSON-lines file of the core's events (scheduler.DecisionLog)
     api_token: str | None = field(default=None, repr=False)

@@ -116,7 +116,12 @@ def build_core(config: LiveConfig, clock: Clock | None = None, recorder: Recorde
     core = Scheduler(
         config.strategy,
         strategy_params=config.strategy_params,
-        predictor=Predictor("online", lookup_table=config.table),
+        predictor=Predictor(
+            "online",
+            lookup_table=config.table,
+            clip_sigmas=config.learn_clip_sigmas,
+            half_life=config.learn_half_life,
+        ),
         clock=clock or WallClock(),
         rng=config.seed,
         tracker=TaskTracker(max_history=config.max_history),
