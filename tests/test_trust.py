@@ -1,4 +1,4 @@
-"""Access control and hygiene of the scheduler API (API.md, "Trust"): tokens, callback secrets,
+"""Access control and hygiene of the scheduler API (docs/api.md, "Trust"): tokens, callback secrets,
 the instance allowlist, body and pending limits, input edges, log escaping, metrics.
 
 In process (TestClient); instances are the MockTransport fakes of ``test_api``, so no

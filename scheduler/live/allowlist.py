@@ -1,4 +1,4 @@
-"""Where task instances may live: ``--allow-instance-hosts`` (API.md, "Guarded registration").
+"""Where task instances may live: ``--allow-instance-hosts`` (docs/api.md, "Guarded registration").
 
 ``/ti/register`` makes the scheduler connect to a host of the caller's choosing.
 The allowlist is comma-separated CIDRs and host names, each optionally followed

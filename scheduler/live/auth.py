@@ -1,4 +1,4 @@
-"""Bearer tokens of the scheduler API (API.md, "Tokens" and "Completion callbacks").
+"""Bearer tokens of the scheduler API (docs/api.md, "Tokens" and "Completion callbacks").
 
 :class:`TokenGuard` is an ASGI middleware: with ``--api-token`` set, the client
 endpoints (:data:`CLIENT_PATHS`) need it or the admin token; with

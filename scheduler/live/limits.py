@@ -1,4 +1,4 @@
-"""Request hygiene before a handler runs (API.md, "Limits"): :class:`BodyGuard`.
+"""Request hygiene before a handler runs (docs/api.md, "Limits"): :class:`BodyGuard`.
 
 An ASGI middleware that reads a request body itself, chunk by chunk:
 

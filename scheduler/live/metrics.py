@@ -1,4 +1,4 @@
-"""``GET /metrics``: the scheduler in Prometheus' text format (API.md, "Metrics").
+"""``GET /metrics``: the scheduler in Prometheus' text format (docs/api.md, "Metrics").
 
 :class:`LiveMetrics` owns one :class:`prometheus_client.CollectorRegistry` per
 service (no global registry) and learns what happens from the core's event

@@ -173,7 +173,7 @@ class LiveScheduler:
             raise
         self.client = client or TaskInstanceClient(timeout_s=self.config.request_timeout_s)
         self.allowlist = Allowlist(self.config.allow_instance_hosts, resolver)
-        #: each instance gets a callback secret when either token is set (API.md, "Completion callbacks")
+        #: each instance gets a callback secret when either token is set (docs/api.md, "Completion callbacks")
         self.callback_secrets = bool(self.config.api_token or self.config.admin_token)
         self.metrics = LiveMetrics(self._metrics_view)
         self.core.recorder = chain(self.core.recorder, self.metrics)
