@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo docs-images test lint bench clean venv
+.PHONY: demo docs-images test lint bench fuzz clean venv
 
 venv: $(STAMP)
 
@@ -34,6 +34,10 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_sim.py
 	$(PY) benchmarks/bench_live.py
 	$(PY) benchmarks/bench_sweep.py
+
+# schemathesis against a real scheduler on loopback; registrations only reach its own instances
+fuzz: $(STAMP)
+	$(PY) tools/fuzz_live.py $(FUZZ_ARGS)
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .coverage

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -141,6 +142,11 @@ def _parser() -> argparse.ArgumentParser:
         help="wall-clock limit of the whole drive (default: the workload's span plus 60 s, at most an hour)",
     )
     d.add_argument("--concurrency", type=int, default=128, help="submissions in flight at most (default 128)")
+    d.add_argument(
+        "--token",
+        help="the scheduler's bearer token: its admin token to set --strategy, else its api token "
+        "(default: SCHEDULER_ADMIN_TOKEN, else SCHEDULER_API_TOKEN)",
+    )
     d.add_argument("--no-progress", action="store_true", help="no progress lines")
     d.add_argument("--no-plots", action="store_true", help="skip the plots")
 
@@ -336,6 +342,9 @@ def _drive(args) -> int:
             max_seconds=args.max_seconds,
             concurrency=args.concurrency,
             progress=not args.no_progress,
+            token=args.token
+            or os.environ.get("SCHEDULER_ADMIN_TOKEN")
+            or os.environ.get("SCHEDULER_API_TOKEN"),
         )
     except DriveError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -164,6 +164,7 @@ def drive(
     poll_interval_s: float = 0.5,
     request_timeout_s: float = 30.0,
     progress: bool = True,
+    token: str | None = None,
 ) -> DriveResult:
     """Replay replication ``replication`` of a scenario's workload against the scheduler at
     ``scheduler_url`` (loopback) and return the tables built from its own timestamps.
@@ -173,6 +174,8 @@ def drive(
     strategy and the table shows its name.  ``tasks`` overrides the scenario's count;
     ``max_tasks`` caps it; ``max_seconds`` bounds the whole drive (default: the workload's
     span plus 60 s, at most an hour).  With ``out_dir`` the tables are written there.
+    ``token`` is the scheduler's bearer token: its admin token (needed to set a strategy), or its
+    api token when the strategy is kept.
     """
     scn = load_scenario(scenario_or_path)
     if tasks is not None:
@@ -191,6 +194,7 @@ def drive(
             poll_interval_s=poll_interval_s,
             request_timeout_s=request_timeout_s,
             progress=progress,
+            token=token,
         )
     )
     if out_dir is not None:
@@ -312,6 +316,7 @@ async def drive_async(
     poll_interval_s: float = 0.5,
     request_timeout_s: float = 30.0,
     progress: bool = True,
+    token: str | None = None,
 ) -> DriveResult:
     """The driver as a coroutine (see the module docstring); :func:`drive` runs it.
 
@@ -342,7 +347,10 @@ async def drive_async(
 
     transport = pooled_transport(concurrency + 8)
     timeout = httpx.Timeout(request_timeout_s, connect=min(request_timeout_s, 5.0))
-    async with httpx.AsyncClient(base_url=scheduler_url, transport=transport, timeout=timeout) as http:
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    async with httpx.AsyncClient(
+        base_url=scheduler_url, transport=transport, timeout=timeout, headers=headers
+    ) as http:
         shown, live_mode = await _prepare(http, scn, strategy, set(names), warnings)
         label = label or shown
         loop = asyncio.get_running_loop()
