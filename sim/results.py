@@ -31,6 +31,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import NormalDist
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -125,6 +126,23 @@ def ci_half_width(values: Sequence[float], confidence: float = CONFIDENCE) -> fl
     if x.size < 2:
         return math.nan
     return t_quantile(0.5 + confidence / 2.0, x.size - 1) * float(x.std(ddof=1)) / math.sqrt(x.size)
+
+
+def quantile_half_width(values: Sequence[float], q: float, confidence: float = CONFIDENCE) -> float:
+    """Half-width (in the values' unit) of a distribution-free confidence interval of the
+    ``q``-th percentile (0-100) of one sample: the order statistics at ranks
+    ``n p -+ z sqrt(n p (1 - p))``, half their distance.  NaN below 10 values."""
+    x = np.sort(np.asarray(values, dtype=float))
+    x = x[np.isfinite(x)]
+    n = x.size
+    if n < 10:
+        return math.nan
+    p = q / 100.0
+    z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
+    spread = z * math.sqrt(n * p * (1.0 - p))
+    lo = int(max(math.floor(n * p - spread) - 1, 0))
+    hi = int(min(math.ceil(n * p + spread) - 1, n - 1))
+    return float(x[hi] - x[lo]) / 2.0
 
 
 # -- frames from runs -------------------------------------------------------------------

@@ -56,7 +56,16 @@ from scheduler import SpecError
 from .drive import DriveResult, drive_async, live_predict_mode, run_sync, scenario_workload
 from .engine import simulate
 from .plots import plot_latency_cdf_overlay
-from .results import ALL_MODELS, Results, RunRecord, instances_frame, per_replication, summarize, tasks_frame
+from .results import (
+    ALL_MODELS,
+    Results,
+    RunRecord,
+    instances_frame,
+    per_replication,
+    quantile_half_width,
+    summarize,
+    tasks_frame,
+)
 from .scenario import Scenario, StrategySpec, load_scenario, parse_strategy
 
 log = logging.getLogger(__name__)
@@ -72,6 +81,10 @@ COMPARISON_COLUMNS = (
     "relative_difference",
     "target",
     "within_target",
+    "live_ci_ms",
+    "sim_ci_ms",
+    "uncertainty",
+    "verdict",
 )
 IDLE_TIMEOUT_S = 60.0
 
@@ -98,9 +111,9 @@ class TwinResult:
 
     @property
     def targets_met(self) -> bool:
-        """Every percentile with a target is within it, for every strategy."""
+        """Every percentile with a target is within it, for every strategy, and not inconclusive."""
         rows = self.comparison[self.comparison["target"].notna()]
-        return bool(len(rows)) and bool(rows["within_target"].all())
+        return bool(len(rows)) and bool((rows["verdict"] == "met").all())
 
     def table(self) -> str:
         return format_comparison(self.comparison)
@@ -139,7 +152,9 @@ def twin(
         live_tasks["strategy"].astype(str), categories=[s.label for s in scn.strategies]
     )
     live_summary = pd.concat([d.summary for d in drives.values()], ignore_index=True)
-    comparison = compare(live_summary, sim_res.summary, [s.label for s in scn.strategies])
+    comparison = compare(
+        live_summary, sim_res.summary, [s.label for s in scn.strategies], live_tasks, sim_res.tasks
+    )
 
     paths: dict[str, Path] = {}
     for name, frame in (
@@ -318,9 +333,21 @@ def _simulate(scn: Scenario, workload, seed: int) -> Results:
 
 
 # -- comparison ----------------------------------------------------------------------------------
-def compare(live_summary: pd.DataFrame, sim_summary: pd.DataFrame, strategies: Sequence[str]) -> pd.DataFrame:
+def compare(
+    live_summary: pd.DataFrame,
+    sim_summary: pd.DataFrame,
+    strategies: Sequence[str],
+    live_tasks: pd.DataFrame | None = None,
+    sim_tasks: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """One row per (strategy, percentile): live and simulated latency, ``(sim - live) / live``,
-    the target and whether it is met (all models together)."""
+    the target, whether the difference is within it, and a verdict (all models together).
+
+    With the per-task tables, each percentile gets the half-width of its 95% confidence
+    interval (``live_ci_ms``, ``sim_ci_ms``, from order statistics) and ``uncertainty``, the
+    relative half-width of the difference.  The verdict is ``met`` or ``NOT met``, or
+    ``inconclusive`` when the uncertainty is wider than the target: too few tasks to tell.
+    """
     rows = []
     for label in strategies:
         lv = live_summary[
@@ -334,14 +361,43 @@ def compare(live_summary: pd.DataFrame, sim_summary: pd.DataFrame, strategies: S
             live_ms = float(lv[col].iloc[0]) if len(lv) else math.nan
             sim_ms = float(sm[col].iloc[0]) if len(sm) else math.nan
             rel = (sim_ms - live_ms) / live_ms if live_ms > 0 else math.nan
+            live_ci, sim_ci = (_half_width(t, label, p) for t in (live_tasks, sim_tasks))
+            unc = math.hypot(live_ci / live_ms, sim_ci / sim_ms) if live_ms > 0 and sim_ms > 0 else math.nan
             target = TARGETS[p]
             within = (
                 (abs(rel) <= target)
                 if target is not None and math.isfinite(rel)
                 else (False if target is not None else None)
             )
-            rows.append((label, p, live_ms, sim_ms, rel, math.nan if target is None else target, within))
+            if target is None:
+                verdict = "no target"
+            elif math.isfinite(unc) and unc > target:
+                verdict = "inconclusive"
+            else:
+                verdict = "met" if within else "NOT met"
+            rows.append(
+                (
+                    label,
+                    p,
+                    live_ms,
+                    sim_ms,
+                    rel,
+                    math.nan if target is None else target,
+                    within,
+                    live_ci,
+                    sim_ci,
+                    unc,
+                    verdict,
+                )
+            )
     return pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
+
+
+def _half_width(tasks: pd.DataFrame | None, label: str, p: str) -> float:
+    if tasks is None or len(tasks) == 0:
+        return math.nan
+    lat = tasks.loc[tasks["strategy"].astype(str) == label, "latency_ms"]
+    return quantile_half_width(lat.to_numpy(dtype=float), float(p[1:]))
 
 
 def format_comparison(comparison: pd.DataFrame) -> str:
@@ -354,23 +410,45 @@ def format_comparison(comparison: pd.DataFrame) -> str:
         table["strategy"].append(label)
         for _, r in g.iterrows():
             p = r["percentile"]
-            mark = (
-                ""
-                if r["within_target"] is None or pd.isna(r["within_target"])
-                else (" ok" if r["within_target"] else " !!")
-            )
+            mark = {"met": " ok", "NOT met": " !!", "inconclusive": " ??"}.get(_verdict(r), "")
             table[f"{p} live"].append(f"{r['live_ms']:.1f}")
             table[f"{p} sim"].append(f"{r['sim_ms']:.1f}")
             table[f"{p} diff"].append(f"{100 * r['relative_difference']:+.1f}%{mark}")
     return pd.DataFrame(table).to_string(index=False)
 
 
+def _verdict(row) -> str:
+    """A comparison row's verdict (tables from before verdicts: from ``within_target``)."""
+    if "verdict" in row and isinstance(row["verdict"], str):
+        return row["verdict"]
+    if row["within_target"] is None or pd.isna(row["within_target"]):
+        return "no target"
+    return "met" if row["within_target"] else "NOT met"
+
+
 def targets_text(comparison: pd.DataFrame) -> str:
-    """Whether every target was met, and the misses."""
-    with_target = comparison[comparison["target"].notna()]
-    miss = with_target[~with_target["within_target"].astype(bool)]
+    """Whether every target was met; the misses, and the comparisons too noisy to decide."""
+    verdicts = comparison.apply(_verdict, axis=1)
     goal = ", ".join(f"{p} within {100 * t:.0f}%" for p, t in TARGETS.items() if t is not None)
-    if miss.empty:
+    miss = comparison[verdicts == "NOT met"]
+    unsure = comparison[verdicts == "inconclusive"]
+    if miss.empty and unsure.empty:
         return f"targets ({goal}): met for every strategy"
-    parts = [f"{r.strategy} {r.percentile} {100 * r.relative_difference:+.1f}%" for r in miss.itertuples()]
-    return f"targets ({goal}): NOT met for " + "; ".join(parts)
+    parts = []
+    if not miss.empty:
+        parts.append(
+            "NOT met for "
+            + "; ".join(
+                f"{r.strategy} {r.percentile} {100 * r.relative_difference:+.1f}%" for r in miss.itertuples()
+            )
+        )
+    if not unsure.empty:
+        parts.append(
+            "inconclusive for "
+            + "; ".join(
+                f"{r.strategy} {r.percentile} {100 * r.relative_difference:+.1f}% ±{100 * r.uncertainty:.0f}%"
+                for r in unsure.itertuples()
+            )
+            + " (the 95% intervals are wider than the target: too few tasks to tell; run more with --tasks)"
+        )
+    return f"targets ({goal}): " + "; ".join(parts)

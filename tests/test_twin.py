@@ -124,3 +124,34 @@ def test_comparison_and_targets():
     text = targets_text(comp)
     assert "NOT met" in text and "b p50 -20.0%" in text and "a p" not in text
     assert "met for every strategy" in targets_text(compare(live, live, ["a", "b"]))
+
+
+def test_a_comparison_noisier_than_its_target_is_inconclusive_not_a_miss():
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+
+    def tasks(n, scale):
+        return pd.DataFrame({"strategy": "a", "latency_ms": rng.exponential(scale, n)})
+
+    def summary(t):
+        lat = t["latency_ms"].to_numpy()
+        return pd.DataFrame(
+            {"strategy": ["a"], "model": ["all"]}
+            | {f"latency_{p}_ms": [float(np.percentile(lat, int(p[1:])))] for p in ("p50", "p95", "p99")}
+        )
+
+    # 40 tasks a side, the simulated distribution 30% slower: far outside the targets, but so are the
+    # intervals: the comparison cannot tell
+    live, simulated = tasks(40, 100.0), tasks(40, 130.0)
+    comp = compare(summary(live), summary(simulated), ["a"], live, simulated).set_index("percentile")
+    assert comp.loc["p95", "verdict"] == "inconclusive" and comp.loc["p95", "uncertainty"] > 0.15
+    text = targets_text(comp.reset_index())
+    assert "inconclusive for " in text and "a p95 " in text and "--tasks" in text and "NOT met" not in text
+    assert "??" in format_comparison(comp.reset_index())
+
+    # 20,000 tasks a side: the intervals are narrow, the 30% gap is a real miss
+    live, simulated = tasks(20_000, 100.0), tasks(20_000, 130.0)
+    comp = compare(summary(live), summary(simulated), ["a"], live, simulated).set_index("percentile")
+    assert comp.loc["p50", "verdict"] == "NOT met" and comp.loc["p50", "uncertainty"] < 0.05
+    assert comp.loc["p99", "verdict"] == "no target"
