@@ -324,9 +324,11 @@ def test_submit(fakes):
         }
         assert svc.callback_url == "http://127.0.0.1:8102/notify/task_complete"
 
-        assert submit(tc, task_id="mine-1").json()["task_id"] == "mine-1"
-        r = submit(tc, task_id="mine-1")
-        assert r.status_code == 409 and "already in use" in r.json()["detail"]
+        first = submit(tc, task_id="mine-1").json()
+        assert first["task_id"] == "mine-1"
+        assert submit(tc, task_id="mine-1").json() == first  # a retry: the original answer
+        r = submit(tc, task_id="mine-1", metadata={"other": 1})
+        assert r.status_code == 409 and "already in use with a different body" in r.json()["detail"]
 
         r = submit(tc, model="nope")
         assert r.status_code == 503 and "'nope'" in r.json()["detail"]

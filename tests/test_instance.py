@@ -146,7 +146,7 @@ def test_a_dead_callback_does_not_stop_the_instance():
 
     dead = f"http://127.0.0.1:{free_port()}/notify/task_complete"
     with (
-        ServerThread(create_instance_app(sleeper(0, notify_attempts=1))) as url,
+        ServerThread(create_instance_app(sleeper(0, notify_deadline_s=0.3))) as url,
         httpx.Client(base_url=url) as c,
     ):
         enqueue(c, "a", dead)

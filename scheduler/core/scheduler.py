@@ -24,11 +24,18 @@ from typing import Any, NoReturn
 import numpy as np
 
 from .clock import Clock, ManualClock
-from .errors import DuplicateTaskError, NoInstanceError, SpecError, UnknownInstanceError, UnknownTaskError
+from .errors import (
+    DuplicateTaskError,
+    InvalidTransitionError,
+    NoInstanceError,
+    SpecError,
+    UnknownInstanceError,
+    UnknownTaskError,
+)
 from .predictor import Prediction, Predictor
 from .queues import InstanceState, Pool, WaitEstimate
 from .strategies import Candidates, Strategy, make_strategy
-from .tracker import TaskRecord, TaskTracker
+from .tracker import QUEUED, SCHEDULED, TaskRecord, TaskTracker
 from .validate import check_integer, check_number
 
 Recorder = Callable[[dict[str, Any]], None]
@@ -268,6 +275,32 @@ class Scheduler:
         except Exception as e:  # a strategy's bug must not leave the task queued forever
             self.tracker.fail(task_id, now, f"re-dispatch failed: {type(e).__name__}: {e}")
             raise
+
+    def restore(self, rec: TaskRecord) -> None:
+        """Put back a task a live scheduler kept in its state store: an ended one into the
+        books, a scheduled one also into its instance's queue estimate (as if assigned at
+        ``rec.schedule_ms`` with its recorded prediction).  A queued one waits for
+        :meth:`dispatch_queued`.  Nothing is emitted: the events happened before."""
+        if rec.status == SCHEDULED:
+            inst = self._instance(rec.instance_id or "")
+            if rec.schedule_ms is None:
+                raise ValueError(f"scheduled task {rec.task_id!r} has no schedule_ms")
+            self.tracker.restore(rec)
+            std = rec.predicted_error_ms or 0.0
+            inst.pool.assign(inst, rec.task_id, rec.predicted_ms or 0.0, std * std, rec.schedule_ms)
+            self._task_inst[rec.task_id] = inst
+        else:
+            self.tracker.restore(rec)
+
+    def dispatch_queued(self, task_id: str, exclude: Iterable[str] = ()) -> Decision:
+        """Choose an instance for a task that is queued (restored, not yet dispatched).
+        Raises :class:`NoInstanceError` (after recording the task as failed) if none can take it."""
+        rec = self.tracker.get(task_id)
+        if rec is None:
+            raise UnknownTaskError(task_id)
+        if rec.status != QUEUED:
+            raise InvalidTransitionError(task_id, rec.status, SCHEDULED)
+        return self._dispatch(task_id, rec.model, self.clock.now_ms(), None, tuple(exclude))
 
     def _dispatch(
         self,

@@ -129,6 +129,19 @@ class TaskTracker:
         self._counts[SCHEDULED] += 1
         return rec
 
+    def restore(self, rec: TaskRecord) -> TaskRecord:
+        """Put back a record kept elsewhere (a live scheduler's state store), as it was."""
+        if rec.task_id in self._tasks:
+            raise DuplicateTaskError(rec.task_id)
+        if rec.status not in STATES:
+            raise ValueError(f"status must be one of {', '.join(STATES)}, got {rec.status!r}")
+        rec = rec.copy()
+        self._tasks[rec.task_id] = rec
+        self._counts[rec.status] += 1
+        if rec.finished:
+            self._finish(rec)
+        return rec
+
     def _move(self, rec: TaskRecord, target: str) -> None:
         if target not in _ALLOWED[rec.status]:
             raise InvalidTransitionError(rec.task_id, rec.status, target)

@@ -78,6 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--history", type=int, default=10_000, help="finished results kept for /results (default 10000)"
     )
+    p.add_argument(
+        "--max-task-ms",
+        type=float,
+        default=300_000.0,
+        help="a task running longer fails with this reason and frees its replica (default 300000)",
+    )
+    p.add_argument(
+        "--notify-deadline-s",
+        type=float,
+        default=60.0,
+        help="how long a failed completion notification is retried, with backoff (default 60)",
+    )
     p.add_argument("--max-n", type=int, default=2048, help="largest matrix size for matmul (default 2048)")
     p.add_argument("--log-level", default="info", help="debug, info, warning, error (default info)")
     p.add_argument(
@@ -99,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
             raise SpecError("--replicas", ns.replicas, "an integer >= 1")
         if not ns.speed > 0:
             raise SpecError("--speed", ns.speed, "a number > 0")
+        if not 0 < ns.max_task_ms < float("inf"):
+            raise SpecError("--max-task-ms", ns.max_task_ms, "a number of ms > 0")
+        if not ns.notify_deadline_s >= 0:
+            raise SpecError("--notify-deadline-s", ns.notify_deadline_s, "a number of seconds >= 0")
         if ns.history < 1:
             raise SpecError("--history", ns.history, "an integer >= 1")
         rng = np.random.default_rng(ns.seed)
@@ -116,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         instance_id=ns.instance_id or f"{ns.model}@{ns.host}:{ns.port}",
         replicas=ns.replicas,
         history=ns.history,
+        max_task_ms=ns.max_task_ms,
+        notify_deadline_s=ns.notify_deadline_s,
     )
     run(
         create_instance_app(runtime),

@@ -14,7 +14,16 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from .. import __version__
-from ..protocol import EnqueueRequest, EnqueueResponse, InstanceStatus, PredictResponse, ResultResponse
+from ..protocol import (
+    CancelRequest,
+    CancelResponse,
+    EnqueueRequest,
+    EnqueueResponse,
+    InstanceStatus,
+    PredictResponse,
+    ResultResponse,
+    RunsResponse,
+)
 from .runtime import InstanceRuntime
 
 
@@ -35,6 +44,17 @@ async def enqueue(req: EnqueueRequest, request: Request) -> EnqueueResponse:
         req.task_id, req.input_data, req.metadata, req.callback_url, callback_token=req.callback_token
     )
     return EnqueueResponse(task_id=job.task_id, queue_size=runtime.queue_size, enqueue_time=job.enqueue_time)
+
+
+async def cancel(req: CancelRequest, request: Request) -> CancelResponse:
+    """Drop a task that has not started (the scheduler sent it elsewhere); a running one runs on."""
+    dropped, status = runtime_of(request).cancel(req.task_id)
+    return CancelResponse(task_id=req.task_id, cancelled=dropped, status=status)
+
+
+async def runs(request: Request) -> RunsResponse:
+    runtime = runtime_of(request)
+    return RunsResponse(instance_id=runtime.instance_id, runs=dict(runtime.runs))
 
 
 async def predict(request: Request) -> PredictResponse:
@@ -74,6 +94,8 @@ def router() -> APIRouter:
     r.add_api_route("/status", status, methods=["GET"], response_model=InstanceStatus)
     r.add_api_route("/queue/enqueue", enqueue, methods=["POST"], response_model=EnqueueResponse)
     r.add_api_route("/queue/predict", predict, methods=["POST"], response_model=PredictResponse)
+    r.add_api_route("/queue/cancel", cancel, methods=["POST"], response_model=CancelResponse)
+    r.add_api_route("/runs", runs, methods=["GET"], response_model=RunsResponse)
     r.add_api_route(
         "/results/{task_id}",
         result,

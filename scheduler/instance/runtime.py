@@ -3,9 +3,16 @@
 ``replicas`` asyncio workers take tasks in arrival order and run them with the
 instance's work (:mod:`scheduler.instance.work`).  When a task ends, its
 measured execution time (ms) and result or error are POSTed to its
-``callback_url`` with this instance's ``instance_id`` (a few attempts; the
-scheduler can also read ``GET /results/{task_id}``).  The last ``history``
-finished tasks are kept for ``/results``; unfinished ones are always kept.
+``callback_url`` with this instance's ``instance_id``, retried with backoff
+for up to ``notify_deadline_s`` (so a completion that happens while the
+scheduler restarts is not lost; the scheduler can also read
+``GET /results/{task_id}``).  The last ``history`` finished tasks are kept for
+``/results``; unfinished ones are always kept.
+
+A task runs at most ``max_task_ms`` (then it fails with that reason, and the
+replica is free again).  ``cancel`` drops a task that has not started (the
+scheduler sends it elsewhere).  ``runs`` counts how often each task id was
+started here, for tests that check that no task runs twice.
 """
 
 from __future__ import annotations
@@ -58,7 +65,8 @@ class InstanceRuntime:
         replicas: int = 1,
         history: int = 10_000,
         notify_timeout_s: float = 5.0,
-        notify_attempts: int = 3,
+        notify_deadline_s: float = 60.0,
+        max_task_ms: float = 300_000.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ):
         if replicas < 1:
@@ -67,7 +75,11 @@ class InstanceRuntime:
             raise ValueError(f"history must be >= 1, got {history}")
         self.work, self.model, self.instance_id = work, model, instance_id
         self.replicas, self.history = replicas, history
-        self.notify_attempts = notify_attempts
+        if not max_task_ms > 0:
+            raise ValueError(f"max_task_ms must be > 0, got {max_task_ms}")
+        self.notify_deadline_s = notify_deadline_s
+        self.max_task_ms = max_task_ms
+        self.runs: dict[str, int] = {}  # task_id -> times started here (bounded like the history)
         self._notify_timeout_s = notify_timeout_s
         self._transport = transport
         self._jobs: dict[str, Job] = {}
@@ -156,6 +168,16 @@ class InstanceRuntime:
     def get(self, task_id: str) -> Job | None:
         return self._jobs.get(task_id)
 
+    def cancel(self, task_id: str) -> tuple[bool, str | None]:
+        """Drop a task that has not started.  Returns (dropped, its status or None if unknown)."""
+        job = self._jobs.get(task_id)
+        if job is None:
+            return False, None
+        if job.status != "queued":
+            return False, job.status
+        del self._jobs[task_id]  # the worker skips it (superseded)
+        return True, "cancelled"
+
     # -- workers ---------------------------------------------------------------
     async def _worker(self) -> None:
         while True:
@@ -164,10 +186,14 @@ class InstanceRuntime:
                 continue
             self.running += 1
             job.status, job.start_time = "running", time.time()
+            self._count_run(job.task_id)
             t0 = time.perf_counter()
             try:
-                job.result = await self.work.run(job.input_data)
+                job.result = await asyncio.wait_for(self.work.run(job.input_data), self.max_task_ms / 1000.0)
                 job.status = "completed"
+            except TimeoutError:
+                job.error = f"ran longer than the instance's limit of {self.max_task_ms:g} ms (--max-task-ms)"
+                job.status = "failed"
             except TaskInputError as e:
                 job.error, job.status = str(e), "failed"
             except Exception as e:  # the task fails; the instance carries on
@@ -183,6 +209,12 @@ class InstanceRuntime:
                 t = asyncio.create_task(self._notify(job))
                 self._notifiers.add(t)
                 t.add_done_callback(self._notifiers.discard)
+
+    def _count_run(self, task_id: str) -> None:
+        self.runs[task_id] = self.runs.get(task_id, 0) + 1
+        if len(self.runs) > 10 * self.history:  # forget the oldest (dicts keep insertion order)
+            for old in list(self.runs)[: len(self.runs) - 10 * self.history]:
+                del self.runs[old]
 
     def _learn(self, x: float) -> None:
         self._exec_stats.add(x)
@@ -203,8 +235,10 @@ class InstanceRuntime:
             "result": job.result,
             "error": job.error,
         }
-        why = ""
-        for attempt in range(self.notify_attempts):
+        why, attempts = "", 0
+        deadline = time.monotonic() + self.notify_deadline_s
+        while True:
+            attempts += 1
             try:
                 headers = {"Authorization": f"Bearer {job.callback_token}"} if job.callback_token else None
                 resp = await self._http.post(job.callback_url, json=body, headers=headers)
@@ -220,11 +254,15 @@ class InstanceRuntime:
                 why = f"HTTP {resp.status_code}"
             except httpx.HTTPError as e:
                 why = f"{type(e).__name__}: {e}"
-            await asyncio.sleep(0.2 * 2**attempt)
+            pause = min(5.0, 0.2 * 2 ** min(attempts - 1, 10))
+            if time.monotonic() + pause > deadline:
+                break
+            await asyncio.sleep(pause)
         log.warning(
-            "could not notify %s of task %s after %d attempts (%s); it stays readable at /results",
+            "could not notify %s of task %s after %d attempts in %g s (%s); it stays readable at /results",
             job.callback_url,
             job.task_id,
-            self.notify_attempts,
+            attempts,
+            self.notify_deadline_s,
             why,
         )

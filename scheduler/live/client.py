@@ -17,7 +17,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from ..protocol import EnqueueResponse, InstanceStatus, ResultResponse, pooled_transport
+from ..protocol import CancelResponse, EnqueueResponse, InstanceStatus, ResultResponse, pooled_transport
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -46,9 +46,12 @@ class TaskInstanceClient:
             transport=transport or pooled_transport(max_connections),
         )
 
-    async def _call(self, method: str, url: str, body: Any = None) -> httpx.Response:
+    async def _call(
+        self, method: str, url: str, body: Any = None, timeout_s: float | None = None
+    ) -> httpx.Response:
+        timeout = httpx.USE_CLIENT_DEFAULT if timeout_s is None else httpx.Timeout(timeout_s)
         try:
-            return await self._http.request(method, url, json=body)
+            return await self._http.request(method, url, json=body, timeout=timeout)
         except httpx.TransportError as e:  # refused, reset, or no answer within the timeout
             raise InstanceError(url, f"unreachable ({_why(e, self.timeout_s)})", unreachable=True) from None
         except (httpx.InvalidURL, ValueError) as e:  # a host that makes no URL (e.g. "[::1")
@@ -84,8 +87,10 @@ class TaskInstanceClient:
         callback_url: str | None,
         *,
         callback_token: str | None = None,
+        timeout_s: float | None = None,
     ) -> EnqueueResponse:
-        """``POST /queue/enqueue``: hand a task to the instance (with its callback secret, if any)."""
+        """``POST /queue/enqueue``: hand a task to the instance (with its callback secret, if any;
+        ``timeout_s``: shorter than the client's)."""
         body = {
             "task_id": task_id,
             "input_data": input_data,
@@ -94,7 +99,8 @@ class TaskInstanceClient:
         }
         if callback_token is not None:
             body["callback_token"] = callback_token
-        return self._parse(await self._call("POST", f"{base_url}/queue/enqueue", body), EnqueueResponse)
+        resp = await self._call("POST", f"{base_url}/queue/enqueue", body, timeout_s)
+        return self._parse(resp, EnqueueResponse)
 
     async def result(self, base_url: str, task_id: str) -> ResultResponse | None:
         """``GET /results/{task_id}``; ``None`` if the instance does not know the task."""
@@ -102,6 +108,11 @@ class TaskInstanceClient:
         if resp.status_code == 404:
             return None
         return self._parse(resp, ResultResponse)
+
+    async def cancel(self, base_url: str, task_id: str) -> bool:
+        """``POST /queue/cancel``: ask the instance to drop a task sent elsewhere.  True if it did."""
+        resp = await self._call("POST", f"{base_url}/queue/cancel", {"task_id": task_id})
+        return self._parse(resp, CancelResponse).cancelled
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -42,6 +42,7 @@ from .allowlist import DEFAULT as DEFAULT_ALLOWLIST
 from .allowlist import parse_allowlist
 
 ENV_PREFIX = "SCHEDULER_"
+DEFAULT_STATE_DB = "scheduler-state.db"  # what `serve` uses when neither --state-db nor the env names one
 
 
 def _int(lo: int, hi: int | None = None) -> Callable[[str, Any], int]:
@@ -144,6 +145,13 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("seed", _int(0), "seed of the scheduler's random generator (default: fresh entropy)", "N"),
     Option("request_timeout_s", _float_pos, "timeout of each call to a task instance (default 5)", "S"),
+    Option(
+        "enqueue_timeout_s",
+        _float_pos,
+        "timeout of a delivery when another instance could take the task instead, so a hung "
+        "instance does not hold the client (default 2)",
+        "S",
+    ),
     Option("max_attempts", _int(1), "instances tried when delivering one task (default 3)", "N"),
     Option("health_interval_s", _float_pos, "seconds between health checks of instances (default 2)", "S"),
     Option(
@@ -178,7 +186,19 @@ OPTIONS: tuple[Option, ...] = (
         "observations lose half their weight in the online predictor every this many newer ones (default 500)",
         "N",
     ),
-    Option("max_history", _int(1), "finished tasks kept for /task/query (default 100000)", "N"),
+    Option(
+        "max_history",
+        _int(1),
+        "finished tasks kept for /task/query, in memory and in the state file (default 100000)",
+        "N",
+    ),
+    Option(
+        "state_db",
+        _str,
+        "SQLite file (WAL) keeping tasks, instances and settings across restarts; 'none' keeps "
+        f"state in memory only (default {DEFAULT_STATE_DB} in the working directory)",
+        "PATH",
+    ),
     Option(
         "decision_log",
         _str,
@@ -248,6 +268,7 @@ class LiveConfig:
     config_path: str | None = None
     seed: int | None = None
     request_timeout_s: float = 5.0
+    enqueue_timeout_s: float = 2.0
     max_attempts: int = 3
     health_interval_s: float = 2.0
     unhealthy_after: int = 2
@@ -256,6 +277,9 @@ class LiveConfig:
     learn_clip_sigmas: float = 4.0
     learn_half_life: float = 500.0
     max_history: int = 100_000
+    #: the state store: a SQLite file, or None / "none" for memory only.  Built in code the
+    #: default is memory only; ``serve`` (:meth:`from_sources`) defaults to :data:`DEFAULT_STATE_DB`.
+    state_db: str | None = None
     decision_log: str | None = None  # JSON-lines file of the core's events (scheduler.DecisionLog)
     api_token: str | None = field(default=None, repr=False)
     admin_token: str | None = field(default=None, repr=False)
@@ -305,6 +329,7 @@ class LiveConfig:
                 values[opt.name] = opt.convert(opt.flag, cli[opt.name])
             elif env.get(opt.env, "") != "":
                 values[opt.name] = opt.convert(opt.env, env[opt.env])
+        values.setdefault("state_db", DEFAULT_STATE_DB)
         return cls(**values)
 
 

@@ -211,8 +211,10 @@ def start_scheduler(
     **options: Any,
 ) -> ServerProcess:
     """``python -m scheduler serve`` on a free port; ``options`` are :data:`OPTIONS` names
-    (``task_timeout_s=2`` becomes ``--task-timeout-s 2``)."""
+    (``task_timeout_s=2`` becomes ``--task-timeout-s 2``).  State is kept in memory only
+    unless ``state_db`` names a file."""
     port = port or free_port(host)
+    options.setdefault("state_db", "none")  # a test or example never leaves a state file behind
     known = {o.name: o for o in OPTIONS}
     args = ["-m", "scheduler", "serve", "--host", host, "--port", str(port)]
     for name, value in options.items():

@@ -37,6 +37,7 @@ from ..core import (
     FAILED,
     SCHEDULED,
     Clock,
+    DuplicateTaskError,
     NoInstanceError,
     Predictor,
     QueueInfo,
@@ -56,6 +57,8 @@ from .config import LiveConfig, base_url
 from .limits import loggable
 from .metrics import LiveMetrics, chain
 from .modes import LIVE_MODES, LIVE_PREDICT_MODES, mode_from_api, mode_to_api
+from .recovery import body_digest, recover, stored_task
+from .store import StateStore, StoredInstance, open_store
 
 log = logging.getLogger("scheduler.live")
 
@@ -152,6 +155,7 @@ class LiveScheduler:
         core: Scheduler | None = None,
         client: TaskInstanceClient | None = None,
         resolver: Resolver | None = None,
+        store: StateStore | None = None,
     ):
         self.config = config or LiveConfig()
         #: the decision log this service opened (``--decision-log``), closed by :meth:`stop`
@@ -185,15 +189,31 @@ class LiveScheduler:
         self._inflight: dict[str, _InFlight] = {}
         self._delivering: set[str] = set()
         self._loops: list[asyncio.Task] = []
+        self._background: set[asyncio.Task] = set()  # best-effort cancels
+        self.duplicates = 0  # late completions from an instance a task was taken from
+        #: where tasks, instances and settings are kept across restarts (``--state-db``)
+        self.store: StateStore = store or open_store(
+            self.config.state_db, max_history=self.config.max_history
+        )
+        self._answers: dict[str, tuple[str, str | None]] = {}  # client task_id -> (body hash, answered ti)
+        self._submitting: dict[str, asyncio.Future[None]] = {}  # client task_ids being submitted now
+        self._restored = False
 
     # -- lifecycle -------------------------------------------------------------
     async def start(self) -> None:
-        """Register the configured instances, then start the health loop and the watchdog."""
+        """Bring back what the state store kept (re-probing its instances and reconciling its
+        tasks), register the configured instances, then start the health loop and the watchdog."""
+        log.info("state store: %s", self.store.description)
+        if not self._restored:
+            self._restored = True
+            await recover(self, self.store.load())
+        known = {e.base_url for e in self._entries.values() if self.core.has_instance(e.ti_uuid)}
+        wanted = [a for a in self.config.instances if base_url(a.host, a.port) not in known]
         results = await asyncio.gather(
-            *(self.register(a.host, a.port, a.model_name) for a in self.config.instances),
+            *(self.register(a.host, a.port, a.model_name) for a in wanted),
             return_exceptions=True,
         )
-        for addr, res in zip(self.config.instances, results):
+        for addr, res in zip(wanted, results):
             if isinstance(res, BaseException):
                 log.error("startup registration of %s:%s failed: %s", addr.host, addr.port, res)
         self._loops = [
@@ -211,13 +231,14 @@ class LiveScheduler:
         )
 
     async def stop(self) -> None:
-        for t in self._loops:
+        for t in self._loops + list(self._background):
             t.cancel()
-        for t in self._loops:
+        for t in self._loops + list(self._background):
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         self._loops = []
         await self.client.aclose()
+        self.store.close()
         if self.decision_log is not None:
             # detach first: a completion arriving during shutdown must not write to a closed file
             self.core.recorder = None
@@ -241,6 +262,7 @@ class LiveScheduler:
             raise Refused(f"unknown strategy {name!r}; valid names: {', '.join(e.valid)}") from None
         except SpecError as e:
             raise Refused(f"invalid parameters for strategy {name!r}: {e}") from None
+        self.store.put_setting("strategy", {"name": name, "params": dict(params or {})})
         log.info("strategy is now %s %s", name, self.core.strategy.params())
 
     @property
@@ -260,6 +282,7 @@ class LiveScheduler:
                 "scheduler with --lookup-table FILE (or SCHEDULER_LOOKUP_TABLE=FILE)"
             )
         self.core.set_predict_mode(mode)
+        self.store.put_setting("predict_mode", mode)
         log.info("predict mode is now %s", mode_to_api(mode))
 
     # -- instances -------------------------------------------------------------
@@ -310,6 +333,7 @@ class LiveScheduler:
         secret = new_callback_secret() if self.callback_secrets else None
         self._entries[ti] = InstanceEntry(ti, url, st.model_type, st.instance_id, callback_token=secret)
         self._by_reported[st.instance_id] = ti
+        self._persist_instance(ti)
         log.info(
             "registered %s (instance %s, model %s, %d replicas) as %s",
             url,
@@ -338,6 +362,7 @@ class LiveScheduler:
         if not self.core.has_instance(key):
             raise Refused(f"instance {ti_uuid} was already removed")
         left = self.core.remove_instance(key)
+        self._persist_instance(key)
         log.info(
             "removed %s (%s); %d task(s) still there will finish", key, self._entries[key].base_url, left
         )
@@ -355,6 +380,24 @@ class LiveScheduler:
             log.warning(
                 "instance %s (%s) is unhealthy and gets no new tasks: %s", entry.ti_uuid, entry.base_url, why
             )
+            for tid in self.core.tasks_on(entry.ti_uuid):  # due now: the watchdog sends them elsewhere
+                job = self._inflight.get(tid)
+                if job is not None:
+                    job.check_ms = 0.0
+
+    def _cancel_elsewhere(self, entry: InstanceEntry, task_id: str) -> None:
+        """Best effort: tell an instance to drop a task that is being sent elsewhere."""
+
+        async def cancel() -> None:
+            try:
+                if await self.client.cancel(entry.base_url, task_id):
+                    log.info("task %s: dropped by %s before it started", task_id, entry.ti_uuid)
+            except InstanceError as e:
+                log.info("task %s: could not ask %s to drop it: %s", task_id, entry.ti_uuid, e)
+
+        t = asyncio.create_task(cancel())
+        self._background.add(t)
+        t.add_done_callback(self._background.discard)
 
     def _set_healthy(self, entry: InstanceEntry) -> None:
         entry.failures = 0
@@ -396,12 +439,92 @@ class LiveScheduler:
         ``task_id`` already in use.
         """
         metadata = metadata or {}
+        if task_id is None:
+            return await self._submit_new(model, task_input, metadata, None, None)
+        digest = body_digest(model, task_input, metadata)
+        if task_id in self._submitting or self.core.tracker.known(task_id):
+            return await self._resubmit(task_id, digest)
+        self._submitting[task_id] = asyncio.get_running_loop().create_future()
+        try:
+            return await self._submit_new(model, task_input, metadata, task_id, digest)
+        finally:
+            self._submitting.pop(task_id).set_result(None)
+
+    async def _submit_new(
+        self, model: str, task_input: Any, metadata: dict, task_id: str | None, digest: str | None
+    ) -> tuple[str, str]:
         try:
             d = self.core.submit(model, task_input, metadata, task_id=task_id)
         except NoInstanceError as e:
+            if e.task_id is not None:
+                self._persist(e.task_id, body_hash=digest)
+                self._remember(e.task_id, digest, None)
+                await self.store.flush()
             raise SubmitRefused(str(e), e.task_id) from None
         self._inflight[d.task_id] = _InFlight(task_input, metadata, d.now_ms + self._timeout_ms)
-        return d.task_id, await self._deliver(d.task_id, d.instance_id, [], [])
+        self._persist(d.task_id, task_input=task_input, body_hash=digest)  # before delivery: a crash keeps it
+        try:
+            ti = await self._deliver(d.task_id, d.instance_id, [], [])
+        except SubmitRefused:
+            self._remember(d.task_id, digest, None)
+            await self.store.flush()
+            raise
+        self._remember(d.task_id, digest, ti)
+        self._persist(d.task_id, answer_ti=ti)
+        await self.store.flush()  # the task is on disk before its client hears success
+        return d.task_id, ti
+
+    async def _resubmit(self, task_id: str, digest: str) -> tuple[str, str]:
+        """A submit retried with a task_id already used: the original answer if the body is the same."""
+        pending = self._submitting.get(task_id)
+        if pending is not None:
+            await asyncio.shield(pending)
+        prior = self._answers.get(task_id)
+        if prior is None or prior[0] != digest:
+            raise DuplicateTaskError(task_id)
+        if prior[1] is None:
+            rec = self.core.task(task_id)
+            raise SubmitRefused(
+                rec.error if rec and rec.error else "no instance could take the task", task_id
+            )
+        return task_id, prior[1]
+
+    def _remember(self, task_id: str, digest: str | None, ti: str | None) -> None:
+        if digest is None:
+            return
+        self._answers[task_id] = (digest, ti)
+        if len(self._answers) > 2 * self.config.max_history + 1000:  # forget what the tracker forgot
+            known = self.core.tracker.known
+            self._answers = {k: v for k, v in self._answers.items() if known(k)}
+
+    def _persist(
+        self,
+        task_id: str,
+        *,
+        task_input: Any = None,
+        body_hash: str | None = None,
+        answer_ti: str | None = None,
+    ) -> None:
+        """Write the task's current record to the state store (batched; see :meth:`StateStore.flush`)."""
+        rec = self.core.task(task_id)
+        if rec is not None:
+            self.store.put_task(stored_task(rec, task_input, body_hash, answer_ti))
+
+    def _persist_instance(self, ti: str) -> None:
+        e = self._entries[ti]
+        inst = self.core.instance(ti)
+        self.store.put_instance(
+            StoredInstance(
+                ti,
+                e.base_url,
+                e.model,
+                e.reported_id,
+                inst.replicas,
+                inst.speed,
+                inst.active,
+                e.callback_token,
+            )
+        )
 
     @property
     def _timeout_ms(self) -> float:
@@ -414,6 +537,8 @@ class LiveScheduler:
         try:
             while True:
                 entry = self._entries[ti]
+                # a hung instance must not hold the client for the whole timeout when another can take it
+                quick = self._available(self.core.instance(ti).model, [*tried, ti])
                 try:
                     await self.client.enqueue(
                         entry.base_url,
@@ -422,6 +547,9 @@ class LiveScheduler:
                         job.metadata,
                         self.callback_url,
                         callback_token=entry.callback_token,
+                        timeout_s=min(self.config.enqueue_timeout_s, self.config.request_timeout_s)
+                        if quick
+                        else None,
                     )
                     job.check_ms = self.core.clock.now_ms() + self._timeout_ms
                     return ti
@@ -430,6 +558,7 @@ class LiveScheduler:
                     errors.append(f"{ti}: {e}")
                     if e.unreachable:
                         self._set_unhealthy(entry, str(e))
+                        self._cancel_elsewhere(entry, task_id)  # it may have arrived after all
                 tried.append(ti)
                 rec = self.core.task(task_id)
                 if rec is None or rec.status != SCHEDULED:
@@ -448,9 +577,12 @@ class LiveScheduler:
             self._fail(task_id, f"no other healthy instance of model {model!r} can take it: {why}")
         else:
             try:
-                return self.core.retry(task_id, exclude=tried).instance_id
+                ti = self.core.retry(task_id, exclude=tried).instance_id
+                self._persist(task_id)
+                return ti
             except NoInstanceError as e:  # the core failed the task; keep our books in step
                 self._inflight.pop(task_id, None)
+                self._persist(task_id)
                 raise SubmitRefused(f"{e}; {why}", task_id) from None
         failed = self.core.task(task_id)
         assert failed is not None and failed.error is not None, "_fail recorded the task as failed"
@@ -459,11 +591,15 @@ class LiveScheduler:
     def _fail(self, task_id: str, reason: str, execution_ms: float | None = None) -> TaskRecord:
         self._inflight.pop(task_id, None)
         log.warning("task %s failed: %s", loggable(task_id), loggable(reason))
-        return self.core.fail(task_id, reason, execution_ms)
+        rec = self.core.fail(task_id, reason, execution_ms)
+        self._persist(task_id)
+        return rec
 
     def _complete(self, task_id: str, execution_ms: float | None, result: Any) -> TaskRecord:
         self._inflight.pop(task_id, None)
-        return self.core.complete(task_id, execution_ms, result)
+        rec = self.core.complete(task_id, execution_ms, result)
+        self._persist(task_id)
+        return rec
 
     def notify(
         self,
@@ -493,9 +629,12 @@ class LiveScheduler:
         entry = self._entries.get(rec.instance_id) if rec.instance_id else None
         if entry is None or entry.reported_id != instance_id:
             where = f"instance {entry.reported_id!r} ({entry.ti_uuid})" if entry else "no instance"
+            self.duplicates += 1
+            log.info("task %s: late completion from %s recorded as a duplicate run", task_id, instance_id)
             return Ack(
                 "warning",
-                f"task {task_id!r} is assigned to {where}, not to {instance_id!r}; nothing changed",
+                f"task {task_id!r} is assigned to {where}, not to {instance_id!r}: a duplicate run "
+                "(the task was sent elsewhere); nothing changed",
                 unauthorized=self.callback_secrets,
             )
         if rec.status in (COMPLETED, FAILED):
@@ -582,6 +721,7 @@ class LiveScheduler:
         if self._scheduled_on(task_id, entry.ti_uuid) is None or task_id in self._delivering:
             return
         log.warning("task %s: dispatching again, %s", task_id, why)
+        self._cancel_elsewhere(entry, task_id)
         tried, errors = [entry.ti_uuid], [why]
         try:
             ti = self._take_back(task_id, rec.model, tried, errors)

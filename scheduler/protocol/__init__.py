@@ -9,6 +9,8 @@ reference task instance share, so that neither imports the other.
 """
 
 from .models import (
+    CancelRequest,
+    CancelResponse,
     CompletionNotification,
     CompletionResponse,
     EnqueueRequest,
@@ -17,12 +19,15 @@ from .models import (
     JobStatus,
     PredictResponse,
     ResultResponse,
+    RunsResponse,
 )
 from .server import log_config, run
 from .transport import KEEPALIVE_EXPIRY_S, pooled_transport
 
 __all__ = [
     "KEEPALIVE_EXPIRY_S",
+    "CancelRequest",
+    "CancelResponse",
     "CompletionNotification",
     "CompletionResponse",
     "EnqueueRequest",
@@ -31,6 +36,7 @@ __all__ = [
     "JobStatus",
     "PredictResponse",
     "ResultResponse",
+    "RunsResponse",
     "log_config",
     "pooled_transport",
     "run",

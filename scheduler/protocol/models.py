@@ -40,6 +40,23 @@ class EnqueueResponse(BaseModel):
     enqueue_time: float = Field(description="epoch seconds")
 
 
+class CancelRequest(BaseModel):
+    task_id: str = Field(min_length=1)
+
+
+class CancelResponse(BaseModel):
+    task_id: str
+    cancelled: bool = Field(description="dropped before it started")
+    status: str | None = Field(description="the task's status here (None: unknown here)")
+
+
+class RunsResponse(BaseModel):
+    """What a reference instance started (``GET /runs``): task_id -> times started."""
+
+    instance_id: str
+    runs: dict[str, int]
+
+
 class PredictResponse(BaseModel):
     expected_ms: float
     error_ms: float

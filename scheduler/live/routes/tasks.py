@@ -3,7 +3,8 @@
 own timings and predictions, for the live load driver ``python -m sim drive``).
 
 ``/queue/submit`` answers 503 when no instance can take the task and 409 when
-a client-supplied ``task_id`` is already in use; ``/task/query`` answers 404
+a client-supplied ``task_id`` was already used with a different body (the same
+body again gets the original answer: idempotent retry); ``/task/query`` answers 404
 for an unknown task."""
 
 from __future__ import annotations
@@ -48,7 +49,13 @@ async def submit(req: SubmitRequest, request: Request) -> SubmitResponse | JSONR
             body["task_id"] = e.task_id
         return JSONResponse(status_code=503, content=body)
     except DuplicateTaskError as e:
-        return JSONResponse(status_code=409, content={"detail": f"{e}; omit task_id to get a fresh one"})
+        return JSONResponse(
+            status_code=409,
+            content={
+                "detail": f"{e} with a different body; a retry with the same body gets the original "
+                "answer, or omit task_id to get a fresh one"
+            },
+        )
     return SubmitResponse(task_id=task_id, scheduled_ti=ti)
 
 
@@ -125,7 +132,7 @@ def router() -> APIRouter:
         response_model=SubmitResponse,
         responses={
             503: {"description": "no instance can take the task"},
-            409: {"description": "task_id already in use"},
+            409: {"description": "task_id already used with a different body"},
             429: {"description": "too many tasks pending (--max-pending); see Retry-After"},
         },
     )

@@ -1,0 +1,411 @@
+"""Durable state of the live scheduler: tasks, instances and settings.
+
+The service writes every task it accepts (with its input, so that it can be
+dispatched again), every change of a task's state, every registered instance
+and its settings to a :class:`StateStore`; a scheduler started on the same
+store rebuilds its core from what :meth:`StateStore.load` returns
+(:mod:`scheduler.live.recovery`).  The core stays pure: it never sees the store.
+
+Two implementations:
+
+* :class:`MemoryStore` (``--state-db none``): nothing outlives the process;
+* :class:`SqliteStore`: an embedded SQLite file in WAL mode.  Writes are
+  batched: :meth:`~StateStore.put_task` and friends only queue a row; one
+  writer thread commits whatever is queued every few milliseconds, and
+  :meth:`~StateStore.flush` returns an awaitable that is done once everything
+  queued before it is committed.  ``/queue/submit`` awaits it, so a task is on
+  disk before its client hears ``success``, without one fsync per request.
+
+Retention: at most ``max_history`` ended tasks are kept in the file too; older
+ones are deleted by the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+log = logging.getLogger("scheduler.live")
+
+ENDED = ("completed", "failed")
+
+
+@dataclass
+class StoredTask:
+    """One task as the store keeps it: the core's record plus what the shell needs."""
+
+    task_id: str
+    model: str
+    status: str
+    instance_id: str | None
+    submit_ms: float
+    schedule_ms: float | None = None
+    end_ms: float | None = None
+    predicted_ms: float | None = None
+    predicted_error_ms: float | None = None
+    execution_ms: float | None = None
+    result: Any = None
+    error: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 0
+    task_input: Any = None  # kept while the task has not ended
+    body_hash: str | None = None  # of a client-supplied task_id's submit body (idempotent retry)
+    answer_ti: str | None = None  # the instance its submit was answered with
+
+
+@dataclass
+class StoredInstance:
+    ti_uuid: str
+    base_url: str
+    model: str
+    reported_id: str
+    replicas: int
+    speed: float = 1.0
+    active: bool = True
+    callback_token: str | None = None  # its completion-callback secret (when tokens are set)
+
+
+@dataclass
+class StoredState:
+    tasks: list[StoredTask]
+    instances: list[StoredInstance]
+    settings: dict[str, Any]
+
+
+class StateStore(Protocol):
+    """Where the live scheduler keeps what must survive a restart."""
+
+    #: a short description for the log (``memory only``, ``sqlite FILE``)
+    description: str
+
+    def load(self) -> StoredState: ...
+
+    def put_task(self, task: StoredTask) -> None: ...
+
+    def put_instance(self, inst: StoredInstance) -> None: ...
+
+    def put_setting(self, key: str, value: Any) -> None: ...
+
+    def flush(self) -> Awaitable[None]:
+        """Done when everything put before this call is durable."""
+        ...
+
+    def close(self) -> None: ...
+
+
+async def _done() -> None:
+    return None
+
+
+class MemoryStore:
+    """Nothing is written: a restart forgets everything (``--state-db none``)."""
+
+    description = "memory only (--state-db none): a restart forgets every task, instance and setting"
+
+    def load(self) -> StoredState:
+        return StoredState([], [], {})
+
+    def put_task(self, task: StoredTask) -> None:
+        pass
+
+    def put_instance(self, inst: StoredInstance) -> None:
+        pass
+
+    def put_setting(self, key: str, value: Any) -> None:
+        pass
+
+    def flush(self) -> Awaitable[None]:
+        return _done()
+
+    def close(self) -> None:
+        pass
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id TEXT PRIMARY KEY, model TEXT NOT NULL, status TEXT NOT NULL, instance_id TEXT,
+    submit_ms REAL NOT NULL, schedule_ms REAL, end_ms REAL, predicted_ms REAL,
+    predicted_error_ms REAL, execution_ms REAL, result TEXT, error TEXT, metadata TEXT,
+    attempts INTEGER NOT NULL, task_input TEXT, body_hash TEXT, answer_ti TEXT, ended INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tasks_ended ON tasks (ended, end_ms);
+CREATE TABLE IF NOT EXISTS instances (
+    ti_uuid TEXT PRIMARY KEY, base_url TEXT NOT NULL, model TEXT NOT NULL, reported_id TEXT NOT NULL,
+    replicas INTEGER NOT NULL, speed REAL NOT NULL, active INTEGER NOT NULL, callback_token TEXT
+);
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+_TASK_COLS = (
+    "task_id, model, status, instance_id, submit_ms, schedule_ms, end_ms, predicted_ms, "
+    "predicted_error_ms, execution_ms, result, error, metadata, attempts, task_input, body_hash, "
+    "answer_ti, ended"
+)
+# an update keeps the input and the idempotency columns a later row does not carry
+_UPSERT_TASK = (
+    f"INSERT INTO tasks ({_TASK_COLS}) VALUES ({', '.join('?' * 18)}) "
+    "ON CONFLICT(task_id) DO UPDATE SET status=excluded.status, instance_id=excluded.instance_id, "
+    "schedule_ms=excluded.schedule_ms, end_ms=excluded.end_ms, predicted_ms=excluded.predicted_ms, "
+    "predicted_error_ms=excluded.predicted_error_ms, execution_ms=excluded.execution_ms, "
+    "result=excluded.result, error=excluded.error, attempts=excluded.attempts, "
+    "task_input=CASE WHEN excluded.ended THEN NULL ELSE coalesce(excluded.task_input, task_input) END, "
+    "body_hash=coalesce(excluded.body_hash, body_hash), answer_ti=coalesce(excluded.answer_ti, answer_ti), "
+    "ended=excluded.ended"
+)
+
+
+def _dumps(v: Any) -> str:
+    return json.dumps(v, separators=(",", ":"), allow_nan=False)
+
+
+def _task_row(t: StoredTask) -> tuple:
+    ended = t.status in ENDED
+    return (
+        t.task_id,
+        t.model,
+        t.status,
+        t.instance_id,
+        t.submit_ms,
+        t.schedule_ms,
+        t.end_ms,
+        t.predicted_ms,
+        t.predicted_error_ms,
+        t.execution_ms,
+        None if t.result is None else _dumps(t.result),
+        t.error,
+        _dumps(t.metadata or {}),
+        t.attempts,
+        None if ended or t.task_input is None else _dumps(t.task_input),
+        t.body_hash,
+        t.answer_ti,
+        int(ended),
+    )
+
+
+def _task_of(row: sqlite3.Row) -> StoredTask:
+    return StoredTask(
+        task_id=row["task_id"],
+        model=row["model"],
+        status=row["status"],
+        instance_id=row["instance_id"],
+        submit_ms=row["submit_ms"],
+        schedule_ms=row["schedule_ms"],
+        end_ms=row["end_ms"],
+        predicted_ms=row["predicted_ms"],
+        predicted_error_ms=row["predicted_error_ms"],
+        execution_ms=row["execution_ms"],
+        result=None if row["result"] is None else json.loads(row["result"]),
+        error=row["error"],
+        metadata=json.loads(row["metadata"] or "{}"),
+        attempts=row["attempts"],
+        task_input=None if row["task_input"] is None else json.loads(row["task_input"]),
+        body_hash=row["body_hash"],
+        answer_ti=row["answer_ti"],
+    )
+
+
+class SqliteStore:
+    """An embedded SQLite file (WAL) written by one batching writer thread."""
+
+    def __init__(self, path: str, *, max_history: int = 100_000, interval_s: float = 0.005):
+        self.path = path
+        self.description = f"sqlite {path} (WAL)"
+        self.max_history = max_history
+        self.interval_s = interval_s
+        self.commits = 0  # transactions committed by the writer (for tests and benchmarks)
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._tasks: dict[str, StoredTask] = {}  # latest row of each task put since the last commit
+        self._instances: dict[str, StoredInstance] = {}
+        self._settings: dict[str, Any] = {}
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._closing = False
+        self._error: BaseException | None = None
+        fresh = not os.path.exists(path)
+        db = self._connect()  # create the schema (and fail early on a bad path)
+        if fresh:  # it holds task inputs and callback secrets: readable by its owner only
+            os.chmod(path, 0o600)
+        try:
+            db.executescript(_SCHEMA)
+            self._ended = db.execute("SELECT count(*) FROM tasks WHERE ended = 1").fetchone()[0]
+        finally:
+            db.close()
+        self._thread = threading.Thread(target=self._run, name="state-writer", daemon=True)
+        self._thread.start()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(
+            "PRAGMA synchronous=NORMAL"
+        )  # durable at each WAL checkpoint; safe against a process crash
+        db.execute("PRAGMA busy_timeout=5000")
+        db.row_factory = sqlite3.Row
+        return db
+
+    # -- reads -----------------------------------------------------------------
+    def load(self) -> StoredState:
+        db = self._connect()
+        try:
+            tasks = [
+                _task_of(r) for r in db.execute(f"SELECT {_TASK_COLS} FROM tasks ORDER BY submit_ms, rowid")
+            ]
+            instances = [
+                StoredInstance(
+                    r["ti_uuid"],
+                    r["base_url"],
+                    r["model"],
+                    r["reported_id"],
+                    r["replicas"],
+                    r["speed"],
+                    bool(r["active"]),
+                    r["callback_token"],
+                )
+                for r in db.execute("SELECT * FROM instances ORDER BY rowid")
+            ]
+            settings = {r["key"]: json.loads(r["value"]) for r in db.execute("SELECT * FROM settings")}
+        finally:
+            db.close()
+        return StoredState(tasks, instances, settings)
+
+    # -- writes ----------------------------------------------------------------
+    def put_task(self, task: StoredTask) -> None:
+        with self._lock:
+            prev = self._tasks.get(task.task_id)
+            if prev is not None:  # keep what only the first row of the batch carried
+                task.task_input = task.task_input if task.task_input is not None else prev.task_input
+                task.body_hash = task.body_hash or prev.body_hash
+                task.answer_ti = task.answer_ti or prev.answer_ti
+            self._tasks[task.task_id] = task
+        self._wake.set()
+
+    def put_instance(self, inst: StoredInstance) -> None:
+        with self._lock:
+            self._instances[inst.ti_uuid] = inst
+        self._wake.set()
+
+    def put_setting(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._settings[key] = value
+        self._wake.set()
+
+    def flush(self) -> Awaitable[None]:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        with self._lock:
+            if self._error is not None:
+                fut.set_exception(RuntimeError(f"the state store {self.path} failed: {self._error}"))
+                return fut
+            self._waiters.append((loop, fut))
+        self._wake.set()
+        return fut
+
+    def close(self) -> None:
+        self._closing = True
+        self._wake.set()
+        self._thread.join(timeout=10)
+
+    # -- the writer thread -----------------------------------------------------
+    def _run(self) -> None:
+        db = self._connect()
+        try:
+            while True:
+                self._wake.wait()
+                if not self._closing:
+                    time.sleep(self.interval_s)  # let a batch gather
+                self._wake.clear()
+                with self._lock:
+                    tasks, self._tasks = self._tasks, {}
+                    insts, self._instances = self._instances, {}
+                    settings, self._settings = self._settings, {}
+                    waiters, self._waiters = self._waiters, []
+                error: BaseException | None = None
+                if tasks or insts or settings:
+                    try:
+                        self._commit(db, list(tasks.values()), list(insts.values()), settings)
+                    except Exception as e:  # report to the waiters; the service logs it
+                        log.exception("writing the state store %s failed", self.path)
+                        error = e
+                for loop, fut in waiters:
+                    loop.call_soon_threadsafe(_resolve, fut, error, self.path)
+                if self._closing:
+                    with self._lock:
+                        if not (self._tasks or self._instances or self._settings or self._waiters):
+                            return
+        finally:
+            db.close()
+
+    def _commit(
+        self,
+        db: sqlite3.Connection,
+        tasks: list[StoredTask],
+        insts: list[StoredInstance],
+        settings: dict[str, Any],
+    ) -> None:
+        db.execute("BEGIN")
+        try:
+            if tasks:
+                db.executemany(_UPSERT_TASK, [_task_row(t) for t in tasks])
+            if insts:
+                db.executemany(
+                    "INSERT OR REPLACE INTO instances VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            i.ti_uuid,
+                            i.base_url,
+                            i.model,
+                            i.reported_id,
+                            i.replicas,
+                            i.speed,
+                            int(i.active),
+                            i.callback_token,
+                        )
+                        for i in insts
+                    ],
+                )
+            if settings:
+                db.executemany(
+                    "INSERT OR REPLACE INTO settings VALUES (?, ?)",
+                    [(k, _dumps(v)) for k, v in settings.items()],
+                )
+            self._ended += sum(t.status in ENDED for t in tasks)  # an upper bound: recounted below
+            if self._ended > self.max_history + max(100, self.max_history // 10):
+                self._retain(db)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self.commits += 1
+
+    def _retain(self, db: sqlite3.Connection) -> None:
+        """Delete the oldest ended tasks beyond ``max_history``."""
+        db.execute(
+            "DELETE FROM tasks WHERE ended = 1 AND task_id NOT IN "
+            "(SELECT task_id FROM tasks WHERE ended = 1 ORDER BY end_ms DESC LIMIT ?)",
+            (self.max_history,),
+        )
+        self._ended = db.execute("SELECT count(*) FROM tasks WHERE ended = 1").fetchone()[0]
+
+
+def _resolve(fut: asyncio.Future[None], error: BaseException | None, path: str) -> None:
+    if fut.done():
+        return
+    if error is None:
+        fut.set_result(None)
+    else:
+        fut.set_exception(RuntimeError(f"the state store {path} failed: {error}"))
+
+
+def open_store(spec: str | None, *, max_history: int = 100_000) -> StateStore:
+    """The store ``--state-db`` names: ``none`` (or nothing) keeps state in memory, else a SQLite file."""
+    if spec is None or spec.strip().lower() in ("", "none"):
+        return MemoryStore()
+    return SqliteStore(spec, max_history=max_history)

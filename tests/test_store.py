@@ -1,0 +1,216 @@
+"""Durable state (scheduler.live.store), idempotent submit, and recovery in process.
+
+The scheduler runs in process (TestClient) with its task instances played by
+test_api's MockTransport fakes; "a restart" is a second service built on the
+same state file.  Real processes killed with SIGKILL are in test_recovery.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+from test_api import T0_MS, FakeInstances, make_service, notify, query, register, serve, submit
+
+from scheduler import ManualClock
+from scheduler.live import LiveConfig
+from scheduler.live.store import MemoryStore, SqliteStore, StoredInstance, StoredTask, open_store
+
+
+@pytest.fixture
+def fakes() -> FakeInstances:
+    return FakeInstances()
+
+
+def _task(tid: str, status: str = "scheduled", end_ms: float | None = None, **kw) -> StoredTask:
+    return StoredTask(tid, "llm", status, "ti-1", 1.0, schedule_ms=1.0, end_ms=end_ms, **kw)
+
+
+async def _flushed(store) -> None:
+    await store.flush()
+
+
+def test_open_store_names_the_kind(tmp_path):
+    assert isinstance(open_store(None), MemoryStore)
+    assert isinstance(open_store("none"), MemoryStore)
+    assert "memory only" in open_store("NONE").description
+    s = open_store(str(tmp_path / "s.db"))
+    try:
+        assert isinstance(s, SqliteStore) and "WAL" in s.description
+    finally:
+        s.close()
+
+
+def test_sqlite_store_round_trip_and_wal(tmp_path):
+    path = str(tmp_path / "state.db")
+    s = SqliteStore(path)
+    s.put_task(_task("a", task_input={"size_ms": 5}, body_hash="h", answer_ti="ti-1", metadata={"k": 1}))
+    s.put_task(
+        _task("a", metadata={"k": 1})
+    )  # a later row of the same task in the same batch keeps input and hash
+    s.put_instance(StoredInstance("ti-1", "http://127.0.0.1:1", "llm", "inst-a", 2))
+    s.put_setting("strategy", {"name": "round_robin", "params": {}})
+    asyncio.run(_flushed(s))
+    s.put_task(_task("a", "completed", end_ms=9.0, result={"ok": 1}, execution_ms=3.0))
+    asyncio.run(_flushed(s))
+    s.close()
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    state = SqliteStore(path).load()
+    (t,) = state.tasks
+    assert (t.status, t.result, t.execution_ms, t.metadata) == ("completed", {"ok": 1}, 3.0, {"k": 1})
+    assert t.task_input is None  # an ended task keeps no input
+    assert (t.body_hash, t.answer_ti) == ("h", "ti-1")
+    assert state.instances == [
+        StoredInstance("ti-1", "http://127.0.0.1:1", "llm", "inst-a", 2, 1.0, True, None)
+    ]
+    assert state.settings == {"strategy": {"name": "round_robin", "params": {}}}
+
+
+def test_writes_are_batched_into_few_commits(tmp_path):
+    s = SqliteStore(str(tmp_path / "state.db"), interval_s=0.02)
+
+    async def burst() -> None:
+        for i in range(500):
+            s.put_task(_task(f"t{i}", task_input=i))
+        await asyncio.gather(*(s.flush() for _ in range(50)))
+
+    asyncio.run(burst())
+    s.close()
+    assert s.commits <= 3, s.commits  # 500 tasks and 50 waiters: one or two transactions, not 500
+    assert len(SqliteStore(str(tmp_path / "state.db")).load().tasks) == 500
+
+
+def test_retention_deletes_old_ended_tasks_from_the_file(tmp_path):
+    path = str(tmp_path / "state.db")
+    s = SqliteStore(path, max_history=50)
+
+    async def run() -> None:
+        for i in range(400):
+            s.put_task(_task(f"t{i:03d}", "completed", end_ms=float(i)))
+            if i % 20 == 0:
+                await s.flush()
+        s.put_task(_task("live"))  # not ended: never deleted
+        await s.flush()
+
+    asyncio.run(run())
+    s.close()
+    tasks = SqliteStore(path).load().tasks
+    ended = sorted(t.task_id for t in tasks if t.status == "completed")
+    assert 50 <= len(ended) <= 150  # deleted in batches: max_history plus a bounded slack
+    assert ended[-1] == "t399" and "t000" not in ended
+    assert any(t.task_id == "live" for t in tasks)
+
+
+# -- idempotent submit ---------------------------------------------------------------------
+
+
+def test_a_retried_submit_gets_the_original_answer(fakes):
+    fake = fakes.add(8100)
+    fakes.add(8101)
+    with serve(make_service(fakes)) as tc:
+        register(tc, 8100), register(tc, 8101)
+        first = submit(tc, task_id="job-1")
+        assert first.status_code == 200
+        again = submit(tc, task_id="job-1")
+        assert again.status_code == 200 and again.json() == first.json()
+        assert (
+            sum(e["task_id"] == "job-1" for e in fakes.by_port[8100].enqueued + fakes.by_port[8101].enqueued)
+            == 1
+        )
+        other = tc.post(
+            "/queue/submit", json={"model_name": "llm", "task_input": {"prompt": "no"}, "task_id": "job-1"}
+        )
+        assert other.status_code == 409 and "different body" in other.json()["detail"]
+        assert fake is fakes.by_port[8100]
+
+
+def test_a_retried_refused_submit_gets_the_same_refusal(fakes):
+    with serve(make_service(fakes)) as tc:
+        first = submit(tc, model="nobody", task_id="job-2")
+        again = submit(tc, model="nobody", task_id="job-2")
+        assert first.status_code == again.status_code == 503
+        assert again.json()["task_id"] == "job-2"
+
+
+# -- restart on the same file --------------------------------------------------------------
+
+
+def _service(fakes: FakeInstances, path: str, clock=None, **kw):
+    return make_service(fakes, clock=clock or ManualClock(T0_MS), state_db=path, **kw)
+
+
+def test_a_restart_brings_back_tasks_instances_and_settings(fakes, tmp_path):
+    path = str(tmp_path / "state.db")
+    a, b = fakes.add(8100), fakes.add(8101)
+    with serve(_service(fakes, path)) as tc:
+        tis = [register(tc, 8100)["ti_uuid"], register(tc, 8101)["ti_uuid"]]
+        assert tc.post("/scheduler/set", json={"name": "round_robin"}).json()["status"] == "success"
+        ids = [submit(tc, task_id=f"t{i}").json()["task_id"] for i in range(6)]
+        done = ids[0]
+        owner = query(tc, done)["scheduled_ti"]
+        name = a.instance_id if owner == tis[0] else b.instance_id
+        assert notify(tc, done, name, result={"v": 1})["status"] == "success"
+    # while the scheduler is down: one task finished on its instance (notification lost),
+    # another one was forgotten by its instance (it restarted), the rest still run
+    on_a = [e["task_id"] for e in a.enqueued if e["task_id"] != done]
+    a.results[on_a[0]] = {"status": "completed", "result": {"v": 2}, "execution_time": 4.0}
+    a.results.update({t: {"status": "running"} for t in on_a[2:]})
+    on_b = [e["task_id"] for e in b.enqueued if e["task_id"] != done]
+    b.results.update({t: {"status": "queued"} for t in on_b})
+    sent_before = len(a.enqueued) + len(b.enqueued)
+
+    svc = _service(fakes, path)
+    with serve(svc) as tc:
+        assert svc.core.strategy_name == "round_robin"
+        assert sorted(q["ti_uuid"] for q in tc.get("/queue/info").json()["queues"]) == sorted(tis)
+        assert query(tc, done)["task_status"] == "completed" and query(tc, done)["result"] == {"v": 1}
+        assert query(tc, on_a[0])["task_status"] == "completed"  # reconciled from GET /results
+        forgotten = query(tc, on_a[1])
+        assert forgotten["task_status"] == "scheduled"  # dispatched again: the instance did not know it
+        for t in on_a[2:] + on_b:
+            assert query(tc, t)["task_status"] == "scheduled"
+        assert len(a.enqueued) + len(b.enqueued) == sent_before + 1  # only the forgotten task was sent again
+        # the estimates count what is in flight again
+        assert sum(len(svc.core.tasks_on(t)) for t in tis) == len(on_a[1:]) + len(on_b)
+        # idempotent retry survives the restart
+        assert submit(tc, task_id="t3").json()["task_id"] == "t3"
+        assert submit(tc, task_id="t3", metadata={"x": 1}).status_code == 409
+
+
+def test_an_instance_that_does_not_answer_after_a_restart_stays_registered_but_unhealthy(fakes, tmp_path):
+    path = str(tmp_path / "state.db")
+    fakes.add(8100)
+    b = fakes.add(8101)
+    with serve(_service(fakes, path)) as tc:
+        ti_a, ti_b = register(tc, 8100)["ti_uuid"], register(tc, 8101)["ti_uuid"]
+        ids = [submit(tc).json()["task_id"] for _ in range(6)]
+    b.up = False
+    svc = _service(fakes, path)
+    with serve(svc) as tc:
+        assert svc.core.instance(ti_a).healthy and not svc.core.instance(ti_b).healthy
+        assert svc.core.has_instance(ti_b)
+        # the dead instance's tasks were dispatched again to the live one
+        for tid in ids:
+            assert query(tc, tid)["scheduled_ti"] == ti_a
+        b.up = True
+        tc.portal.call(svc.check_health)
+        assert svc.core.instance(ti_b).healthy  # answers again: takes tasks again
+
+
+def test_memory_only_store_forgets(fakes):
+    fakes.add(8100)
+    svc = make_service(fakes, state_db="none")
+    assert isinstance(svc.store, MemoryStore)
+    with serve(svc) as tc:
+        register(tc, 8100)
+        tid = submit(tc).json()["task_id"]
+    with serve(make_service(fakes, state_db="none")) as tc:
+        assert tc.get("/task/query", params={"task_id": tid}).status_code == 404
+
+
+def test_serve_defaults_to_a_state_file_and_code_to_memory():
+    assert LiveConfig().state_db is None
+    assert LiveConfig.from_sources({}, env={}).state_db == "scheduler-state.db"
+    assert LiveConfig.from_sources({}, env={"SCHEDULER_STATE_DB": "/x.db"}).state_db == "/x.db"
+    assert LiveConfig.from_sources({"state_db": "none"}, env={}).state_db == "none"
