@@ -316,6 +316,8 @@ def test_submit(fakes):
         assert body["status"] == "success" and body["scheduled_ti"] == ti
         assert re.fullmatch(r"task-[0-9a-f]{32}", body["task_id"])
         sent = fake.enqueued[-1]
+        # the delivery expires when the scheduler gives up on it (request timeout: one instance only)
+        assert 0 < sent.pop("expires_at") - time.time() <= svc.config.request_timeout_s
         assert sent == {
             "task_id": body["task_id"],
             "input_data": {"prompt": "hi"},

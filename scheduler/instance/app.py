@@ -7,6 +7,7 @@ start and stop with the app's lifespan.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -38,8 +39,14 @@ async def status(request: Request) -> InstanceStatus:
     return InstanceStatus(**runtime.status())
 
 
-async def enqueue(req: EnqueueRequest, request: Request) -> EnqueueResponse:
+async def enqueue(req: EnqueueRequest, request: Request) -> EnqueueResponse | JSONResponse:
     runtime = runtime_of(request)
+    if req.expires_at is not None and time.time() > req.expires_at:
+        # read too late (the instance was stopped or starved): the scheduler has sent it elsewhere
+        return JSONResponse(
+            status_code=409,
+            content={"detail": f"delivery of task {req.task_id!r} expired before it was read; not queued"},
+        )
     job = runtime.enqueue(
         req.task_id, req.input_data, req.metadata, req.callback_url, callback_token=req.callback_token
     )
@@ -92,7 +99,13 @@ def router() -> APIRouter:
     """A fresh router with the task-instance protocol's endpoints."""
     r = APIRouter()
     r.add_api_route("/status", status, methods=["GET"], response_model=InstanceStatus)
-    r.add_api_route("/queue/enqueue", enqueue, methods=["POST"], response_model=EnqueueResponse)
+    r.add_api_route(
+        "/queue/enqueue",
+        enqueue,
+        methods=["POST"],
+        response_model=EnqueueResponse,
+        responses={409: {"description": "the delivery expired (expires_at) before it was read"}},
+    )
     r.add_api_route("/queue/predict", predict, methods=["POST"], response_model=PredictResponse)
     r.add_api_route("/queue/cancel", cancel, methods=["POST"], response_model=CancelResponse)
     r.add_api_route("/runs", runs, methods=["GET"], response_model=RunsResponse)

@@ -88,6 +88,7 @@ class TaskInstanceClient:
         *,
         callback_token: str | None = None,
         timeout_s: float | None = None,
+        now_s: float | None = None,
     ) -> EnqueueResponse:
         """``POST /queue/enqueue``: hand a task to the instance (with its callback secret, if any;
         ``timeout_s``: shorter than the client's)."""
@@ -99,6 +100,8 @@ class TaskInstanceClient:
         }
         if callback_token is not None:
             body["callback_token"] = callback_token
+        if now_s is not None:  # the instance must not queue it once this delivery has timed out here
+            body["expires_at"] = now_s + (self.timeout_s if timeout_s is None else timeout_s)
         resp = await self._call("POST", f"{base_url}/queue/enqueue", body, timeout_s)
         return self._parse(resp, EnqueueResponse)
 

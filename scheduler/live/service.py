@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
@@ -550,6 +551,7 @@ class LiveScheduler:
                         timeout_s=min(self.config.enqueue_timeout_s, self.config.request_timeout_s)
                         if quick
                         else None,
+                        now_s=time.time(),
                     )
                     job.check_ms = self.core.clock.now_ms() + self._timeout_ms
                     return ti

@@ -32,6 +32,11 @@ class EnqueueRequest(BaseModel):
         description="the scheduler's secret for this instance: sent back as "
         "'Authorization: Bearer <callback_token>' on the completion callback",
     )
+    expires_at: float | None = Field(
+        default=None,
+        description="epoch seconds: the scheduler gives up on this delivery then (and sends the task "
+        "elsewhere), so an instance that reads the request later must not queue it",
+    )
 
 
 class EnqueueResponse(BaseModel):
