@@ -659,7 +659,12 @@ def test_startup_registers_the_configured_instances(fakes, tmp_path, caplog):
     )
     config = load_config(
         LiveConfig.from_sources(
-            {}, env={"SCHEDULER_CONFIG_PATH": str(cfg), "SCHEDULER_HEALTH_INTERVAL_S": "60"}
+            {},
+            env={
+                "SCHEDULER_CONFIG_PATH": str(cfg),
+                "SCHEDULER_HEALTH_INTERVAL_S": "60",
+                "SCHEDULER_STATE_DB": "none",
+            },
         )
     )
     svc = LiveScheduler(

@@ -235,6 +235,9 @@ class SqliteStore:
             os.chmod(path, 0o600)
         try:
             db.executescript(_SCHEMA)
+            cols = {r["name"] for r in db.execute("PRAGMA table_info(instances)")}
+            if "callback_token" not in cols:  # a file written before callback secrets were kept
+                db.execute("ALTER TABLE instances ADD COLUMN callback_token TEXT")
             self._ended = db.execute("SELECT count(*) FROM tasks WHERE ended = 1").fetchone()[0]
         finally:
             db.close()
