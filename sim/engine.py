@@ -27,7 +27,7 @@ import logging
 import math
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import simpy
@@ -35,13 +35,14 @@ import simpy
 from scheduler import SCHEDULED, FunctionClock, Predictor, Scheduler, TaskTracker
 
 from .scenario import Scenario, StrategySpec
+from .tokens import draw_tokens
 
 log = logging.getLogger(__name__)
 
 # the core's tracker keeps this many finished tasks; the shell records its own results
 TRACKER_HISTORY = 10_000
 # streams spawned per replication, in this order (a fixed order keeps seeds stable)
-STREAMS = ("arrivals", "mix", "sizes", "scheduler")
+STREAMS = ("arrivals", "mix", "sizes", "scheduler", "tokens")
 
 
 # -- randomness ----------------------------------------------------------------------
@@ -72,6 +73,10 @@ class Workload:
     model: np.ndarray  # int, index into ``models``
     size_ms: np.ndarray  # float64, the task's size on a speed-1 instance
     models: tuple[str, ...]
+    # task metadata columns where known (input_tokens, output_tokens, images), float64
+    tokens: dict[str, np.ndarray] = field(default_factory=dict)
+    klass: np.ndarray | None = None  # int32 class code per task (index into ``classes``)
+    classes: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return int(self.arrival_ms.size)
@@ -83,13 +88,16 @@ def draw_workload(scenario: Scenario, seeds: dict[str, np.random.SeedSequence]) 
     trace = scenario.trace
     limit_n = scenario.tasks
     limit_ms = scenario.duration_s * 1000.0 if scenario.duration_s is not None else math.inf
+    tokens: dict[str, np.ndarray] = {}
+    source = None
     if trace is not None:
         keep = trace.arrival_ms <= limit_ms
         if limit_n is not None:
             keep &= np.arange(trace.arrival_ms.size) < limit_n
         arrival = trace.arrival_ms[keep]
-        lookup = {m: k for k, m in enumerate(models)}
-        model = np.fromiter((lookup[m] for m in trace.model[keep]), dtype=np.int64, count=int(keep.sum()))
+        model = trace.model_code[keep].astype(np.int64)
+        tokens = {k: v[keep].astype(float) for k, v in trace.tokens.items()}
+        source = trace.source[keep] if trace.source is not None else None
     else:
         arrival = arrivals(scenario.arrival, np.random.default_rng(seeds["arrivals"]), limit_n, limit_ms)
         probs = np.array([scenario.mix.get(m, 0.0) for m in models])
@@ -99,6 +107,8 @@ def draw_workload(scenario: Scenario, seeds: dict[str, np.random.SeedSequence]) 
             if len(models) == 1
             else mix_rng.choice(len(models), size=arrival.size, p=probs / probs.sum())
         )
+    if not tokens and scenario.token_dists:
+        tokens = draw_tokens(scenario.token_dists, arrival.size, seeds["tokens"])
     if trace is not None and trace.service_ms is not None:
         size = trace.service_ms[keep].astype(float)  # recorded sizes, replayed as they are
     else:
@@ -108,8 +118,18 @@ def draw_workload(scenario: Scenario, seeds: dict[str, np.random.SeedSequence]) 
             count = int(mask.sum())
             if count:
                 rng = np.random.default_rng(_child(seeds["sizes"], k))
-                size[mask] = scenario.distributions[name].sample(rng, count)
-    return Workload(arrival.astype(float), model, size, models)
+                service = scenario.token_models.get(name)
+                if service is not None:
+                    zero = np.zeros(count)
+                    size[mask] = service.sample(
+                        rng, tokens.get("input_tokens", zero)[mask], tokens.get("output_tokens", zero)[mask]
+                    )
+                else:
+                    size[mask] = scenario.distributions[name].sample(rng, count)
+    klass = None
+    if scenario.has_classes and scenario.class_of is not None:
+        klass = scenario.class_of[source if source is not None else 0, model].astype(np.int32)
+    return Workload(arrival.astype(float), model, size, models, tokens, klass, scenario.class_names)
 
 
 def arrivals(spec: dict, rng: np.random.Generator, limit_n: int | None, limit_ms: float) -> np.ndarray:
@@ -181,7 +201,9 @@ class Run:
 def build_predictor(scenario: Scenario) -> Predictor:
     """The scenario's predictor: oracle gets the true distributions, lookup_table the table."""
     p = scenario.predictor
-    opts = {k: p[k] for k in ("prior_mean_ms", "prior_std_ms", "min_samples") if k in p}
+    opts = {
+        k: p[k] for k in ("prior_mean_ms", "prior_std_ms", "min_samples", "features", "forgetting") if k in p
+    }
     return Predictor(p["mode"], oracle=scenario.distributions, lookup_table=scenario.lookup_table, **opts)
 
 
@@ -229,6 +251,8 @@ def simulate(
     sizes = array.array("d", workload.size_ms.tobytes())
     names = np.array(workload.models, dtype=object)[workload.model].tolist() if n else []
     clairvoyant = scenario.predictor["mode"] == "clairvoyant"
+    # token counts go to the core as task metadata (Python ints, as a live request carries them)
+    meta_cols = [(k, v.astype(np.int64).tolist()) for k, v in workload.tokens.items()]
 
     index = {inst.instance_id: k for k, inst in enumerate(specs)}
     speed = [inst.speed for inst in specs]
@@ -249,7 +273,8 @@ def simulate(
         if i + 1 < n:
             gap = arrival_in[i + 1] - now
             timeout(gap if gap > 0.0 else 0.0, i + 1).callbacks.append(arrive)
-        d = submit(names[i], task_id=str(i), size_ms=sizes[i] if clairvoyant else None)
+        meta = {k: col[i] for k, col in meta_cols} if meta_cols else None
+        d = submit(names[i], None, meta, task_id=str(i), size_ms=sizes[i] if clairvoyant else None)
         k = index[d.instance_id]
         arrival_out[i] = now
         where[i] = k
@@ -386,7 +411,7 @@ def run(
         bar.close()
     frame = tasks_frame(scn, records, labels)
     inst = instances_frame(scn, records)
-    reps = per_replication(frame, inst, scn.slo_ms)
+    reps = per_replication(frame, inst, scn.slo_ms, scn.slo)
     summary = summarize(reps, labels)
     simulated = sum(len(rec.workload) for rec in records)
     return Results(scn, frame, summary, inst, reps, time.perf_counter() - t_start, simulated)

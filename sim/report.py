@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from .results import ALL_MODELS
+from .results import overall_rows
 
 log = logging.getLogger("sim")
 
@@ -34,9 +34,10 @@ SHOWN = (
     ("wait_mean_ms", "wait", 1.0),
     ("utilization", "util %", 100.0),
     ("slo_attainment", "SLO %", 100.0),
+    ("goodput_per_s", "good/s", 1.0),
 )
 # dropped in this order, while the table is wider than WIDTH (summary.csv keeps every column)
-DROP_FIRST = ("wait", "tasks/s", "mean", "util %")
+DROP_FIRST = ("wait", "good/s", "tasks/s", "mean", "util %")
 
 
 def _decimals(value: float) -> int:
@@ -73,23 +74,25 @@ def format_summary(summary: pd.DataFrame) -> str:
     if summary.empty:
         return "(no measured tasks)"
     shown = [(c, h, s) for c, h, s in SHOWN if c in summary.columns]
-    header = ["strategy", "model", "tasks"] + [h for _, h, _ in shown]
+    by_class = "class" in summary.columns  # per-class rows (see sim.results.per_replication)
+    keys = ["strategy", "model"] + (["class"] if by_class else [])
+    header = keys + ["tasks"] + [h for _, h, _ in shown]
     rows = []
     for k in range(len(summary)):
         r = summary.iloc[k]
-        cells = [str(r["strategy"]), str(r["model"]), f"{int(r['count']):,}"]
+        cells = [str(r[key]) for key in keys] + [f"{int(r['count']):,}"]
         for col, _, scale in shown:
             half = r.get(f"{col}_ci", math.nan)
             cells.append(_cell(float(r[col]) * scale, float(half) * scale))
         rows.append(cells)
-    table = _table(header, rows, left=2)
+    table = _table(header, rows, left=len(keys))
     for head in DROP_FIRST:
         if max(map(len, table.splitlines())) <= WIDTH or head not in header:
             continue
         k = header.index(head)
         header = header[:k] + header[k + 1 :]
         rows = [r[:k] + r[k + 1 :] for r in rows]
-        table = _table(header, rows, left=2)
+        table = _table(header, rows, left=len(keys))
     reps = int(summary["replications"].max()) if "replications" in summary.columns else 1
     note = (
         f"± is the 95% confidence half-width over {reps} replications"
@@ -133,7 +136,7 @@ PLOTS: tuple[tuple[str, str, Callable[[Any], pd.DataFrame], dict[str, Any]], ...
     (
         "latency_percentiles.png",
         "plot_latency_percentiles",
-        lambda res: res.summary[res.summary["model"] == ALL_MODELS],
+        lambda res: overall_rows(res.summary),
         {},
     ),
     ("utilization.png", "plot_utilization", lambda res: res.instances, {}),

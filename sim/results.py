@@ -72,7 +72,10 @@ INSTANCE_COLUMNS = (
     "span_ms",
     "utilization",
 )
+# appended to the task frame where known: token counts (task metadata) and the task's class
+EXTRA_TASK_COLUMNS = ("input_tokens", "output_tokens", "images", "class")
 ALL_MODELS = "all"
+ALL_CLASSES = "all"
 CONFIDENCE = 0.95
 
 
@@ -213,7 +216,24 @@ def tasks_frame(scenario: Scenario, records: Sequence[RunRecord], strategies: Se
         "predicted_ms": cat["predicted_ms"],
         "predicted_error_ms": cat["predicted_error_ms"],
     }
-    return pd.DataFrame(frame, columns=list(TASK_COLUMNS))
+    frame.update(_extra_columns(records, w))
+    return pd.DataFrame(frame, columns=list(TASK_COLUMNS) + [c for c in EXTRA_TASK_COLUMNS if c in frame])
+
+
+def _extra_columns(records: Sequence[RunRecord], w: int) -> dict:
+    """Token counts and class of every measured task, where the workloads carry them."""
+    if not records:
+        return {}
+    first = records[0].workload
+    out: dict = {}
+    for key in EXTRA_TASK_COLUMNS[:-1]:
+        if key in first.tokens:
+            out[key] = np.concatenate([rec.workload.tokens[key][w:] for rec in records])
+    klasses = [rec.workload.klass for rec in records]
+    if all(k is not None for k in klasses):
+        codes = np.concatenate([k[w:] for k in klasses if k is not None]).astype(np.int32)
+        out["class"] = pd.Categorical.from_codes(codes, categories=list(first.classes))
+    return out
 
 
 def _window(run: Run, w: int) -> tuple[float, float]:
@@ -264,7 +284,9 @@ def instances_frame(scenario: Scenario, records: Sequence[RunRecord]) -> pd.Data
 _PCTS = (50, 95, 99)
 
 
-def _metrics(g: pd.DataFrame, span_ms: float, slo_ms: float | None, busy: float, capacity: float) -> dict:
+def _metrics(
+    g: pd.DataFrame, span_ms: float, target: np.ndarray | None, busy: float, capacity: float
+) -> dict:
     lat = g["latency_ms"].to_numpy()
     wait = g["wait_ms"].to_numpy()
     err = g["predicted_ms"].to_numpy() - g["service_ms"].to_numpy()
@@ -280,47 +302,92 @@ def _metrics(g: pd.DataFrame, span_ms: float, slo_ms: float | None, busy: float,
     out["utilization"] = busy / capacity if capacity > 0 else math.nan
     out["prediction_mae_ms"] = float(np.abs(err).mean()) if n else math.nan
     out["prediction_bias_ms"] = float(err.mean()) if n else math.nan
-    if slo_ms is not None:
-        ok = int(np.count_nonzero(lat <= slo_ms))
-        out["slo_attainment"] = ok / n if n else math.nan
-        out["goodput_per_s"] = ok / span_s
+    if target is not None:  # latency target per task; NaN: its class has none (left out)
+        has = np.isfinite(target)
+        m = int(np.count_nonzero(has))
+        ok = int(np.count_nonzero(lat[has] <= target[has]))
+        out["slo_attainment"] = ok / m if m else math.nan
+        out["goodput_per_s"] = ok / span_s if m else math.nan
     return out
 
 
-def per_replication(tasks: pd.DataFrame, instances: pd.DataFrame, slo_ms: float | None) -> pd.DataFrame:
-    """Metrics of every (strategy, replication), overall (``model == "all"``) and per model."""
+def per_replication(
+    tasks: pd.DataFrame, instances: pd.DataFrame, slo_ms: float | None, slo: dict | None = None
+) -> pd.DataFrame:
+    """Metrics of every (strategy, replication), overall (``model == "all"``), per model and,
+    when the frame has a ``class`` column with several classes, per class (``class`` column;
+    ``"all"`` on the overall and per-model rows).  ``slo`` gives per-class latency targets
+    (``{class: {latency_ms}}``), ``slo_ms`` the target of every other class."""
     rows = []
     several = tasks["model"].nunique() > 1 if len(tasks) else False
+    by_class = "class" in tasks.columns
+    several_classes = by_class and _classes_split_models(tasks)
+    target = slo_targets(tasks, slo_ms, slo)
     inst = instances.copy()
     inst["capacity"] = inst["replicas"] * inst["span_ms"]
     for (strategy, rep), g in tasks.groupby(["strategy", "replication"], observed=True, sort=True):
         span = float(g["finish_ms"].max() - g["arrival_ms"].min())
         ig = inst[(inst["strategy"] == strategy) & (inst["replication"] == rep)]
-        groups = [(ALL_MODELS, g, ig)]
+        groups = [(ALL_MODELS, ALL_CLASSES, g, ig)]
         if several:
             groups += [
-                (m, gm, ig[ig["model"] == m]) for m, gm in g.groupby("model", observed=True, sort=True)
+                (m, ALL_CLASSES, gm, ig[ig["model"] == m])
+                for m, gm in g.groupby("model", observed=True, sort=True)
             ]
-        for model, gm, igm in groups:
+        if several_classes:  # a class may span models: utilisation is not split by class
+            groups += [
+                (ALL_MODELS, c, gc, ig.iloc[0:0]) for c, gc in g.groupby("class", observed=True, sort=True)
+            ]
+        for model, cls, gm, igm in groups:
             row = {"strategy": strategy, "model": model, "replication": rep}
-            row.update(_metrics(gm, span, slo_ms, float(igm["busy_ms"].sum()), float(igm["capacity"].sum())))
+            if by_class:  # a model's row names its class when all its tasks share one
+                one = list(gm["class"].unique()) if model != ALL_MODELS else []
+                row["class"] = str(one[0]) if len(one) == 1 else cls
+            t = None if target is None else target[tasks.index.get_indexer(gm.index)]
+            row.update(_metrics(gm, span, t, float(igm["busy_ms"].sum()), float(igm["capacity"].sum())))
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _classes_split_models(tasks: pd.DataFrame) -> bool:
+    """Several classes, and not one per model (then the per-model rows already say it all)."""
+    if not len(tasks):
+        return False
+    n_cls = tasks["class"].nunique()
+    pairs = len(tasks.groupby(["model", "class"], observed=True))
+    return n_cls > 1 and not (pairs == n_cls == tasks["model"].nunique())
+
+
+def overall_rows(summary: pd.DataFrame) -> pd.DataFrame:
+    """The rows over all models and all classes (one per strategy)."""
+    keep = summary["model"] == ALL_MODELS
+    if "class" in summary.columns:
+        keep &= summary["class"] == ALL_CLASSES
+    return summary[keep]
+
+
+def slo_targets(tasks: pd.DataFrame, slo_ms: float | None, slo: dict | None) -> np.ndarray | None:
+    """Each task's latency target (NaN: none), from its class; ``None`` when no target is set."""
+    if not slo:
+        return None if slo_ms is None else np.full(len(tasks), float(slo_ms))
+    default = math.nan if slo_ms is None else float(slo_ms)
+    if "class" not in tasks.columns:
+        return np.full(len(tasks), default)
+    per = {c: e["latency_ms"] for c, e in slo.items()}
+    return tasks["class"].astype(object).map(per).fillna(default).to_numpy(dtype=float)
 
 
 def summarize(reps: pd.DataFrame, strategies: Sequence[str] | None = None) -> pd.DataFrame:
     """Mean over replications and 95% CI half-width (``<metric>_ci``) per strategy and model."""
     if reps.empty:
         return pd.DataFrame(columns=["strategy", "model", "replications", "count"])
-    metrics = [c for c in reps.columns if c not in ("strategy", "model", "replication", "count")]
+    keys = ["strategy", "model"] + (["class"] if "class" in reps.columns else [])
+    metrics = [c for c in reps.columns if c not in (*keys, "replication", "count")]
     rows = []
-    for (strategy, model), g in reps.groupby(["strategy", "model"], sort=False, observed=True):
-        row = {
-            "strategy": strategy,
-            "model": model,
-            "replications": int(g["replication"].nunique()),
-            "count": int(g["count"].sum()),
-        }
+    for group, g in reps.groupby(keys, sort=False, observed=True):
+        row = dict(zip(keys, group))
+        row["replications"] = int(g["replication"].nunique())
+        row["count"] = int(g["count"].sum())
         for m in metrics:
             v = g[m].to_numpy(dtype=float)
             row[m] = float(np.nanmean(v)) if np.isfinite(v).any() else math.nan
@@ -331,7 +398,12 @@ def summarize(reps: pd.DataFrame, strategies: Sequence[str] | None = None) -> pd
     models = [ALL_MODELS] + sorted(m for m in out["model"].unique() if m != ALL_MODELS)
     out["_s"] = out["strategy"].map({s: k for k, s in enumerate(order)})
     out["_m"] = out["model"].map({m: k for k, m in enumerate(models)})
-    return out.sort_values(["_s", "_m"]).drop(columns=["_s", "_m"]).reset_index(drop=True)
+    order_keys = ["_s", "_m"]
+    if "class" in out.columns:  # overall and per-model rows first, then per class
+        classes = [ALL_CLASSES] + sorted(c for c in out["class"].unique() if c != ALL_CLASSES)
+        out["_c"] = out["class"].map({c: k for k, c in enumerate(classes)})
+        order_keys.append("_c")
+    return out.sort_values(order_keys, kind="stable").drop(columns=order_keys).reset_index(drop=True)
 
 
 # -- Little's law ---------------------------------------------------------------------------

@@ -39,6 +39,12 @@ from scheduler import (
     parse_lookup_table,
     strategy_names,
 )
+from scheduler.core.regression import check_features, check_forgetting
+from scheduler.core.tokens import TokenService
+
+from . import slo as _slo
+from . import tokens as _tokens
+from .traces import TRACE_OPTIONS, Trace, load_trace
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +58,8 @@ TOP_KEYS = (
     "strategies",
     "predictor",
     "slo_ms",
+    "slo",
+    "classes",
     "models",
     "instances",
     "workload",
@@ -59,8 +67,17 @@ TOP_KEYS = (
 MODEL_KEYS = ("service_time",)
 INSTANCE_KEYS = ("model", "count", "replicas", "speed")
 STRATEGY_KEYS = ("name", "params")
-PREDICTOR_KEYS = ("mode", "table", "file", "prior_mean_ms", "prior_std_ms", "min_samples")
-WORKLOAD_KEYS = ("arrival", "mix")
+PREDICTOR_KEYS = (
+    "mode",
+    "table",
+    "file",
+    "prior_mean_ms",
+    "prior_std_ms",
+    "min_samples",
+    "features",
+    "forgetting",
+)
+WORKLOAD_KEYS = ("arrival", "mix", "tokens")
 ARRIVAL_KEYS = {
     "poisson": ("rate_per_s",),
     "deterministic": ("rate_per_s",),
@@ -160,15 +177,6 @@ class InstanceSpec:
     speed: float
 
 
-@dataclass(frozen=True)
-class Trace:
-    """A recorded workload: arrival times, models and optionally sizes (ms)."""
-
-    arrival_ms: np.ndarray
-    model: np.ndarray  # model names (object array)
-    service_ms: np.ndarray | None
-
-
 @dataclass(frozen=True, eq=False)
 class Scenario:
     """A validated scenario.  Equality compares the normalised dict only."""
@@ -180,6 +188,10 @@ class Scenario:
     strategies: tuple[StrategySpec, ...]
     lookup_table: dict | None
     trace: Trace | None
+    token_models: dict[str, TokenService] = field(default_factory=dict)
+    token_dists: dict[str, Distribution] = field(default_factory=dict)
+    class_names: tuple[str, ...] = ()
+    class_of: np.ndarray | None = None  # class code per [trace model, model] (see sim.slo)
 
     # convenient reads of the normalised dict
     name = property(lambda self: self.spec["name"])
@@ -189,9 +201,19 @@ class Scenario:
     duration_s = property(lambda self: self.spec["duration_s"])
     warmup_tasks = property(lambda self: self.spec["warmup_tasks"])
     slo_ms = property(lambda self: self.spec["slo_ms"])
+    slo = property(lambda self: self.spec["slo"])
+    classes = property(lambda self: self.spec["classes"])
     predictor = property(lambda self: self.spec["predictor"])
     arrival = property(lambda self: self.spec["workload"]["arrival"])
     mix = property(lambda self: self.spec["workload"]["mix"])
+
+    @property
+    def has_classes(self) -> bool:
+        """Whether results carry a ``class`` column: classes or per-class SLOs are declared,
+        or a public-format trace is replayed."""
+        return bool(self.spec["classes"] or self.spec["slo"]) or (
+            self.trace is not None and self.trace.format != "csv"
+        )
 
     @property
     def model_names(self) -> list[str]:
@@ -341,14 +363,22 @@ def _validate(data: Mapping[str, Any], base_dir: Path, default_name: str) -> Sce
     spec["seed"] = _int("seed", data.get("seed", 0), 0)
     spec["replications"] = _int("replications", data.get("replications", 1), 1)
 
-    models, dists = _models(data.get("models"), base_dir)
+    models, services = _models(data.get("models"), base_dir)
     spec["models"] = models
     instances, groups = _instances(data.get("instances"), models)
     spec["instances"] = groups
-    workload, trace = _workload(data.get("workload"), models, base_dir)
+    workload, trace, token_dists = _workload(data.get("workload"), models, base_dir, spec["seed"])
     spec["workload"] = workload
+    token_models = {m: d for m, d in services.items() if isinstance(d, TokenService)}
+    moments = _tokens.token_moments(token_dists, trace.tokens if trace is not None else None)
+    dists = {m: d for m, d in services.items() if not isinstance(d, TokenService)}
+    dists.update(_tokens.marginals(token_models, moments))
     served = {i.model for i in instances}
-    used = {m for m, p in workload["mix"].items() if p > 0} if trace is None else set(trace.model.tolist())
+    used = (
+        {m for m, p in workload["mix"].items() if p > 0}
+        if trace is None
+        else {trace.models[k] for k in np.unique(trace.model_code)}
+    )
     for m in sorted(used - served):
         accepted = f"models with at least one instance; instances serve: {', '.join(sorted(served))}"
         if trace is None:
@@ -372,13 +402,30 @@ def _validate(data: Mapping[str, Any], base_dir: Path, default_name: str) -> Sce
     spec["predictor"], table = _predictor(data.get("predictor", {"mode": "online"}), models, base_dir)
     slo = data.get("slo_ms")
     spec["slo_ms"] = None if slo is None else _num("slo_ms", slo)
-    return Scenario(spec, base_dir, dists, tuple(instances), tuple(strategies), table, trace)
+    sources = trace.sources if trace is not None else ()
+    spec["classes"] = _slo.parse_classes(data.get("classes"), list(models) + list(sources))
+    class_names, class_of = _slo.class_table(spec["classes"], list(models), sources)
+    spec["slo"] = _slo.parse_slo(data.get("slo"), class_names)
+    return Scenario(
+        spec,
+        base_dir,
+        dists,
+        tuple(instances),
+        tuple(strategies),
+        table,
+        trace,
+        token_models,
+        token_dists,
+        class_names,
+        class_of,
+    )
 
 
-def _models(value: Any, base_dir: Path) -> tuple[dict, dict[str, Distribution]]:
+def _models(value: Any, base_dir: Path) -> tuple[dict, dict[str, Distribution | TokenService]]:
     if not isinstance(value, Mapping) or not value:
         raise SpecError("models", value, "a mapping of model name to {service_time: {...}}")
-    models, dists = {}, {}
+    models: dict = {}
+    dists: dict[str, Distribution | TokenService] = {}
     for name, entry in value.items():
         where = f"models.{name}"
         if not isinstance(name, str) or not name:
@@ -394,7 +441,10 @@ def _models(value: Any, base_dir: Path) -> tuple[dict, dict[str, Distribution]]:
     return models, dists
 
 
-def _service_time(where: str, st: Any, base_dir: Path) -> tuple[dict, Distribution]:
+def _service_time(where: str, st: Any, base_dir: Path) -> tuple[dict, Distribution | TokenService]:
+    if isinstance(st, Mapping) and st.get("dist") == "tokens":
+        ts = TokenService.from_spec(st, where)
+        return ts.to_spec(), ts
     if isinstance(st, Mapping) and st.get("dist") == "empirical" and "file" in st:
         _keys(where, st, EMPIRICAL_FILE_KEYS, "an empirical distribution")
         p = _resolve(f"{where}.file", st["file"], base_dir)
@@ -440,7 +490,9 @@ def _instances(value: Any, models: Mapping) -> tuple[list[InstanceSpec], list[di
     return out, groups
 
 
-def _workload(value: Any, models: Mapping, base_dir: Path) -> tuple[dict, Trace | None]:
+def _workload(
+    value: Any, models: Mapping, base_dir: Path, seed: int
+) -> tuple[dict, Trace | None, dict[str, Distribution]]:
     _keys("workload", value, WORKLOAD_KEYS)
     arrival = value.get("arrival")
     if not isinstance(arrival, Mapping):
@@ -448,7 +500,13 @@ def _workload(value: Any, models: Mapping, base_dir: Path) -> tuple[dict, Trace 
     process = arrival.get("process")
     if process not in ARRIVAL_KEYS:
         raise SpecError("workload.arrival.process", process, "one of " + ", ".join(ARRIVAL_KEYS))
-    _keys("workload.arrival", arrival, ("process",) + ARRIVAL_KEYS[process], f"a {process} arrival process")
+    optional = TRACE_OPTIONS if process == "trace" else ()
+    _keys(
+        "workload.arrival",
+        arrival,
+        ("process",) + ARRIVAL_KEYS[process] + optional,
+        f"a {process} arrival process",
+    )
     for key in ARRIVAL_KEYS[process]:
         if key not in arrival:
             raise SpecError(f"workload.arrival.{key}", None, f"a value (required for {process})")
@@ -471,22 +529,22 @@ def _workload(value: Any, models: Mapping, base_dir: Path) -> tuple[dict, Trace 
     else:
         p = _resolve("workload.arrival.file", arrival["file"], base_dir)
         out["file"] = str(p)
-        arr, names, service = read_trace(p, "workload.arrival.file")
-        unknown = sorted(set(names.tolist()) - set(models))
-        if unknown:
-            raise SpecError(
-                "workload.arrival.file",
-                f"model {unknown[0]!r} in {p.name}",
-                f"models declared under models: {', '.join(models)}",
-            )
-        trace = Trace(arr, names, service)
+        options, trace = load_trace(arrival, p, models, seed)
+        out.update(options)
     out_workload = {"arrival": out, "mix": _mix(value.get("mix"), models, trace is not None)}
-    return out_workload, trace
+    token_dists: dict[str, Distribution] = {}
+    if value.get("tokens") is not None:
+        if trace is not None and trace.tokens:
+            raise SpecError(
+                "workload.tokens", value["tokens"], "no token distributions: the trace carries token counts"
+            )
+        out_workload["tokens"], token_dists = _tokens.parse_tokens(value["tokens"])
+    return out_workload, trace, token_dists
 
 
 def _mix(mix: Any, models: Mapping, is_trace: bool) -> dict[str, float]:
     if is_trace:
-        if mix is not None:
+        if mix is not None and mix != {}:  # {}: the normalised form of a trace scenario
             raise SpecError("workload.mix", mix, "no mix with a trace (the trace names each task's model)")
         return {}
     if mix is None:
@@ -577,6 +635,10 @@ def _predictor(value: Any, models: Mapping, base_dir: Path) -> tuple[dict, dict 
             out[key] = _num(f"predictor.{key}", value[key], positive=False)
     if "min_samples" in value:
         out["min_samples"] = _int("predictor.min_samples", value["min_samples"], 1)
+    if "features" in value:
+        out["features"] = list(check_features(value["features"], "predictor.features"))
+    if "forgetting" in value:
+        out["forgetting"] = check_forgetting(value["forgetting"], "predictor.forgetting")
     if "table" in value and "file" in value:
         raise SpecError("predictor.file", value["file"], "either predictor.table or predictor.file, not both")
     table = None
@@ -645,47 +707,6 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def read_trace(path: Path, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """A CSV with ``arrival_ms``, ``model`` and optionally ``service_ms``, sorted by arrival (stable)."""
-    try:
-        df = pd.read_csv(path, skipinitialspace=True, comment="#")
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise SpecError(
-            where, str(path), f"a CSV file with columns arrival_ms, model[, service_ms] ({e})"
-        ) from None
-    missing = [c for c in ("arrival_ms", "model") if c not in df.columns]
-    extra = [c for c in df.columns if c not in ("arrival_ms", "model", "service_ms")]
-    if missing or extra or df.empty:
-        raise SpecError(
-            where,
-            f"columns {list(df.columns)} and {len(df)} rows",
-            "a non-empty CSV with columns arrival_ms, model and optionally service_ms",
-        )
-    arrival = _numeric_column(df, "arrival_ms", where)
-    service = _numeric_column(df, "service_ms", where) if "service_ms" in df.columns else None
-    if df["model"].isna().any():
-        row = int(np.flatnonzero(df["model"].isna().to_numpy())[0]) + 2
-        raise SpecError(where, f"empty model on line {row}", "a model name on every row")
-    names = df["model"].astype(str).to_numpy(dtype=object)
-    if np.any(np.diff(arrival) < 0):
-        log.info("trace %s is not sorted by arrival_ms; sorting it (stable)", path)
-        order = np.argsort(arrival, kind="stable")
-        arrival, names = arrival[order], names[order]
-        service = service[order] if service is not None else None
-    return arrival, names, service
-
-
-def _numeric_column(df: pd.DataFrame, col: str, where: str) -> np.ndarray:
-    values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
-    bad = ~np.isfinite(values) | (values < 0)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise SpecError(
-            where, f"{col}={df[col].iloc[row]!r} on line {row + 2}", f"{col} a number >= 0 on every row"
-        )
-    return values
 
 
 def read_lookup_table(path: Path, where: str) -> dict:

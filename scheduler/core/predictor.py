@@ -9,7 +9,9 @@ Modes (docs/scenarios.md):
   normalised by the instances' speed hints) to a configured prior;
 * ``lookup_table``: a table of mean and standard deviation per model and,
   optionally, per instance name;
-* ``clairvoyant``: knows each task's exact size (``size_ms`` at submit).
+* ``clairvoyant``: knows each task's exact size (``size_ms`` at submit);
+* ``regression``: fits execution time on task-metadata features per instance
+  (:mod:`scheduler.core.regression`), falling back to ``online``.
 
 The online statistics learn in every mode, so switching back to ``online``
 finds them warm.  (The live API calls ``online`` ``default``; it translates
@@ -30,13 +32,14 @@ from numpy.typing import NDArray
 
 from .distributions import Distribution, LogNormal, from_spec
 from .errors import SpecError, UnknownPredictModeError
+from .regression import DEFAULT_FORGETTING, RegressionModel
 from .stats import DecayingStats, Welford
 from .validate import check_integer, check_number
 
 if TYPE_CHECKING:
     from .queues import InstanceState, Pool
 
-PREDICT_MODES = ("online", "oracle", "lookup_table", "clairvoyant")
+PREDICT_MODES = ("online", "oracle", "lookup_table", "clairvoyant", "regression")
 
 FloatArray = NDArray[np.float64]
 
@@ -178,6 +181,8 @@ class Predictor:
         lookup_table: Mapping[str, Any] | None = None,
         clip_sigmas: float | None = None,
         half_life: float | None = None,
+        features: list[str] | None = None,
+        forgetting: float = DEFAULT_FORGETTING,
     ):
         """``clip_sigmas``: once an instance has ``min_samples`` observations, a new one is clipped
         to its mean +- ``clip_sigmas`` spreads (the spread is the standard deviation, at least a
@@ -200,6 +205,7 @@ class Predictor:
         self._stats: dict[str, _PoolStats] = {}
         self._model_stats: dict[str, Welford] = {}
         self._pools: dict[str, Pool] = {}
+        self.regression = RegressionModel(features, forgetting)
         self.mode = "online"
         self.set_mode(mode)
 
@@ -222,6 +228,7 @@ class Predictor:
             "lookup_table": self._raw_table,
             "clip_sigmas": self.clip_sigmas,
             "half_life": self.half_life,
+            **self.regression.config(),
         }
 
     def set_lookup_table(self, table: Mapping[str, Any]) -> None:
@@ -239,6 +246,7 @@ class Predictor:
             self._pools[pool.model] = pool
         stats.ensure(pool.capacity)
         self._fill_table(pool.model, inst)
+        self.regression.attach(pool, inst)
         stats.cold[inst.pos] = True
         stats.n_cold += 1
 
@@ -263,7 +271,11 @@ class Predictor:
         return self.prior_mean_ms, self.prior_std_ms
 
     def predict(
-        self, pool: Pool, idx: NDArray[np.intp] | None, size_ms: float | None = None
+        self,
+        pool: Pool,
+        idx: NDArray[np.intp] | None,
+        size_ms: float | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> tuple[FloatArray, FloatArray]:
         """Expected execution time and its standard deviation at each selected position
         (read-only arrays)."""
@@ -292,6 +304,13 @@ class Predictor:
             om, os_ = self._online(pool, stats, idx, inv_speed)
             bad = np.isnan(tm)
             return _frozen(np.where(bad, om, tm)), _frozen(np.where(bad, os_, ts))
+        if mode == "regression":
+            om, os_ = self._online(pool, stats, idx, inv_speed)
+            x = self.regression.vector(metadata)
+            if x is None:  # the task lacks the features: online
+                return om, os_
+            rm, rs = self.regression.predict(pool, idx, x, inv_speed, om, os_)
+            return _frozen(rm), _frozen(rs)
         return self._online(pool, stats, idx, inv_speed)
 
     def _online(
@@ -331,7 +350,9 @@ class Predictor:
             return stats.oracle_mean, stats.oracle_std
         return _frozen(stats.oracle_mean[idx]), _frozen(stats.oracle_std[idx])
 
-    def predict_one(self, pool: Pool, pos: int, size_ms: float | None = None) -> tuple[float, float]:
+    def predict_one(
+        self, pool: Pool, pos: int, size_ms: float | None = None, metadata: Mapping[str, Any] | None = None
+    ) -> tuple[float, float]:
         """Scalar form of :meth:`predict` for one position (no array work)."""
         inv_speed = float(pool.inv_speed[pos])
         mode = self.mode
@@ -347,7 +368,7 @@ class Predictor:
         if mode == "oracle":
             dist = self._oracle_dist(pool.model)
             return dist.mean_ms * inv_speed, dist.std_ms * inv_speed
-        m, s = self.predict(pool, np.array([pos]), size_ms)
+        m, s = self.predict(pool, np.array([pos]), size_ms, metadata)
         return float(m[0]), float(s[0])
 
     def prediction(
@@ -368,11 +389,15 @@ class Predictor:
         return Prediction(float(mean), float(std), dist)
 
     # -- learning --------------------------------------------------------------
-    def learn(self, pool: Pool, inst: InstanceState, execution_ms: float) -> None:
-        """Learn one observed execution time (ms) of a task on ``inst``."""
+    def learn(
+        self, pool: Pool, inst: InstanceState, execution_ms: float, metadata: Mapping[str, Any] | None = None
+    ) -> None:
+        """Learn one observed execution time (ms) of a task on ``inst`` (with its metadata)."""
         x = float(execution_ms)
         if not math.isfinite(x) or x < 0:
             return
+        if metadata:
+            self.regression.learn(pool, inst, metadata, x)
         stats = self._stats[pool.model]
         p = inst.pos
         w = stats.welford[p]

@@ -7,7 +7,7 @@ one dict per event (either shell, same format):
   random generator's exact state, emitted at construction;
 * ``add_instance``, ``remove_instance``, ``set_healthy``, ``set_strategy``,
   ``set_predict_mode``, ``set_lookup_table``;
-* ``submit`` (arrival: time, task id, model, size), followed by ``decision``
+* ``submit`` (arrival: time, task id, model, size, metadata if any), followed by ``decision``
   (the chosen instance and its prediction) or ``no_instance``;
 * ``retry`` (a task taken back, with the instances to avoid), then its
   ``decision``; ``complete`` (with the execution time) and ``fail``.
@@ -109,7 +109,13 @@ def replay(events: Iterable[dict[str, Any]], max_mismatches: int = 20) -> Replay
         elif kind in ("submit", "retry"):
             try:
                 if kind == "submit":
-                    d = sched.submit(ev["model"], task_id=ev["task_id"], size_ms=ev.get("size_ms"))
+                    d = sched.submit(
+                        ev["model"],
+                        None,
+                        ev.get("metadata"),
+                        task_id=ev["task_id"],
+                        size_ms=ev.get("size_ms"),
+                    )
                 else:
                     d = sched.retry(ev["task_id"], exclude=ev.get("exclude") or ())
                 expect = (ev["task_id"], d.instance_id)

@@ -253,7 +253,10 @@ class Scheduler:
         if self.tracker.known(tid):
             raise DuplicateTaskError(tid)
         if self.recorder is not None:
-            self._emit({"event": "submit", "t": now, "task_id": tid, "model": model, "size_ms": size_ms})
+            ev = {"event": "submit", "t": now, "task_id": tid, "model": model, "size_ms": size_ms}
+            if metadata:
+                ev["metadata"] = dict(metadata)
+            self._emit(ev)
         return self._dispatch(tid, model, now, size_ms, (), new=(metadata,))
 
     def retry(self, task_id: str, exclude: Iterable[str] = (), size_ms: float | None = None) -> Decision:
@@ -269,7 +272,7 @@ class Scheduler:
         excl = tuple(exclude)
         self._emit({"event": "retry", "t": now, "task_id": task_id, "exclude": list(excl)})
         try:
-            return self._dispatch(task_id, rec.model, now, size_ms, excl)
+            return self._dispatch(task_id, rec.model, now, size_ms, excl, metadata=rec.metadata)
         except NoInstanceError:
             raise  # recorded as failed already
         except Exception as e:  # a strategy's bug must not leave the task queued forever
@@ -310,6 +313,7 @@ class Scheduler:
         size_ms: float | None,
         exclude: tuple[str, ...],
         new: tuple[dict[str, Any] | None] | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> Decision:
         """Choose an instance for a task.  ``new`` is ``(metadata,)`` for a task not yet
         in the tracker (it is added, scheduled, in one step), ``None`` for a retry."""
@@ -334,7 +338,9 @@ class Scheduler:
                 self._no_instance(
                     tid, model, now, "every instance that serves this model refused the task", new
                 )
-        view = Candidates(pool, idx, self.predictor, now, size_ms)
+        if new is not None:
+            metadata = new[0]
+        view = Candidates(pool, idx, self.predictor, now, size_ms, metadata)
         i = self.strategy.choose(view, self.rng)
         try:
             i = operator.index(i)
@@ -383,7 +389,7 @@ class Scheduler:
         inst = self._task_inst.pop(task_id)
         inst.pool.release(inst, task_id, now)
         if execution_ms is not None:
-            self.predictor.learn(inst.pool, inst, execution_ms)
+            self.predictor.learn(inst.pool, inst, execution_ms, rec.metadata)
         if self.recorder is not None:
             self._emit({"event": "complete", "t": now, "task_id": task_id, "execution_ms": execution_ms})
         return rec

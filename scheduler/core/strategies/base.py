@@ -10,6 +10,7 @@ strategy pays only for what it reads.  Randomness comes only from the injected
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -36,6 +37,7 @@ class Candidates:
         "n",
         "now_ms",
         "size_ms",
+        "metadata",
         "_pool",
         "_idx",
         "_predictor",
@@ -52,6 +54,7 @@ class Candidates:
         predictor: Predictor,
         now_ms: float,
         size_ms: float | None,
+        metadata: Mapping[str, Any] | None = None,
     ):
         self.model: str = pool.model
         self._pool = pool
@@ -60,6 +63,7 @@ class Candidates:
         self._predictor = predictor
         self.now_ms = now_ms
         self.size_ms = size_ms
+        self.metadata = metadata  # the task's metadata (features of the regression predictor)
         self._wait: FloatArray | None = None
         self._wait_var: FloatArray | None = None
         self._exec: tuple[FloatArray, FloatArray] | None = None
@@ -82,7 +86,7 @@ class Candidates:
 
     def _execs(self) -> tuple[FloatArray, FloatArray]:
         if self._exec is None:
-            self._exec = self._predictor.predict(self._pool, self._idx, self.size_ms)
+            self._exec = self._predictor.predict(self._pool, self._idx, self.size_ms, self.metadata)
         return self._exec
 
     @property
@@ -143,7 +147,7 @@ class Candidates:
         candidate ``i``: the values the strategy saw if it looked, else computed."""
         if self._exec is not None:
             return self._exec[0].item(i), self._exec[1].item(i)
-        return self._predictor.predict_one(self._pool, self.position(i), self.size_ms)
+        return self._predictor.predict_one(self._pool, self.position(i), self.size_ms, self.metadata)
 
     def seen_wait(self, i: int) -> float | None:
         """Expected wait at candidate ``i`` if the strategy looked at waits, else ``None``."""
