@@ -76,7 +76,10 @@ class TokenService:
 
     def noise(self, rng: np.random.Generator, size: int | None = None) -> Any:
         """Mean-one multiplicative noise of coefficient of variation ``cv``."""
-        return LogNormal(1.0, self.cv).sample(rng, size)  # type: ignore[no-untyped-call]
+        if self.cv == 0:
+            return 1.0 if size is None else np.ones(size)
+        sigma = math.sqrt(math.log1p(self.cv**2))
+        return rng.lognormal(-0.5 * sigma * sigma, sigma, size)
 
     def sample(self, rng: np.random.Generator, input_tokens: Any, output_tokens: Any) -> np.ndarray:
         """One size (ms, speed 1) per task: the affine part times an independent noise draw."""
