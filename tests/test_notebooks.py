@@ -176,3 +176,13 @@ def test_sim_vs_live_runs_a_tiny_twin(kernel_dirs, tmp_path, monkeypatch):
     assert images(nb) >= 3
     setup = "".join(o.get("text", "") for o in outputs(nb, "setup"))
     assert "no twin run" in setup
+
+
+def test_trace_replay(kernel_dirs, monkeypatch):
+    monkeypatch.setenv("NB_SMALL", "1")
+    nb = execute("trace_replay.ipynb", kernel_dirs)
+    assert images(nb) >= 3  # arrival rate, latency over time, attainment per class
+    table = "".join(o.get("data", {}).get("text/plain", "") for o in outputs(nb, "run"))
+    assert "regression" in table and "online" in table and "shortest_queue" in table
+    classes = "".join(o.get("data", {}).get("text/plain", "") for o in outputs(nb, "classes"))
+    assert "interactive" in classes and "batch" in classes
