@@ -285,7 +285,7 @@ def simulate(
             begin(i, k, now)
         else:
             fifo[k].append(i)
-        if i + 1 == tick[0]:
+        if i + 1 == tick[0] and progress is not None:
             progress(progress_every)
             tick[0] += progress_every
 
@@ -383,6 +383,7 @@ def run(
     labels = [s.label for s in scn.strategies]
     seeds = replication_seeds(scn.seed, scn.replications)
     bar = None
+    tick: Callable[[int], None] | None
     if progress is True:
         bar = ProgressBar(_expected_tasks(scn) * len(labels) * scn.replications)
         tick = bar

@@ -595,6 +595,7 @@ def parse_strategy(value: Any, where: str = "strategy") -> StrategySpec:
     with ``scheduler.register_strategy`` are accepted) and the parameters must
     construct the strategy.
     """
+    name: Any
     if isinstance(value, StrategySpec):
         name, params = value.name, dict(value.params)
     elif isinstance(value, str):
@@ -724,18 +725,18 @@ def read_lookup_table(path: Path, where: str) -> dict:
         raise SpecError(
             where, f"columns {list(df.columns)}", "CSV columns model, mean_ms[, std_ms][, instance]"
         )
-    table: dict = {}
+    out: dict = {}
     for row in df.to_dict("records"):
         model = str(row["model"])
         entry = {"mean_ms": row["mean_ms"], "std_ms": row.get("std_ms", 0.0)}
         inst = row.get("instance")
         if inst is None or (isinstance(inst, float) and math.isnan(inst)):
-            table.setdefault(model, {}).update(entry)
+            out.setdefault(model, {}).update(entry)
         else:
-            table.setdefault(model, {}).setdefault("instances", {})[str(inst)] = entry
-    for entry in table.values():
+            out.setdefault(model, {}).setdefault("instances", {})[str(inst)] = entry
+    for entry in out.values():
         if "mean_ms" not in entry:  # only per-instance rows: the model mean is their average
             per = list(entry["instances"].values())
             entry["mean_ms"] = float(np.mean([e["mean_ms"] for e in per]))
             entry["std_ms"] = float(np.mean([e["std_ms"] for e in per]))
-    return _plain(table)
+    return _plain(out)
