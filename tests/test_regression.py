@@ -134,3 +134,24 @@ def test_bad_configuration_names_the_field():
         model.vector({"input_tokens": True}) is None and model.vector({"input_tokens": float("nan")}) is None
     )
     assert model.vector({"input_tokens": 3}).tolist() == [1.0, 3.0] and model.samples("x") == 0
+
+
+def test_regression_beats_online_on_the_token_workload():
+    """examples/scenarios/tokens.yaml, shortened: lower prediction MAE (intervals apart) and a lower
+    p95 latency with shortest_queue (paired over replications: same arrivals, tokens and sizes)."""
+    from pathlib import Path
+
+    import sim
+
+    scn = sim.load_scenario(Path(__file__).resolve().parents[1] / "examples" / "scenarios" / "tokens.yaml")
+    out = {}
+    for mode in ("online", "regression"):
+        res = sim.run(scn.with_changes({"predictor.mode": mode}), replications=4, tasks=6000)
+        reps = res.replications
+        out[mode] = reps[(reps["model"] == "all") & (reps["class"] == "all")].set_index("replication")
+    mae = {
+        m: (r["prediction_mae_ms"].mean(), sim.ci_half_width(r["prediction_mae_ms"])) for m, r in out.items()
+    }
+    assert mae["regression"][0] + mae["regression"][1] < mae["online"][0] - mae["online"][1], mae
+    diff = out["regression"]["latency_p95_ms"] - out["online"]["latency_p95_ms"]
+    assert diff.mean() + sim.ci_half_width(diff) < 0, diff.tolist()
