@@ -40,10 +40,11 @@ from scheduler import (
     strategy_names,
 )
 from scheduler.core.regression import check_features, check_forgetting
-from scheduler.core.tokens import TokenService
+from scheduler.core.tokens import TOKEN_FIELDS, TokenService
 
 from . import slo as _slo
 from . import tokens as _tokens
+from .traces import FORMATS as TRACE_FORMATS
 from .traces import TRACE_OPTIONS, Trace, load_trace
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,14 @@ def accepted_keys() -> dict[str, tuple[str, ...]]:
         out[f"workload.arrival ({process})"] = keys
     for dist, keys in distribution_fields().items():
         out[f"service_time ({dist})"] = keys
+    out["service_time.dist (token-sized)"] = ("tokens",)
+    out["service_time (tokens)"] = TOKEN_FIELDS
+    out["workload.arrival (trace options)"] = TRACE_OPTIONS
+    out["workload.arrival.format"] = ("auto",) + TRACE_FORMATS
+    out["workload.arrival.models (a mix)"] = ("mix",)
+    out["workload.tokens"] = _tokens.TOKEN_KINDS
+    out["workload.tokens.<kind> (counts)"] = _tokens.TOKEN_DIST_KEYS
+    out["slo.<class>"] = _slo.SLO_KEYS
     return out
 
 

@@ -27,6 +27,7 @@ TOKEN_KINDS = ("input", "output")
 # token-distribution keys -> the ms-distribution keys they stand for
 _RENAME = {"mean": "mean_ms", "value": "value_ms", "low": "low_ms", "high": "high_ms", "values": "values_ms"}
 _BACK = {v: k for k, v in _RENAME.items()}
+TOKEN_DIST_KEYS = tuple(_RENAME)
 _MIN = {"input": 1, "output": 0}
 
 
