@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from scheduler import SCHEDULED, FunctionClock, Scheduler, TaskTracker
+from scheduler import SCHEDULED, FunctionClock, Scheduler, SpecError, TaskTracker
 
 from .engine import TRACKER_HISTORY, Run, Workload, _child, build_predictor, draw_workload
 from .scenario import Scenario, StrategySpec
@@ -40,6 +40,14 @@ def workload_chunks(scenario: Scenario, seeds: dict, chunk: int = CHUNK) -> Iter
     """Replication workload in pieces of ``chunk`` arrivals (the last one shorter)."""
     models = tuple(scenario.model_names)
     arrival = scenario.arrival
+    if scenario.token_models or scenario.has_classes:
+        # token metadata and classes are carried by the in-memory engine only (sim.run)
+        raise SpecError(
+            "--stream",
+            scenario.name,
+            "a scenario without token-sized models (dist: tokens), classes or per-class slo; "
+            "run it without --stream",
+        )
     if scenario.trace is not None or arrival["process"] not in ("poisson", "deterministic"):
         whole = draw_workload(scenario, seeds)
         for a in range(0, len(whole), chunk):

@@ -231,3 +231,25 @@ def test_service_time_option(tmp_path):
 def test_cli_rejects_bad_options(args, words, capsys):
     assert instance_main(["--model", "x", *args]) == 2
     assert words in capsys.readouterr().err
+
+
+def test_sleep_work_honours_the_token_service_model_from_metadata():
+    """The reference instance draws a task's size with the simulator's TokenService from the
+    task's metadata: the same generator state gives the same size as the simulator's draw."""
+    from scheduler.core.tokens import TokenService
+    from scheduler.instance.__main__ import parse_service_time
+    from scheduler.instance.work import TaskInputError
+
+    spec = "{dist: tokens, base_ms: 2, per_input_token_ms: 0.001, per_output_token_ms: 0.01, cv: 0.3}"
+    service = parse_service_time(spec)
+    assert isinstance(service, TokenService)
+    meta = {"input_tokens": 800, "output_tokens": 120}
+    work = SleepWork(service, np.random.default_rng(5), speed=2.0)
+    got = asyncio.run(work.run(None, meta))["service_ms"]
+    expected = service.sample_one(np.random.default_rng(5), meta) / 2.0
+    assert got == pytest.approx(expected) and got > 0
+    # without tokens only base_ms remains; a size in the input still wins; bad metadata fails the task
+    assert work.prior_ms == pytest.approx((1.0, 0.3))
+    assert asyncio.run(work.run({"size_ms": 4.0}, meta))["service_ms"] == 2.0
+    with pytest.raises(TaskInputError, match="metadata.input_tokens"):
+        asyncio.run(work.run(None, {"input_tokens": "lots"}))

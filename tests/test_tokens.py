@@ -178,3 +178,13 @@ def test_classes_and_slo_errors():
     assert exc.value.field == "slo.chat"
     scn = sim.load_scenario(tokens_scenario(slo={"chat": {"latency_ms": 900}}))
     assert sim.load_scenario(scn.to_dict()) == scn
+
+
+def test_stream_mode_refuses_token_sized_scenarios():
+    from sim.engine import replication_seeds
+    from sim.stream_engine import workload_chunks
+
+    scn = sim.load_scenario(tokens_scenario())
+    with pytest.raises(SpecError) as exc:
+        next(workload_chunks(scn, replication_seeds(0, 1)[0]))
+    assert exc.value.field == "--stream"

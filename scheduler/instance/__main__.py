@@ -17,6 +17,7 @@ import numpy as np
 import yaml
 
 from ..core import Distribution, SpecError, from_spec
+from ..core.tokens import TokenService
 from ..protocol import log_config, run
 from .app import create_instance_app
 from .runtime import InstanceRuntime
@@ -25,7 +26,7 @@ from .work import MatmulWork, SleepWork
 DEFAULT_SERVICE_TIME = "{dist: exponential, mean_ms: 50}"
 
 
-def parse_service_time(text: str) -> Distribution:
+def parse_service_time(text: str) -> Distribution | TokenService:
     """A distribution from JSON or YAML flow text (docs/scenarios.md forms; ``{dist: empirical, file: F}`` reads F)."""
     try:
         spec = yaml.safe_load(text)
@@ -44,6 +45,8 @@ def parse_service_time(text: str) -> Distribution:
         if isinstance(data, str):  # plain text: numbers separated by spaces, commas or new lines
             data = data.replace(",", " ").split()
         spec["values_ms"] = data
+    if isinstance(spec, dict) and spec.get("dist") == "tokens":
+        return TokenService.from_spec(spec, "--service-time")
     return from_spec(spec, "--service-time")
 
 

@@ -189,7 +189,9 @@ class InstanceRuntime:
             self._count_run(job.task_id)
             t0 = time.perf_counter()
             try:
-                job.result = await asyncio.wait_for(self.work.run(job.input_data), self.max_task_ms / 1000.0)
+                job.result = await asyncio.wait_for(
+                    self.work.run(job.input_data, job.metadata), self.max_task_ms / 1000.0
+                )
                 job.status = "completed"
             except TimeoutError:
                 job.error = f"ran longer than the instance's limit of {self.max_task_ms:g} ms (--max-task-ms)"

@@ -5,7 +5,9 @@
   the task carries one (the live driver passes the simulator's own draw, so
   both worlds serve the same tasks), else it is drawn from a distribution of
   :func:`scheduler.from_spec` (the simulator's distribution code) with a
-  seeded ``numpy`` Generator;
+  seeded ``numpy`` Generator, or, for ``{dist: tokens, ...}``, from the
+  simulator's token service model applied to the task's metadata
+  (``input_tokens``, ``output_tokens``);
 * :class:`MatmulWork` (``--model-kind matmul``) does real CPU work whose time
   grows with the input: ``repeat`` products of random ``n x n`` matrices for
   ``task_input = {"n": 256, "repeat": 1}``, in a worker thread so that the
@@ -24,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from ..core import Distribution
+from ..core import Distribution, SpecError
+from ..core.tokens import TokenService
 
 
 class TaskInputError(ValueError):
@@ -34,20 +37,29 @@ class TaskInputError(ValueError):
 class SleepWork:
     kind = "sleep"
 
-    def __init__(self, dist: Distribution, rng: np.random.Generator, speed: float = 1.0):
+    def __init__(self, dist: Distribution | TokenService, rng: np.random.Generator, speed: float = 1.0):
         if not speed > 0:
             raise ValueError(f"speed must be > 0, got {speed!r}")
         self.dist, self.rng, self.speed = dist, rng, float(speed)
 
     @property
     def prior_ms(self) -> tuple[float, float]:
-        """Mean and standard deviation of the execution time, known in advance."""
+        """Mean and standard deviation of the execution time, known in advance (for a token
+        service: of a task without tokens, its ``base_ms``)."""
+        if isinstance(self.dist, TokenService):
+            return self.dist.base_ms / self.speed, self.dist.base_ms * self.dist.cv / self.speed
         return self.dist.mean_ms / self.speed, self.dist.std_ms / self.speed
 
-    async def run(self, task_input: Any) -> dict:
+    async def run(self, task_input: Any, metadata: Mapping[str, Any] | None = None) -> dict:
         size = task_input.get("size_ms") if isinstance(task_input, Mapping) else None
-        if size is None:
-            size = float(self.dist.sample(self.rng))
+        dist = self.dist
+        if size is None and isinstance(dist, TokenService):
+            try:  # the simulator's token service model, from the task's metadata
+                size = dist.sample_one(self.rng, metadata)
+            except SpecError as e:
+                raise TaskInputError(str(e)) from None
+        elif size is None and isinstance(dist, Distribution):
+            size = float(dist.sample(self.rng))
         elif isinstance(size, bool) or not isinstance(size, (int, float)) or not 0 <= size < math.inf:
             raise TaskInputError(f"task_input.size_ms: got {size!r}, expected a number of ms >= 0")
         service_ms = float(size) / self.speed
@@ -77,7 +89,7 @@ class MatmulWork:
             raise TaskInputError(f"task_input.{key}: got {v!r}, expected an integer in 1..{high}")
         return v
 
-    async def run(self, task_input: Any) -> dict:
+    async def run(self, task_input: Any, metadata: Mapping[str, Any] | None = None) -> dict:
         if not isinstance(task_input, Mapping):
             raise TaskInputError(f'task_input: got {task_input!r}, expected a mapping such as {{"n": 256}}')
         n = self._int(task_input, "n", 256, self.max_n)

@@ -135,7 +135,12 @@ OPTIONS: tuple[Option, ...] = (
         "MODULE",
     ),
     Option("strategy_params", _json_dict, "strategy parameters as JSON/YAML, e.g. '{d: 2}'", "MAPPING"),
-    Option("predict_mode", _str, "predictor mode: default (online learning) or lookup_table", "MODE"),
+    Option(
+        "predict_mode",
+        _str,
+        "predictor mode: default (online learning), lookup_table or regression (on task metadata)",
+        "MODE",
+    ),
     Option("lookup_table", _str, "YAML/JSON file {model: {mean_ms, std_ms, instances: {...}}}", "FILE"),
     Option(
         "config_path",

@@ -34,7 +34,10 @@ class SetStrategyRequest(BaseModel):
 
 
 class PredictModeRequest(BaseModel):
-    mode: str = Field(description="default (online learning) or lookup_table")
+    mode: str = Field(
+        description="default (online learning), lookup_table, or regression (fits execution time on "
+        "the tasks' metadata, input_tokens by default)"
+    )
 
 
 class RegisterRequest(BaseModel):
