@@ -70,13 +70,13 @@ if TYPE_CHECKING:  # httpx is imported when a drive starts: ``import sim`` stays
     import httpx
 
 from .engine import Workload, draw_workload, replication_seeds
-from .results import INSTANCE_COLUMNS, TASK_COLUMNS, Results, per_replication, summarize
+from .results import INSTANCE_COLUMNS, TASK_COLUMNS, Results, extra_task_columns, per_replication, summarize
 from .scenario import Scenario, StrategySpec, load_scenario, parse_strategy
 
 log = logging.getLogger(__name__)
 
 #: scenario predictor modes live mode can run, and their live names
-LIVE_MODES = {"online": "default", "lookup_table": "lookup_table"}
+LIVE_MODES = {"online": "default", "lookup_table": "lookup_table", "regression": "regression"}
 MAX_TASKS = 20_000  # default bound on tasks per drive
 DRAIN_S = 60.0  # default time after the last arrival to let tasks end
 MAX_SECONDS_DEFAULT_CAP = 3600.0
@@ -103,7 +103,7 @@ def live_predict_mode(scenario: Scenario) -> str:
         raise SpecError(
             "predictor.mode",
             mode,
-            "online or lookup_table for a live run (oracle knows the true distributions and "
+            "online, lookup_table or regression for a live run (oracle knows the true distributions and "
             "clairvoyant each task's size, which only the simulator can); simulate it with "
             "python -m sim run",
         )
@@ -213,7 +213,7 @@ def scenario_workload(scn: Scenario, replication: int = 0, max_tasks: int = MAX_
     w = draw_workload(scn, seeds)
     if len(w) > max_tasks:
         log.warning("the workload has %d tasks; driving the first %d (max_tasks)", len(w), max_tasks)
-        w = Workload(w.arrival_ms[:max_tasks], w.model[:max_tasks], w.size_ms[:max_tasks], w.models)
+        w = w.head(max_tasks)
     if len(w) <= scn.warmup_tasks:
         raise SpecError(
             "tasks", len(w), f"more tasks than warmup_tasks ({scn.warmup_tasks}) to measure anything"
@@ -290,6 +290,7 @@ class _Task:
     model: str
     size_ms: float
     tid: str
+    metadata: dict = field(default_factory=dict)  # token counts, as the simulator's core got them
     outcome: str = NOT_SUBMITTED
     due: float = 0.0  # loop time the submission was scheduled for
     sent: float = math.nan  # loop time it went out
@@ -338,8 +339,9 @@ async def drive_async(
         raise SpecError("max_seconds", max_seconds, "a number of seconds > 0")
     run_tag = uuid.uuid4().hex[:8]
     names = [workload.models[k] for k in workload.model.tolist()]
+    metas = workload.metadata()
     jobs = [
-        _Task(i, names[i], float(workload.size_ms[i]), f"drive-{run_tag}-{i:06d}")
+        _Task(i, names[i], float(workload.size_ms[i]), f"drive-{run_tag}-{i:06d}", metas[i])
         for i in range(len(workload))
     ]
     warnings: list[str] = []
@@ -367,7 +369,7 @@ async def drive_async(
                 body = {
                     "model_name": job.model,
                     "task_input": {"size_ms": job.size_ms},
-                    "metadata": {},
+                    "metadata": job.metadata,
                     "task_id": job.tid,
                 }
                 try:
@@ -626,10 +628,12 @@ def _results(
         },
         columns=list(TASK_COLUMNS),
     )
+    for col, values in extra_task_columns(workload, idx).items():  # tokens and class, as sim.run has them
+        frame[col] = values
     instances = _instances_frame(
         scn, label, replication, categories, inst_name, arrival, start, finish, done, measured, warnings
     )
-    reps = per_replication(frame, instances, scn.slo_ms)
+    reps = per_replication(frame, instances, scn.slo_ms, scn.slo)
     summary = summarize(reps, [label])
     outcomes = pd.DataFrame(
         {

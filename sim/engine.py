@@ -81,6 +81,27 @@ class Workload:
     def __len__(self) -> int:
         return int(self.arrival_ms.size)
 
+    def head(self, n: int) -> Workload:
+        """The first ``n`` tasks (with their token counts and classes)."""
+        return Workload(
+            self.arrival_ms[:n],
+            self.model[:n],
+            self.size_ms[:n],
+            self.models,
+            {k: v[:n] for k, v in self.tokens.items()},
+            None if self.klass is None else self.klass[:n],
+            self.classes,
+        )
+
+    def metadata(self) -> list[dict[str, int]]:
+        """Each task's metadata as a live request carries it: its token counts (Python ints)."""
+        cols = [(k, v.astype(np.int64).tolist()) for k, v in self.tokens.items()]
+        return (
+            [{k: col[i] for k, col in cols} for i in range(len(self))]
+            if cols
+            else [{} for _ in range(len(self))]
+        )
+
 
 def draw_workload(scenario: Scenario, seeds: dict[str, np.random.SeedSequence]) -> Workload:
     """Draw one replication's arrivals, models and sizes."""

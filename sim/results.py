@@ -220,6 +220,17 @@ def tasks_frame(scenario: Scenario, records: Sequence[RunRecord], strategies: Se
     return pd.DataFrame(frame, columns=list(TASK_COLUMNS) + [c for c in EXTRA_TASK_COLUMNS if c in frame])
 
 
+def extra_task_columns(workload: Workload, idx: np.ndarray) -> dict:
+    """Token counts and class of the tasks ``idx`` of one workload (the columns ``tasks_frame``
+    adds), for a frame built elsewhere (``sim.drive``)."""
+    out: dict = {k: workload.tokens[k][idx] for k in EXTRA_TASK_COLUMNS[:-1] if k in workload.tokens}
+    if workload.klass is not None:
+        out["class"] = pd.Categorical.from_codes(
+            workload.klass[idx].astype(np.int32), categories=list(workload.classes)
+        )
+    return out
+
+
 def _extra_columns(records: Sequence[RunRecord], w: int) -> dict:
     """Token counts and class of every measured task, where the workloads carry them."""
     if not records:

@@ -326,7 +326,7 @@ def _simulate(scn: Scenario, workload, seed: int) -> Results:
     records = [RunRecord(s.label, 0, workload, simulate(scn, workload, s, seed)) for s in scn.strategies]
     frame = tasks_frame(scn, records, labels)
     inst = instances_frame(scn, records)
-    reps = per_replication(frame, inst, scn.slo_ms)
+    reps = per_replication(frame, inst, scn.slo_ms, scn.slo)
     return Results(
         scn, frame, summarize(reps, labels), inst, reps, math.nan, sum(len(r.workload) for r in records)
     )
