@@ -537,3 +537,23 @@ def test_predictor_clip_and_half_life():
     assert mean_after_forgery(clip_sigmas=4.0, half_life=500.0) < 120.0
     with pytest.raises(Exception, match="clip_sigmas"):
         Predictor("online", clip_sigmas=-1)
+
+
+# -- memory -----------------------------------------------------------------------------------------
+def test_history_is_bounded_in_bytes_as_well_as_count():
+    from scheduler.core import TaskTracker
+    from scheduler.live.service import record_bytes
+
+    tr = TaskTracker(max_history=1000, max_bytes=50_000, sizeof=record_bytes)
+    for i in range(100):
+        tr.add(f"t{i}", "m", 0.0)
+        tr.schedule(f"t{i}", "a", 0.0, 1.0, 0.0)
+        tr.complete(f"t{i}", 1.0, 1.0, "x" * 10_000)  # about 10 kB each
+    assert tr.history_bytes <= 50_000 and len(tr) == 4
+    assert tr.get("t99") is not None and tr.get("t0") is None
+
+
+def test_a_large_invalid_input_is_not_echoed_back(fakes):
+    with serve(make_service(fakes)) as tc:
+        r = tc.post("/ti/register", json={"host": "127.0.0.1", "port": "9" * 100_000})
+        assert r.status_code == 422 and len(r.content) < 2_000

@@ -18,7 +18,7 @@ and a caller that shares it across threads must serialise its calls.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -73,7 +73,21 @@ class TaskRecord:
 
 
 class TaskTracker:
-    def __init__(self, max_history: int = 100_000, window: int = 1000):
+    def __init__(
+        self,
+        max_history: int = 100_000,
+        window: int = 1000,
+        *,
+        max_bytes: int | None = None,
+        sizeof: Callable[[TaskRecord], int] | None = None,
+    ):
+        """``max_bytes`` (with ``sizeof``, the shell's measure of a finished record) bounds the
+        retained history in bytes as well: the oldest finished tasks go first."""
+        if max_bytes is not None and (max_bytes < 1 or sizeof is None):
+            raise ValueError(f"max_bytes must be >= 1 and come with sizeof, got {max_bytes}")
+        self.max_bytes, self._sizeof = max_bytes, sizeof
+        self._sizes: deque[int] = deque()
+        self.history_bytes = 0
         if max_history < 1:
             raise ValueError(f"max_history must be >= 1, got {max_history}")
         if window < 1:
@@ -203,8 +217,16 @@ class TaskTracker:
             total = rec.end_ms - rec.submit_ms
             self._recent.append((total, max(0.0, total - rec.execution_ms), rec.execution_ms))
         self._finished.append(rec.task_id)
-        while len(self._finished) > self.max_history:
+        if self._sizeof is not None:
+            size = self._sizeof(rec)
+            self._sizes.append(size)
+            self.history_bytes += size
+        while len(self._finished) > self.max_history or (
+            self.max_bytes is not None and self.history_bytes > self.max_bytes and len(self._finished) > 1
+        ):
             old = self._tasks.pop(self._finished.popleft())
+            if self._sizeof is not None:
+                self.history_bytes -= self._sizes.popleft()
             self._counts[old.status] -= 1
             self._dropped += 1
 

@@ -205,6 +205,13 @@ OPTIONS: tuple[Option, ...] = (
         "PATH",
     ),
     Option(
+        "max_history_bytes",
+        _int(1),
+        "bytes of finished tasks (results, metadata, errors as JSON) kept for /task/query; the oldest "
+        "go first (default 268435456)",
+        "N",
+    ),
+    Option(
         "decision_log",
         _str,
         "write every core event (config, arrivals, decisions, completions) to this "
@@ -282,6 +289,7 @@ class LiveConfig:
     learn_clip_sigmas: float = 4.0
     learn_half_life: float = 500.0
     max_history: int = 100_000
+    max_history_bytes: int = 256 << 20
     #: the state store: a SQLite file, or None / "none" for memory only.  Built in code the
     #: default is memory only; ``serve`` (:meth:`from_sources`) defaults to :data:`DEFAULT_STATE_DB`.
     state_db: str | None = None

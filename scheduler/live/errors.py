@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 log = logging.getLogger("scheduler.live")
+ECHO_LIMIT = 200  # characters of an offending input shown back in a 422
 
 
 async def malformed(request: Request, exc: Exception) -> JSONResponse:
@@ -28,6 +29,8 @@ async def malformed(request: Request, exc: Exception) -> JSONResponse:
         for key in ("input", "ctx"):
             if key in err and not _json_safe(err[key]):
                 err[key] = repr(err[key])
+        if "input" in err and len(text := repr(err["input"])) > ECHO_LIMIT:  # never echo a large input back
+            err["input"] = text[:ECHO_LIMIT] + f"... ({len(text) - ECHO_LIMIT} more characters)"
         detail.append(err)
     return JSONResponse(status_code=422, content={"detail": jsonable_encoder(detail)})
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import uuid
@@ -128,7 +129,9 @@ def build_core(config: LiveConfig, clock: Clock | None = None, recorder: Recorde
         ),
         clock=clock or WallClock(),
         rng=config.seed,
-        tracker=TaskTracker(max_history=config.max_history),
+        tracker=TaskTracker(
+            max_history=config.max_history, max_bytes=config.max_history_bytes, sizeof=record_bytes
+        ),
         recorder=recorder,
         task_ids=lambda: f"task-{uuid.uuid4().hex}",
     )
@@ -144,6 +147,15 @@ def build_core(config: LiveConfig, clock: Clock | None = None, recorder: Recorde
         )
     core.set_predict_mode(mode)
     return core
+
+
+def record_bytes(rec: TaskRecord) -> int:
+    """About what a finished task holds in memory: its result, metadata and error as JSON, plus ids."""
+    try:
+        body = json.dumps([rec.result, rec.metadata], default=str)
+    except (TypeError, ValueError, RecursionError):
+        body = repr((rec.result, rec.metadata))
+    return 200 + len(body) + len(rec.error or "") + len(rec.task_id)
 
 
 class LiveScheduler:
