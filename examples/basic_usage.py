@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import tempfile
 import time
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import httpx
 
-from scheduler.live import start_instance, start_scheduler, wait_for_tasks
+from scheduler.live import auth_headers, start_instance, start_scheduler, wait_for_tasks
 
 HERE = Path(__file__).resolve().parent
 DEADLINE_S = 60.0
@@ -60,10 +61,13 @@ def main() -> None:
             )
         )
 
+        # the admin token opens every endpoint; instances get their own callback secrets.
+        # Given through the environment, it stays out of the process list.
+        token = os.environ.get("SCHEDULER_ADMIN_TOKEN") or secrets.token_urlsafe(16)
         sched = start_scheduler(
             lookup_table=str(HERE / "lookup_table.yaml"),
             log_dir=logs,
-            env={**os.environ, "SCHEDULER_CONFIG_PATH": str(config)},
+            env={**os.environ, "SCHEDULER_CONFIG_PATH": str(config), "SCHEDULER_ADMIN_TOKEN": token},
         )
         procs.append(sched)
         mm = start_instance("mm", model_kind="matmul", log_dir=logs)
@@ -73,7 +77,7 @@ def main() -> None:
         print(f"scheduler at {sched.url}; instances at {', '.join(p.url for p in procs if p is not sched)}")
         print(f"logs in {logs}")
 
-        with httpx.Client(base_url=sched.url, timeout=10) as c:
+        with httpx.Client(base_url=sched.url, timeout=10, headers=auth_headers(token)) as c:
             show("GET /health", c.get("/health").json())
             port = int(mm.url.rsplit(":", 1)[1])
             show(
@@ -100,7 +104,7 @@ def main() -> None:
             show("POST /queue/submit (first answer)", submitted[0])
             show("GET /queue/info (tasks queued)", c.get("/queue/info").json())
 
-            done = wait_for_tasks(c, [s["task_id"] for s in submitted])
+            done = wait_for_tasks(c, [s["task_id"] for s in submitted], token=token)
             print("\n== GET /task/query, once each task has ended")
             for s in submitted:
                 task = done[s["task_id"]]
