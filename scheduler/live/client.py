@@ -128,7 +128,8 @@ def _why(e: httpx.TransportError, timeout_s: float) -> str:
     while cause is not None and len(chain) < 8:
         chain.append(cause)
         cause = cause.__cause__ or cause.__context__
-    if any(isinstance(c, ConnectionRefusedError) for c in chain) or "refused" in str(e).lower():
+    text = str(e).lower()
+    if any(isinstance(c, ConnectionRefusedError) for c in chain) or "refused" in text or "errno 111" in text:
         return "connection refused: nothing listens there"
     if isinstance(e, httpx.TimeoutException) or any(isinstance(c, TimeoutError) for c in chain):
         return f"no answer within the timeout of {timeout_s:g} s"
