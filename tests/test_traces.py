@@ -279,3 +279,34 @@ def test_fixture_generator_writes_every_format(tmp_path, capsys):
     line = (tmp_path / "mooncake.jsonl").read_text().splitlines()[0]
     assert set(json.loads(line)) == {"timestamp", "input_length", "output_length", "hash_ids"}
     assert main([]) == 2
+
+
+@pytest.mark.parametrize(
+    "bad_line, found",
+    [
+        (
+            '{"timestamp": 9, "input_length": -4, "output_length": 1, "hash_ids": []}',
+            "input_length=-4 on line 3",
+        ),
+        ('{"timestamp": 9, "output_length": 1, "hash_ids": [1]}', "input_length=None on line 3"),
+        ('{"timestamp": 9, "input_length": "many", "output_length": 1}', "input_length='many' on line 3"),
+    ],
+)
+def test_mooncake_bad_values_are_reported_with_their_line(tmp_path, bad_line, found):
+    good = '{"timestamp": 0, "input_length": 10, "output_length": 1, "hash_ids": [1, 2]}\n'
+    p = tmp_path / "m.jsonl"
+    p.write_text(good + good + bad_line + "\n" + good)
+    with pytest.raises(SpecError) as exc:
+        traces.read_raw(p, "mooncake")
+    assert found in str(exc.value)
+
+
+def test_mooncake_blocks_split_lines_correctly(tmp_path, monkeypatch):
+    p = write_fixture("mooncake", tmp_path / "m.jsonl", rows=500, seed=9)
+    whole = traces.read_raw(p)
+    monkeypatch.setattr(traces, "_JSON_BLOCK", 97)  # blocks far smaller than a line
+    small = traces.read_raw(p)
+    assert np.array_equal(whole.arrival_ms, small.arrival_ms)
+    assert np.array_equal(whole.tokens["output_tokens"], small.tokens["output_tokens"])
+    rows = [json.loads(x) for x in p.read_text().splitlines()]
+    assert whole.tokens["input_tokens"].tolist() == [r["input_length"] for r in rows]
