@@ -25,8 +25,8 @@ M = TypeVar("M", bound=BaseModel)
 class InstanceError(Exception):
     """A call to a task instance failed."""
 
-    def __init__(self, url: str, message: str, *, unreachable: bool):
-        self.url, self.unreachable = url, unreachable
+    def __init__(self, url: str, message: str, *, unreachable: bool, timed_out: bool = False):
+        self.url, self.unreachable, self.timed_out = url, unreachable, timed_out
         super().__init__(f"{url}: {message}")
 
 
@@ -53,7 +53,12 @@ class TaskInstanceClient:
         try:
             return await self._http.request(method, url, json=body, timeout=timeout)
         except httpx.TransportError as e:  # refused, reset, or no answer within the timeout
-            raise InstanceError(url, f"unreachable ({_why(e, self.timeout_s)})", unreachable=True) from None
+            raise InstanceError(
+                url,
+                f"unreachable ({_why(e, self.timeout_s if timeout_s is None else timeout_s)})",
+                unreachable=True,
+                timed_out=isinstance(e, httpx.TimeoutException),
+            ) from None
         except (httpx.InvalidURL, ValueError) as e:  # a host that makes no URL (e.g. "[::1")
             raise InstanceError(
                 url, f"not a usable address ({type(e).__name__}: {e})", unreachable=False

@@ -571,7 +571,9 @@ class LiveScheduler:
                     log.warning("delivering %s to %s failed: %s", task_id, ti, e)
                     errors.append(f"{ti}: {e}")
                     if e.unreachable:
-                        self._set_unhealthy(entry, str(e))
+                        # a short delivery timeout says "slow", not "down": the health check decides
+                        if not (quick and e.timed_out):
+                            self._set_unhealthy(entry, str(e))
                         self._cancel_elsewhere(entry, task_id)  # it may have arrived after all
                 tried.append(ti)
                 rec = self.core.task(task_id)
