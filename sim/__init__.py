@@ -7,16 +7,20 @@ unchanged scheduling core; results come out as pandas frames.
 
 Live counterparts: ``sim.drive`` replays a scenario's workload against a running
 live scheduler and returns the same tables; ``sim.twin`` runs each strategy live
-and simulated and compares them (:mod:`sim.drive`, :mod:`sim.twin`).
+and simulated and compares them; ``sim.replay_file`` replays a decision log
+(:mod:`sim.fidelity`, loaded on first use: ``import sim`` does not load live mode).
 
 Command line: ``python -m sim run SCENARIO.yaml --out DIR`` (see :mod:`sim.cli`);
 also ``sweep`` (locally or on a Dask cluster), ``drive``, ``twin`` and ``replay``.
 ``sim.load_results(DIR)`` reads any results folder back (Parquet or CSV).
 """
 
+from typing import Any
+
 from . import theory
-from .drive import DriveResult, drive
-from .engine import Run, Workload, draw_workload, replication_seeds, run, simulate
+from .decision_logs import RunLogs
+from .engine import Workload, draw_workload, replication_seeds, run, simulate
+from .frames import INSTANCE_COLUMNS, TASK_COLUMNS, Run, RunRecord, build_results
 from .io import load_results
 from .plots import (
     plot_latency_cdf,
@@ -26,11 +30,8 @@ from .plots import (
     plot_sweep_p99,
     plot_utilization,
 )
-from .replay_cli import RunLogs, replay_file
 from .results import (
     ALL_MODELS,
-    INSTANCE_COLUMNS,
-    TASK_COLUMNS,
     Results,
     ci_half_width,
     littles_law,
@@ -40,7 +41,18 @@ from .results import (
 from .scenario import InstanceSpec, Scenario, StrategySpec, apply_overrides, load_scenario, parse_strategy
 from .sweep import offered_load, set_offered_load, sweep
 from .sweep_units import SweepResult, run_sweep
-from .twin import TwinResult, twin
+
+# names of sim.fidelity, imported on first use: the web stack loads only for live tools
+_FIDELITY = ("DriveResult", "TwinResult", "drive", "replay_file", "twin")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FIDELITY:
+        from . import fidelity  # lazily: keeps ``import sim`` free of scheduler.live and httpx
+
+        return getattr(fidelity, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ALL_MODELS",
@@ -48,6 +60,8 @@ __all__ = [
     "InstanceSpec",
     "Results",
     "Run",
+    "RunRecord",
+    "build_results",
     "Scenario",
     "StrategySpec",
     "TASK_COLUMNS",

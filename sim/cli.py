@@ -17,10 +17,11 @@ bar on stderr, prints the summary table, writes the task table, summary,
 per-instance utilisation and plots into DIR (default ``results/<scenario
 name>``) and says where.  ``drive`` replays the scenario's workload in real time against a
 running live scheduler and writes the same tables and plots from the
-scheduler's own timestamps (:mod:`sim.drive`).  ``twin`` runs every strategy
+scheduler's own timestamps (:mod:`sim.fidelity.drive`).  ``twin`` runs every strategy
 live and simulated and prints their latency percentiles side by side
-(:mod:`sim.twin`).  ``replay`` feeds decision logs back through the core
-(:mod:`sim.replay_cli`).  ``sweep`` runs a scenario over a grid, locally or on a
+(:mod:`sim.fidelity.twin`).  ``replay`` feeds decision logs back through the core
+(:mod:`sim.fidelity.replay`); these three are handled by :mod:`sim.fidelity.commands`,
+loaded only when one of them runs.  ``sweep`` runs a scenario over a grid, locally or on a
 Dask cluster (:mod:`sim.sweep_cli`).  Exit codes: 0 ok, 1 when something failed after the
 run (a plot or a file; for ``drive``, tasks that did not complete; for
 ``replay``, a decision that came out different), 2 for a bad scenario or bad
@@ -31,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,6 +39,7 @@ from pathlib import Path
 from scheduler import STRATEGIES, SpecError, strategy_names, strategy_params
 
 from . import sweep_cli
+from .decision_logs import RunLogs
 from .io import FORMATS
 from .report import format_loads, write_results
 
@@ -49,7 +50,7 @@ def _out_flag(p: argparse.ArgumentParser, default: str) -> None:
     p.add_argument("--out", metavar="DIR", help=f"output folder, created if missing (default {default})")
 
 
-def _out(args, scn, suffix: str = "") -> Path:
+def output_dir(args, scn, suffix: str = "") -> Path:
     """``--out``, or ``results/<scenario name><suffix>`` (``results/`` is ignored by git)."""
     return Path(args.out) if args.out else Path("results") / f"{scn.name}{suffix}"
 
@@ -190,20 +191,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _strategies()
         if args.command == "validate":
             return _validate(args)
-        if args.command == "drive":
-            return _drive(args)
-        if args.command == "twin":
-            return _twin(args)
         if args.command == "sweep":
             return sweep_cli.main(args)
-        if args.command == "replay":
-            from . import replay_cli
+        if args.command in ("drive", "twin", "replay"):
+            from .fidelity import commands  # lazily: only these commands load live mode and httpx
 
-            return replay_cli.main(args.logs, show=args.show)
+            return commands.run_command(args)
         return _run(args)
     except SpecError as e:
         print(f"error: bad scenario: {e}", file=sys.stderr)
         return 2
+
+
+def strategy_list(text: str | None) -> list[str] | None:
+    """The names of ``--strategies a,b`` (``None`` when not given)."""
+    if not text:
+        return None
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    if not names:
+        raise SpecError("--strategies", text, "comma-separated names: " + ", ".join(strategy_names()))
+    return names
 
 
 def _strategies() -> int:
@@ -219,7 +226,7 @@ def _strategies() -> int:
     return 0
 
 
-def _resized(scn, args):
+def resized(scn, args):
     """The scenario with ``--tasks`` / ``--warmup-tasks`` applied; says so when the warm-up was scaled."""
     from .scenario import resize
 
@@ -271,25 +278,17 @@ def _run(args) -> int:
 
     if args.replications is not None and args.replications < 1:
         raise SpecError("--replications", args.replications, "an integer >= 1")
-    scn = _resized(load_scenario(args.scenario), args)  # validate before anything else
+    scn = resized(load_scenario(args.scenario), args)  # validate before anything else
     if not _check_load(scn, args.allow_overload):
         return 2
-    strategies = None
-    if args.strategies:
-        strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
-        if not strategies:
-            raise SpecError(
-                "--strategies", args.strategies, "comma-separated names: " + ", ".join(strategy_names())
-            )
+    strategies = strategy_list(args.strategies)
     if args.stream:
         from . import stream_cli
 
-        args.out = str(_out(args, scn))
+        args.out = str(output_dir(args, scn))
         return stream_cli.main(args, scn, strategies)
     logs = None
     if args.decision_log:
-        from .replay_cli import RunLogs
-
         logs = RunLogs(args.decision_log)
     try:
         res = run(
@@ -307,7 +306,7 @@ def _run(args) -> int:
         f"{res.simulated_tasks:,} tasks simulated in {res.wall_s:.1f} s; "
         f"the first {res.scenario.warmup_tasks} of each run not measured"
     )
-    failed = write_results(res, _out(args, scn), plots=not args.no_plots, fmt=args.format)
+    failed = write_results(res, output_dir(args, scn), plots=not args.no_plots, fmt=args.format)
     if failed is None:
         return 1
     if logs is not None:
@@ -316,104 +315,3 @@ def _run(args) -> int:
             f"check them with: python -m sim replay {args.decision_log}"
         )
     return 1 if failed else 0
-
-
-def _drive(args) -> int:
-    from .drive import MAX_TASKS, DriveError, drive, loopback_url
-    from .scenario import load_scenario
-
-    try:
-        loopback_url(args.scheduler)
-    except SpecError as e:
-        print(f"error: --scheduler: {e}", file=sys.stderr)
-        return 2
-    for flag in ("max_tasks", "concurrency"):
-        value = getattr(args, flag)
-        if value is not None and value < 1:
-            raise SpecError(f"--{flag.replace('_', '-')}", value, "an integer >= 1")
-    scn = _resized(load_scenario(args.scenario), args)
-    try:
-        res = drive(
-            scn,
-            args.scheduler,
-            strategy=args.strategy,
-            replication=args.replication,
-            max_tasks=args.max_tasks or MAX_TASKS,
-            max_seconds=args.max_seconds,
-            concurrency=args.concurrency,
-            progress=not args.no_progress,
-            token=args.token
-            or os.environ.get("SCHEDULER_ADMIN_TOKEN")
-            or os.environ.get("SCHEDULER_API_TOKEN"),
-        )
-    except DriveError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    m = res.meta
-    print(
-        f"scenario {m['scenario']}, live against {m['scheduler']} (strategy {m['strategy']}, predict mode "
-        f"{m['predict_mode']}): {m['tasks']:,} tasks in {m['wall_s']:.1f} s; outcomes: "
-        + ", ".join(f"{k} {v:,}" for k, v in m["outcomes"].items())
-        + f" (warm-up of {m['warmup_tasks']} tasks excluded)"
-    )
-    lat = m["submit_lateness_ms"]
-    print(f"submissions went out {lat['p50']:.1f} ms late at the median, {lat['max']:.1f} ms at most")
-    for w in m["warnings"]:
-        print(f"warning: {w}", file=sys.stderr)
-    failed = write_results(res, _out(args, scn, "-drive"), plots=not args.no_plots and len(res.tasks) > 0)
-    if failed is None:
-        return 1
-    if m["outcomes"].get("completed", 0) < m["tasks"]:
-        print("error: not every task completed; outcomes.csv says what became of each", file=sys.stderr)
-        return 1
-    return 1 if failed else 0
-
-
-def _twin(args) -> int:
-    from .scenario import load_scenario
-    from .twin import format_comparison, targets_text, twin
-
-    scn = _resized(load_scenario(args.scenario), args)
-    out = _out(args, scn, "-twin")
-    strategies = None
-    if args.strategies:
-        strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
-        if not strategies:
-            raise SpecError(
-                "--strategies", args.strategies, "comma-separated names: " + ", ".join(strategy_names())
-            )
-    try:
-        tw = twin(
-            scn,
-            out,
-            strategies=strategies,
-            progress=not args.no_progress,
-            max_seconds=args.max_seconds,
-        )
-    except (RuntimeError, OSError) as e:  # a server that did not start, an instance that stayed busy,
-        # an HTTP call that failed (httpx's errors, imported lazily, derive from Exception: named below)
-        print(f"error: twin run failed: {e}", file=sys.stderr)
-        return 1
-    except Exception as e:
-        import httpx
-
-        if not isinstance(e, httpx.HTTPError):
-            raise
-        print(f"error: twin run failed: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
-    m = tw.meta
-    print(
-        f"scenario {m['scenario']}: {m['tasks_per_strategy']:,} tasks per strategy (warm-up of "
-        f"{m['warmup_tasks']} excluded), live {m['live_wall_s']:.0f} s, total {m['total_wall_s']:.0f} s"
-    )
-    for label, d in m["drives"].items():
-        bad = {k: v for k, v in d["outcomes"].items() if k != "completed"}
-        if bad:
-            print(f"warning: live {label}: not every task completed: {bad}", file=sys.stderr)
-    print("latency (ms), live vs simulated; diff = (sim - live) / live")
-    print(format_comparison(tw.comparison))
-    print(targets_text(tw.comparison))
-    print(f"results in {out.resolve()}/:")
-    for name, p in tw.paths.items():
-        print(f"  {name:22s} {Path(p).name}")
-    return 0

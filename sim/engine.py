@@ -15,8 +15,9 @@ For speed the shell schedules events directly instead of running one SimPy
 process per task: an arrival is a timeout whose callback submits the task and
 schedules the next arrival; a service is a timeout whose callback completes
 the task and starts the next one waiting in that instance's FIFO.  Per-task
-results go into preallocated numpy arrays, turned into a DataFrame once at the
-end (see :mod:`sim.results`).  Task ``i`` of a replication (in arrival order)
+results go into preallocated ``array.array`` buffers (cheaper per item than
+numpy), handed out as numpy arrays sharing their memory (:class:`sim.frames.Run`)
+and turned into frames once at the end (:mod:`sim.frames`).  Task ``i`` of a replication (in arrival order)
 is ``str(i)`` to the core, so decision logs join the task frame's ``task_id``.
 """
 
@@ -34,6 +35,7 @@ import simpy
 
 from scheduler import SCHEDULED, FunctionClock, Predictor, Scheduler, TaskTracker
 
+from .frames import Run, RunRecord, build_results
 from .scenario import Scenario, StrategySpec
 from .tokens import draw_tokens
 
@@ -205,20 +207,6 @@ def _mmpp(rates_per_s, mean_dwell_ms, rng, limit_n, limit_ms) -> np.ndarray:
 
 
 # -- one run -------------------------------------------------------------------------
-@dataclass
-class Run:
-    """Per-task arrays of one (strategy, replication) run, indexed by arrival order."""
-
-    arrival_ms: np.ndarray
-    start_ms: np.ndarray
-    finish_ms: np.ndarray
-    service_ms: np.ndarray
-    instance: np.ndarray  # int32 index into ``instance_ids``
-    predicted_ms: np.ndarray
-    predicted_error_ms: np.ndarray
-    instance_ids: tuple[str, ...]
-
-
 def build_predictor(scenario: Scenario) -> Predictor:
     """The scenario's predictor: oracle gets the true distributions, lookup_table the table."""
     p = scenario.predictor
@@ -364,7 +352,7 @@ def run(
     ``replications`` and ``tasks`` override the scenario's (``tasks`` replaces
     ``duration_s``).  ``progress`` is ``True`` for a bar on stderr or a
     callable taking a number of tasks.  ``recorder`` receives every core event
-    (a dict) with ``strategy`` and ``replication`` added.
+    (a dict) with ``label`` (the strategy's label) and ``replication`` added.
 
     Every strategy of replication ``r`` sees the same arrivals, models and
     sizes, and its core gets the same scheduler random stream.
@@ -372,8 +360,7 @@ def run(
     import time
 
     from .progress import ProgressBar
-    from .results import Results, RunRecord, instances_frame, per_replication, summarize, tasks_frame
-    from .scenario import load_scenario, parse_strategy
+    from .scenario import load_scenario, pick_strategies
 
     t_start = time.perf_counter()
     scn = load_scenario(scenario_or_path)
@@ -383,21 +370,7 @@ def run(
     if tasks is not None:
         changes["tasks"], changes["duration_s"] = tasks, None
     if strategies is not None:
-        if isinstance(strategies, (str, tuple, StrategySpec)) or hasattr(strategies, "keys"):
-            strategies = [strategies]
-        by_name: dict = {}
-        for s in scn.strategies:
-            by_name.setdefault(s.name, s)
-        by_label = {s.label: s for s in scn.strategies}
-        picked = []
-        for k, s in enumerate(strategies):
-            if isinstance(s, str) and s in by_label:
-                picked.append(by_label[s])
-            elif isinstance(s, str) and s in by_name:
-                picked.append(by_name[s])
-            else:
-                picked.append(parse_strategy(s, f"strategies.{k}"))
-        changes["strategies"] = [s.to_dict() for s in picked]
+        changes["strategies"] = [s.to_dict() for s in pick_strategies(scn, strategies)]
     if changes:
         scn = scn.with_changes(changes)
 
@@ -431,12 +404,7 @@ def run(
             records.append(RunRecord(strategy.label, r, workload, result))
     if bar is not None:
         bar.close()
-    frame = tasks_frame(scn, records, labels)
-    inst = instances_frame(scn, records)
-    reps = per_replication(frame, inst, scn.slo_ms, scn.slo)
-    summary = summarize(reps, labels)
-    simulated = sum(len(rec.workload) for rec in records)
-    return Results(scn, frame, summary, inst, reps, time.perf_counter() - t_start, simulated)
+    return build_results(scn, records, labels, wall_s=time.perf_counter() - t_start)
 
 
 def _expected_tasks(scn: Scenario) -> int:

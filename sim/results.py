@@ -1,5 +1,6 @@
-"""Results of a simulation: per-task frame, summary with confidence intervals,
-per-instance utilisation, and a Little's-law check.
+"""Results of a simulation: the result object, metrics per replication, the summary with
+confidence intervals, and a Little's-law check (the frames they start from are built by
+:mod:`sim.frames`).
 
 Warm-up tasks (the first ``warmup_tasks`` arrivals of each replication) are
 **excluded** from the task frame and so from every statistic.  Each
@@ -32,48 +33,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import NormalDist
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from .scenario import Scenario
 
-if TYPE_CHECKING:  # the engine imports this module; only its types are needed here
-    from .engine import Run, Workload
-
 log = logging.getLogger(__name__)
 
-TASK_COLUMNS = (
-    "scenario",
-    "strategy",
-    "replication",
-    "task_id",
-    "model",
-    "instance",
-    "arrival_ms",
-    "start_ms",
-    "finish_ms",
-    "wait_ms",
-    "service_ms",
-    "latency_ms",
-    "predicted_ms",
-    "predicted_error_ms",
-)
-INSTANCE_COLUMNS = (
-    "strategy",
-    "replication",
-    "instance",
-    "model",
-    "replicas",
-    "speed",
-    "tasks",
-    "busy_ms",
-    "span_ms",
-    "utilization",
-)
-# appended to the task frame where known: token counts (task metadata) and the task's class
-EXTRA_TASK_COLUMNS = ("input_tokens", "output_tokens", "images", "class")
 ALL_MODELS = "all"
 ALL_CLASSES = "all"
 CONFIDENCE = 0.95
@@ -146,149 +113,6 @@ def quantile_half_width(values: Sequence[float], q: float, confidence: float = C
     lo = int(max(math.floor(n * p - spread) - 1, 0))
     hi = int(min(math.ceil(n * p + spread) - 1, n - 1))
     return float(x[hi] - x[lo]) / 2.0
-
-
-# -- frames from runs -------------------------------------------------------------------
-@dataclass
-class RunRecord:
-    """One finished run and what it was run with."""
-
-    strategy: str  # label
-    replication: int
-    workload: Workload
-    run: Run
-
-
-def tasks_frame(scenario: Scenario, records: Sequence[RunRecord], strategies: Sequence[str]) -> pd.DataFrame:
-    """The per-task frame (columns :data:`TASK_COLUMNS`), warm-up tasks excluded, built once."""
-    w = scenario.warmup_tasks
-    instance_ids = [i.instance_id for i in scenario.instances]
-    models = scenario.model_names
-    parts: dict[str, list[np.ndarray]] = {
-        k: []
-        for k in (
-            "strategy",
-            "replication",
-            "task_id",
-            "model",
-            "instance",
-            "arrival_ms",
-            "start_ms",
-            "finish_ms",
-            "service_ms",
-            "predicted_ms",
-            "predicted_error_ms",
-        )
-    }
-    code = {s: k for k, s in enumerate(strategies)}
-    for rec in records:
-        run, n = rec.run, len(rec.workload)
-        m = max(n - w, 0)
-        parts["strategy"].append(np.full(m, code[rec.strategy], dtype=np.int32))
-        parts["replication"].append(np.full(m, rec.replication, dtype=np.int64))
-        parts["task_id"].append(np.arange(w, w + m, dtype=np.int64))
-        parts["model"].append(rec.workload.model[w:].astype(np.int32))
-        parts["instance"].append(run.instance[w:])
-        for col in (
-            "arrival_ms",
-            "start_ms",
-            "finish_ms",
-            "service_ms",
-            "predicted_ms",
-            "predicted_error_ms",
-        ):
-            parts[col].append(getattr(run, col)[w:])
-    cat = {k: (np.concatenate(v) if v else np.empty(0)) for k, v in parts.items()}
-    total = cat["arrival_ms"].size
-    frame = {
-        "scenario": pd.Categorical.from_codes(np.zeros(total, dtype=np.int8), categories=[scenario.name]),
-        "strategy": pd.Categorical.from_codes(cat["strategy"].astype(np.int32), categories=list(strategies)),
-        "replication": cat["replication"].astype(np.int64),
-        "task_id": cat["task_id"].astype(np.int64),
-        "model": pd.Categorical.from_codes(cat["model"].astype(np.int32), categories=models),
-        "instance": pd.Categorical.from_codes(cat["instance"].astype(np.int32), categories=instance_ids),
-        "arrival_ms": cat["arrival_ms"],
-        "start_ms": cat["start_ms"],
-        "finish_ms": cat["finish_ms"],
-        "wait_ms": cat["start_ms"] - cat["arrival_ms"],
-        "service_ms": cat["service_ms"],
-        "latency_ms": cat["finish_ms"] - cat["arrival_ms"],
-        "predicted_ms": cat["predicted_ms"],
-        "predicted_error_ms": cat["predicted_error_ms"],
-    }
-    frame.update(_extra_columns(records, w))
-    return pd.DataFrame(frame, columns=list(TASK_COLUMNS) + [c for c in EXTRA_TASK_COLUMNS if c in frame])
-
-
-def extra_task_columns(workload: Workload, idx: np.ndarray) -> dict:
-    """Token counts and class of the tasks ``idx`` of one workload (the columns ``tasks_frame``
-    adds), for a frame built elsewhere (``sim.drive``)."""
-    out: dict = {k: workload.tokens[k][idx] for k in EXTRA_TASK_COLUMNS[:-1] if k in workload.tokens}
-    if workload.klass is not None:
-        out["class"] = pd.Categorical.from_codes(
-            workload.klass[idx].astype(np.int32), categories=list(workload.classes)
-        )
-    return out
-
-
-def _extra_columns(records: Sequence[RunRecord], w: int) -> dict:
-    """Token counts and class of every measured task, where the workloads carry them."""
-    if not records:
-        return {}
-    first = records[0].workload
-    out: dict = {}
-    for key in EXTRA_TASK_COLUMNS[:-1]:
-        if key in first.tokens:
-            out[key] = np.concatenate([rec.workload.tokens[key][w:] for rec in records])
-    klasses = [rec.workload.klass for rec in records]
-    if all(k is not None for k in klasses):
-        codes = np.concatenate([k[w:] for k in klasses if k is not None]).astype(np.int32)
-        out["class"] = pd.Categorical.from_codes(codes, categories=list(first.classes))
-    return out
-
-
-def _window(run: Run, w: int) -> tuple[float, float]:
-    """The observation window of a run: first measured arrival to last measured finish (ms)."""
-    if run.arrival_ms.size <= w:
-        return math.nan, math.nan
-    return float(run.arrival_ms[w:].min()), float(run.finish_ms[w:].max())
-
-
-def instances_frame(scenario: Scenario, records: Sequence[RunRecord]) -> pd.DataFrame:
-    """Per (strategy, replication, instance): measured tasks served, busy time and utilisation."""
-    w = scenario.warmup_tasks
-    specs = scenario.instances
-    k = len(specs)
-    replicas = np.array([s.replicas for s in specs], dtype=float)
-    rows = []
-    for rec in records:
-        run = rec.run
-        t0, t1 = _window(run, w)
-        span = t1 - t0
-        if math.isfinite(span):
-            busy_each = np.clip(run.finish_ms, t0, t1) - np.clip(run.start_ms, t0, t1)
-            busy = np.bincount(run.instance, weights=busy_each, minlength=k)
-        else:
-            busy = np.full(k, math.nan)
-        tasks = np.bincount(run.instance[w:], minlength=k)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            util = busy / (replicas * span)
-        for j, s in enumerate(specs):
-            rows.append(
-                (
-                    rec.strategy,
-                    rec.replication,
-                    s.instance_id,
-                    s.model,
-                    s.replicas,
-                    s.speed,
-                    int(tasks[j]),
-                    float(busy[j]),
-                    span,
-                    float(util[j]),
-                )
-            )
-    return pd.DataFrame(rows, columns=list(INSTANCE_COLUMNS))
 
 
 # -- summary --------------------------------------------------------------------------------

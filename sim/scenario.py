@@ -597,6 +597,26 @@ def _strategies(value: Any) -> list[StrategySpec]:
     return out
 
 
+def pick_strategy(scenario: Scenario, value: Any, where: str = "strategy") -> StrategySpec:
+    """The strategy ``value`` names: a bare name that is one of the scenario's labels, or
+    else one of its strategy names, keeps that strategy's parameters; anything else goes
+    through :func:`parse_strategy`."""
+    if isinstance(value, str):
+        for key in ("label", "name"):  # labels first: "weighted" is not "weighted(w=2)"
+            for s in scenario.strategies:
+                if getattr(s, key) == value:
+                    return s
+    return parse_strategy(value, where)
+
+
+def pick_strategies(scenario: Scenario, strategies: Any) -> list[StrategySpec]:
+    """:func:`pick_strategy` for one strategy or a list of them (the ``strategies`` override
+    of :func:`sim.run` and :func:`sim.twin`)."""
+    if isinstance(strategies, (str, tuple, StrategySpec)) or hasattr(strategies, "keys"):
+        strategies = [strategies]
+    return [pick_strategy(scenario, s, f"strategies.{k}") for k, s in enumerate(strategies)]
+
+
 def parse_strategy(value: Any, where: str = "strategy") -> StrategySpec:
     """A :class:`StrategySpec` from a name, a ``(name, params)`` pair, ``{name, params}`` or a spec.
 

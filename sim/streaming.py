@@ -36,8 +36,9 @@ import numpy as np
 import pandas as pd
 
 from .engine import Run, Workload, replication_seeds
+from .frames import INSTANCE_COLUMNS, RunRecord, tasks_frame
 from .io import ParquetStream, write_tables
-from .results import ALL_MODELS, INSTANCE_COLUMNS, RunRecord, summarize, tasks_frame
+from .results import ALL_MODELS, summarize
 from .scenario import Scenario
 from .sketch import ALPHA, LogSketch
 from .stream_engine import CHUNK, simulate_chunks, workload_chunks

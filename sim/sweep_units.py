@@ -74,7 +74,8 @@ class SweepResult:
 def run_unit(spec: dict, base_dir: str, point: int, replication: int, keep_tasks: bool) -> UnitResult:
     """Run replication ``replication`` of one point (every strategy) and return its compact result."""
     from .engine import draw_workload, replication_seeds, simulate
-    from .results import RunRecord, instances_frame, per_replication, tasks_frame
+    from .frames import RunRecord, instances_frame, tasks_frame
+    from .results import per_replication
     from .scenario import Scenario
 
     t0 = time.perf_counter()

@@ -126,16 +126,14 @@ def test_warmup_tasks_out_of_range_names_the_flag(tmp_path, capsys, value):
 def test_twin_and_drive_take_warmup_tasks(tmp_path, capsys, monkeypatch, command):
     """The flag reaches the scenario that twin and drive run (their live part is replaced here:
     tests/test_twin.py and tests/test_drive.py run it for real)."""
-    import sim.cli
-
     seen = {}
 
     def fake(scn, *args, **kwargs):
         seen["scenario"] = scn
         raise SystemExit(5)  # neither command catches it: nothing live starts
 
-    # the module the command imports its function from (sim.twin / sim.drive)
-    module = importlib.import_module(f"{sim.cli.__package__}.{command}")
+    # the command handlers' module (it imports sim.fidelity's drive and twin by name)
+    module = importlib.import_module("sim.fidelity.commands")
     monkeypatch.setattr(module, command, fake)
     argv = [command, str(_write(tmp_path)), "--out", str(tmp_path / "o"), "--tasks", "100"]
     if command == "drive":

@@ -17,7 +17,7 @@ import sim
 from scheduler import SpecError
 from scheduler.live import LocalCluster
 from sim import TASK_COLUMNS, cli
-from sim.drive import DriveError
+from sim.fidelity.drive import DriveError
 
 pytestmark = pytest.mark.e2e
 

@@ -18,7 +18,7 @@ import yaml
 import sim
 from scheduler import SpecError
 from sim import TASK_COLUMNS, cli
-from sim.twin import COMPARISON_COLUMNS, compare, format_comparison, targets_text
+from sim.fidelity.twin import COMPARISON_COLUMNS, compare, format_comparison, targets_text
 
 SCENARIO = {
     "name": "twin-test",

@@ -270,14 +270,32 @@ class LocalCluster:
             self.scheduler = start_scheduler(log_dir=self.log_dir, **self._scheduler_args)
             for p in [*self.instances, self.scheduler]:
                 p.wait_ready(self.ready_timeout_s)
-            if self._register:
-                self.ti_uuids = [
-                    self.register(p, a.get("speed")) for p, a in zip(self.instances, self._instance_args)
-                ]
+            self._register_instances()
         except BaseException:
             self.stop()
             raise
         return self
+
+    def restart_scheduler(self, **options: Any) -> ServerProcess:
+        """Stop the scheduler, start a fresh one with ``options`` (those of
+        :func:`start_scheduler`, replacing the cluster's) and register the instances with it."""
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        self._scheduler_args = dict(options)
+        try:
+            self.scheduler = start_scheduler(log_dir=self.log_dir, **self._scheduler_args)
+            self.scheduler.wait_ready(self.ready_timeout_s)
+            self._register_instances()
+        except BaseException:
+            self.stop()
+            raise
+        return self.scheduler
+
+    def _register_instances(self) -> None:
+        if self._register:
+            self.ti_uuids = [
+                self.register(p, a.get("speed")) for p, a in zip(self.instances, self._instance_args)
+            ]
 
     def register(self, inst: ServerProcess, speed: float | None = None) -> str:
         """Register one instance with the scheduler (``speed``: the predictor's hint, as the

@@ -8,11 +8,12 @@ Command line: ``python -m sim twin SCENARIO.yaml --out DIR``.
 Live: reference task instances are started as the scenario describes (one
 ``python -m scheduler.instance`` per expanded instance, sleep model, the
 model's service-time distribution, its speed and replicas, and the scenario's
-instance id as the id it reports), all on 127.0.0.1.  For each strategy a
-fresh scheduler is started (so no state carries over; the instances are
-checked idle in between), the instances are registered in the scenario's
-order with their speed as the predictor's hint, and :func:`sim.drive.drive_async`
-replays replication 0 of the workload against it.  Each live scheduler writes
+instance id as the id it reports), all on 127.0.0.1, by a
+:class:`scheduler.live.LocalCluster`.  For each strategy a fresh scheduler is
+started (so no state carries over; the instances are checked idle in between),
+the instances are registered in the scenario's order with their speed as the
+predictor's hint, and :func:`sim.fidelity.driver.drive_async` replays
+replication 0 of the workload against it.  Each live scheduler writes
 a decision log (``decision_logs/<strategy>.jsonl``, replayable with
 ``python -m sim replay``).
 
@@ -48,25 +49,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pandas as pd
 import yaml
 
 from scheduler import SpecError
+from scheduler.live import LocalCluster
 
+from ..engine import Workload, simulate
+from ..frames import RunRecord, build_results
+from ..plots import plot_latency_cdf_overlay
+from ..results import ALL_MODELS, Results, quantile_half_width
+from ..scenario import Scenario, StrategySpec, load_scenario, pick_strategies
 from .drive import DriveResult, drive_async, live_predict_mode, run_sync, scenario_workload
-from .engine import simulate
-from .plots import plot_latency_cdf_overlay
-from .results import (
-    ALL_MODELS,
-    Results,
-    RunRecord,
-    instances_frame,
-    per_replication,
-    quantile_half_width,
-    summarize,
-    tasks_frame,
-)
-from .scenario import Scenario, StrategySpec, load_scenario, parse_strategy
+from .driver import positive_int
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +139,7 @@ def twin(
     out.mkdir(parents=True, exist_ok=True)
     seed = int(scn.seed)
 
-    drives = run_sync(_live(scn, workload, out, mode, seed, max_seconds, decision_logs, progress))
+    drives = _live(scn, workload, out, mode, seed, max_seconds, decision_logs, progress)
     t_live = time.perf_counter() - t_start
     sim_res = _simulate(scn, workload, seed)
 
@@ -193,17 +189,9 @@ def _twin_scenario(scn: Scenario, strategies, tasks) -> Scenario:
     """The scenario with the overrides applied, one replication, and what live mode cannot do refused."""
     changes: dict[str, Any] = {"replications": 1}
     if tasks is not None:
-        if isinstance(tasks, bool) or not isinstance(tasks, int) or tasks < 1:
-            raise SpecError("tasks", tasks, "an integer >= 1")
-        changes["tasks"], changes["duration_s"] = tasks, None
+        changes["tasks"], changes["duration_s"] = positive_int("tasks", tasks), None
     if strategies is not None:
-        if isinstance(strategies, (str, tuple, StrategySpec)) or hasattr(strategies, "keys"):
-            strategies = [strategies]
-        picked = []
-        for k, s in enumerate(strategies):
-            match = next((x for x in scn.strategies if isinstance(s, str) and s in (x.label, x.name)), None)
-            picked.append(match or parse_strategy(s, f"strategies.{k}"))
-        changes["strategies"] = [s.to_dict() for s in picked]
+        changes["strategies"] = [s.to_dict() for s in pick_strategies(scn, strategies)]
     scn = scn.with_changes(changes)
     for key in ("prior_mean_ms", "prior_std_ms", "min_samples"):
         if key in scn.predictor:
@@ -221,115 +209,97 @@ def _label_file(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=-]+", "_", label).strip("_") or "strategy"
 
 
-async def _live(
-    scn: Scenario, workload, out: Path, mode: str, seed: int, max_seconds, decision_logs: bool, progress: bool
+def _live(
+    scn: Scenario,
+    workload: Workload,
+    out: Path,
+    mode: str,
+    seed: int,
+    max_seconds: float | None,
+    decision_logs: bool,
+    progress: bool,
 ) -> dict[str, DriveResult]:
-    """Start the instances, then per strategy a fresh scheduler and a drive; stop everything."""
-    import asyncio
-
-    import httpx
-
-    from scheduler.live import start_instance, start_scheduler
-
-    logs = out / "logs"
+    """Start the instances (a :class:`LocalCluster`), then per strategy a fresh scheduler and a
+    drive; everything is stopped at the end, whatever happened."""
     table_path = None
     if mode == "lookup_table":
         table_path = out / "lookup_table.yaml"
         table_path.write_text(yaml.safe_dump(scn.lookup_table, sort_keys=False))
-    instances = []
+
+    def options(strategy: StrategySpec) -> dict[str, Any]:
+        opts: dict[str, Any] = dict(
+            strategy=strategy.name,
+            strategy_params=dict(strategy.params) or None,
+            seed=seed,
+            predict_mode=mode,
+            lookup_table=str(table_path) if table_path else None,
+            log_level="warning",
+        )
+        if decision_logs:
+            opts["decision_log"] = str(out / "decision_logs" / f"{_label_file(strategy.label)}.jsonl")
+        return opts
+
     drives: dict[str, DriveResult] = {}
-    try:
-        for k, spec in enumerate(scn.instances):
-            instances.append(
-                start_instance(
-                    spec.model,
-                    replicas=spec.replicas,
-                    speed=spec.speed,
-                    instance_id=spec.instance_id,
-                    service_time=scn.spec["models"][spec.model]["service_time"],
-                    seed=seed + k,
-                    log_dir=logs,
-                    extra_args=["--log-level", "warning"],
-                )
-            )
-        await asyncio.gather(*(asyncio.to_thread(p.wait_ready) for p in instances))
+    first = scn.strategies[0]
+    with LocalCluster(_instances(scn, seed), scheduler=options(first), log_dir=out / "logs") as cluster:
         for strategy in scn.strategies:
-            await _wait_idle(instances)
-            options = dict(
-                strategy=strategy.name,
-                strategy_params=dict(strategy.params) or None,
-                seed=seed,
-                predict_mode=mode,
-                lookup_table=str(table_path) if table_path else None,
-                log_level="warning",
-            )
-            if decision_logs:
-                options["decision_log"] = str(out / "decision_logs" / f"{_label_file(strategy.label)}.jsonl")
-            sched = start_scheduler(log_dir=logs, **options)
-            try:
-                await asyncio.to_thread(sched.wait_ready)
-                async with httpx.AsyncClient(timeout=10.0) as http:
-                    for p, spec in zip(instances, scn.instances):  # the scenario's order: the pool's order
-                        where = httpx.URL(p.url)
-                        body = (
-                            await http.post(
-                                f"{sched.url}/ti/register",
-                                json={"host": where.host, "port": where.port, "speed": spec.speed},
-                            )
-                        ).json()
-                        if body.get("status") != "success":
-                            raise RuntimeError(
-                                f"registering {spec.instance_id} failed: {body.get('message')}"
-                            )
-                if progress:
-                    print(
-                        f"twin: live {strategy.label}: {len(workload):,} tasks against {sched.url}",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-                drives[strategy.label] = await drive_async(
-                    scn, workload, sched.url, label=strategy.label, max_seconds=max_seconds, progress=progress
+            if strategy is not first:
+                _wait_idle(cluster)
+                cluster.restart_scheduler(**options(strategy))  # stops the previous one: its log is flushed
+            if progress:
+                print(
+                    f"twin: live {strategy.label}: {len(workload):,} tasks against {cluster.url}",
+                    file=sys.stderr,
+                    flush=True,
                 )
-            finally:
-                await asyncio.to_thread(sched.stop)
-    finally:
-        for p in instances:
-            if p.alive:
-                p.proc.terminate()
-        for p in instances:
-            await asyncio.to_thread(p.stop)
+            drives[strategy.label] = run_sync(
+                drive_async(
+                    scn,
+                    workload,
+                    cluster.url,
+                    label=strategy.label,
+                    max_seconds=max_seconds,
+                    progress=progress,
+                )
+            )
     return drives
 
 
-async def _wait_idle(instances, timeout_s: float = IDLE_TIMEOUT_S) -> None:
+def _instances(scn: Scenario, seed: int) -> list[dict[str, Any]]:
+    """:func:`scheduler.live.start_instance` arguments of the scenario's instances, in its order
+    (the scheduler's pool order once registered)."""
+    return [
+        dict(
+            model=spec.model,
+            replicas=spec.replicas,
+            speed=spec.speed,  # also the predictor's hint when registered
+            instance_id=spec.instance_id,
+            service_time=scn.spec["models"][spec.model]["service_time"],
+            seed=seed + k,
+            extra_args=["--log-level", "warning"],
+        )
+        for k, spec in enumerate(scn.instances)
+    ]
+
+
+def _wait_idle(cluster: LocalCluster, timeout_s: float = IDLE_TIMEOUT_S) -> None:
     """Every instance reports an empty queue (a strategy must not inherit another's backlog)."""
-    import asyncio
-
-    import httpx
-
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    async with httpx.AsyncClient(timeout=5.0) as http:
+    deadline = time.monotonic() + timeout_s
+    with httpx.Client(timeout=5.0) as http:
         while True:
-            sizes = [(await http.get(f"{p.url}/status")).json()["queue_size"] for p in instances]
+            sizes = [http.get(f"{p.url}/status").json()["queue_size"] for p in cluster.instances]
             if not any(sizes):
                 return
-            if loop.time() > deadline:
+            if time.monotonic() > deadline:
                 raise RuntimeError(f"instances still busy after {timeout_s:g} s (queue sizes {sizes})")
-            await asyncio.sleep(0.1)
+            time.sleep(0.1)
 
 
 # -- simulated ------------------------------------------------------------------------------------
-def _simulate(scn: Scenario, workload, seed: int) -> Results:
+def _simulate(scn: Scenario, workload: Workload, seed: int) -> Results:
     """Every strategy on the driven workload, the scheduler stream seeded with ``seed`` as live."""
-    labels = [s.label for s in scn.strategies]
     records = [RunRecord(s.label, 0, workload, simulate(scn, workload, s, seed)) for s in scn.strategies]
-    frame = tasks_frame(scn, records, labels)
-    inst = instances_frame(scn, records)
-    reps = per_replication(frame, inst, scn.slo_ms, scn.slo)
-    return Results(
-        scn, frame, summarize(reps, labels), inst, reps, math.nan, sum(len(r.workload) for r in records)
-    )
+    return build_results(scn, records, [s.label for s in scn.strategies])
 
 
 # -- comparison ----------------------------------------------------------------------------------

@@ -1,10 +1,10 @@
-"""Decision logs of either shell, and ``python -m sim replay``.
+"""Replay of decision logs from either shell: ``python -m sim replay``.
 
 A decision log is the core's event stream as JSON lines
 (:class:`scheduler.DecisionLog`): live mode writes one with ``python -m
 scheduler serve --decision-log FILE``; the simulator with ``python -m sim run
 ... --decision-log DIR``, one file per (strategy, replication) through
-:class:`RunLogs`.  Each scheduler's events start with its ``config`` event, so
+:class:`sim.RunLogs`.  Each scheduler's events start with its ``config`` event, so
 a file may also hold several schedulers one after the other: :func:`replay_file`
 replays each of them on its own (:func:`scheduler.replay`, the recorded clock
 and random state) and reports per scheduler.
@@ -18,53 +18,12 @@ otherwise, 2 when a log cannot be read.
 
 from __future__ import annotations
 
-import re
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from scheduler import DecisionLog, ReplayReport, read_log, replay
-
-
-class RunLogs:
-    """A recorder for :func:`sim.run` writing one decision log per (strategy, replication).
-
-    ``sim.run`` tags every event with the strategy's ``label`` (``weighted(w=2)``)
-    and the ``replication``; each run starts with its core's ``config`` event,
-    which opens the run's file ``DIR/<label>_r<replication>.jsonl``.
-    """
-
-    def __init__(self, out_dir: str | Path):
-        self.dir = Path(out_dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self._log: DecisionLog | None = None
-        self.paths: list[Path] = []
-
-    def __call__(self, event: dict) -> None:
-        if event.get("event") == "config":
-            self._close_current()
-            label = event.get("label") or event.get("strategy")
-            name = re.sub(r"[^A-Za-z0-9_.=-]+", "_", str(label)).strip("_") or "strategy"
-            path = self.dir / f"{name}_r{event.get('replication', 0)}.jsonl"
-            self._log = DecisionLog(path)
-            self.paths.append(path)
-        if self._log is None:
-            raise ValueError("RunLogs: the first event must be a scheduler's config event")
-        self._log(event)
-
-    def _close_current(self) -> None:
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def close(self) -> None:
-        self._close_current()
-
-    def __enter__(self) -> RunLogs:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+from scheduler import ReplayReport, read_log, replay
 
 
 @dataclass
@@ -126,8 +85,6 @@ def log_files(paths: Sequence[str | Path]) -> list[Path]:
 
 def main(paths: Sequence[str], *, show: int = 5, out=None) -> int:
     """``python -m sim replay``: print the reports; 0 if all identical, 1 if not, 2 on a bad log."""
-    import sys
-
     out = out or sys.stdout
     try:
         runs = [r for f in log_files(paths) for r in replay_file(f)]
