@@ -1,23 +1,81 @@
-"""docs/architecture.md's import rule: importing the core loads no shell library."""
+"""The import rules between the rooms (docs/architecture.md), each checked in a fresh interpreter.
 
+- the core (``scheduler.core``) imports only the standard library and numpy;
+- the simulator (``sim`` outside ``sim.fidelity``) imports no web stack
+  (fastapi, uvicorn, httpx, starlette) and no live mode (``scheduler.live``).
+
+Each check imports the room (and, for the simulator, runs it) in a new
+process and compares ``sys.modules`` before and after with what is allowed.
+"""
+
+import json
 import subprocess
 import sys
 import textwrap
 
 SHELLS = ("simpy", "pandas", "matplotlib", "fastapi", "uvicorn", "httpx", "starlette", "pydantic")
+WEB = ("fastapi", "uvicorn", "httpx", "starlette", "scheduler.live")
 
 
-def test_import_scheduler_loads_no_shell():
-    code = textwrap.dedent(f"""
-        import sys
-        import scheduler, scheduler.core
-        s = scheduler.Scheduler("probabilistic", clock=scheduler.ManualClock(), rng=0)
+def _loaded_by(code: str) -> list[str]:
+    """The modules a fresh interpreter has loaded after running ``code`` (not before it)."""
+    script = "import sys\nbefore = set(sys.modules)\n" + textwrap.dedent(code)
+    script += "\nafter = set(sys.modules)\nimport json\nprint(json.dumps(sorted(after - before)))\n"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _within(name: str, packages: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in packages)
+
+
+def test_the_core_imports_only_the_standard_library_and_numpy():
+    loaded = _loaded_by("""
+        import scheduler.core
+        s = scheduler.core.Scheduler("probabilistic", clock=scheduler.core.ManualClock(), rng=0)
         s.add_instance("m")
         s.submit("m")
-        print(",".join(m for m in {SHELLS!r} if m in sys.modules))
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
+    # the package root runs first: ``scheduler`` itself and the stdlib-only decision-log file I/O
+    ours = ("scheduler.core", "numpy")
+    root = ("scheduler", "scheduler.decision_log")
+    stdlib = sys.stdlib_module_names
+    cython = ("cython_runtime", "_cython_")  # the runtime of numpy's compiled extensions
+    foreign = [
+        m
+        for m in loaded
+        if not (_within(m, ours) or m in root or m.split(".")[0] in stdlib or m.startswith(cython))
+    ]
+    assert foreign == [], f"the core loaded modules outside the standard library and numpy: {foreign}"
+    assert not [m for m in loaded if _within(m, SHELLS)]
+
+
+def test_the_simulator_imports_no_web_stack_and_no_live_mode():
+    loaded = _loaded_by("""
+        import pkgutil, importlib
+        import sim
+        for info in pkgutil.iter_modules(sim.__path__, "sim."):  # not walk_packages: it imports subpackages
+            if info.name not in ("sim.__main__", "sim.fidelity"):
+                importlib.import_module(info.name)
+        scenario = {
+            "tasks": 200, "warmup_tasks": 20, "strategies": ["shortest_queue", "random"],
+            "models": {"m": {"service_time": {"dist": "exponential", "mean_ms": 10}}},
+            "instances": [{"model": "m", "count": 2}],
+            "workload": {"arrival": {"process": "poisson", "rate_per_s": 100}},
+        }
+        res = sim.run(scenario)
+        sim.cli.format_summary(res.summary)
+        sim.cli.main(["strategies"])
+    """)
+    web = [m for m in loaded if _within(m, WEB)]
+    assert web == [], f"sim (outside sim.fidelity) loaded the web stack or live mode: {web}"
+    assert not [m for m in loaded if _within(m, ("sim.fidelity",))]
+
+
+def test_the_fidelity_tools_load_on_first_use():
+    loaded = _loaded_by("import sim\nsim.drive\n")
+    assert "sim.fidelity" in loaded and "scheduler.live" in loaded
 
 
 def test_core_source_uses_no_wall_clock_or_global_random():
