@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 
 import httpx
 import pytest
 
-from scheduler.live import LocalCluster
+from scheduler.live import LocalCluster, wait_for_tasks
 
 pytestmark = pytest.mark.e2e
-
-ENDED = ("completed", "failed")
 
 
 def submit_many(url: str, n: int, *, concurrency: int = 8, on_answer=None) -> list[tuple[int, dict]]:
@@ -44,22 +41,9 @@ def submit_many(url: str, n: int, *, concurrency: int = 8, on_answer=None) -> li
 
 
 def wait_all_ended(url: str, task_ids: list[str], timeout_s: float = 60.0) -> dict[str, dict]:
-    """Poll /task/query until every task has ended; fail naming the stuck ones."""
-    deadline = time.monotonic() + timeout_s
-    states: dict[str, dict] = {}
+    """Every task's answer once all have ended (the one polling helper, generous deadline)."""
     with httpx.Client(base_url=url, timeout=10) as c:
-        while True:
-            for tid in task_ids:
-                if tid not in states or states[tid]["task_status"] not in ENDED:
-                    states[tid] = c.get("/task/query", params={"task_id": tid}).json()
-            stuck = [t for t in task_ids if states[t]["task_status"] not in ENDED]
-            if not stuck:
-                return states
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"{len(stuck)} task(s) not ended after {timeout_s:g} s, e.g. {states[stuck[0]]}"
-                )
-            time.sleep(0.1)
+        return wait_for_tasks(c, task_ids, timeout_s=timeout_s)
 
 
 def test_200_tasks_complete_with_results():

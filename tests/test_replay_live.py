@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 
 import httpx
 import pytest
 import yaml
 
 from scheduler import read_log
-from scheduler.live import LocalCluster, pooled_transport
+from scheduler.live import LocalCluster, pooled_transport, wait_for_tasks
 from sim import cli, replay_file
 
 pytestmark = pytest.mark.e2e
@@ -52,18 +51,6 @@ async def _submit(url: str, n: int, concurrency: int, first: int) -> list[str]:
     return ids
 
 
-def _wait_ended(url: str, ids: list[str], timeout_s: float = 60.0) -> dict[str, str]:
-    deadline = time.monotonic() + timeout_s
-    with httpx.Client(base_url=url, timeout=10) as c:
-        while True:
-            tasks = c.post("/task/details", json={"task_ids": ids}).json()["tasks"]
-            status = {t["task_id"]: t["task_status"] for t in tasks}
-            if len(status) == len(ids) and all(s in ("completed", "failed") for s in status.values()):
-                return status
-            assert time.monotonic() < deadline, f"tasks not ended after {timeout_s} s: {status}"
-            time.sleep(0.1)
-
-
 def test_live_run_replays_identically_for_every_strategy(tmp_path, capsys):
     log_path = tmp_path / "live.jsonl"
     table = tmp_path / "table.yaml"
@@ -87,8 +74,9 @@ def test_live_run_replays_identically_for_every_strategy(tmp_path, capsys):
                         c.post("/scheduler/predict_mode", json={"mode": mode}).json()["status"] == "success"
                     )
                 ids += asyncio.run(_submit(cluster.url, PER_STRATEGY, 8, len(ids)))
-        status = _wait_ended(cluster.url, ids)
-        assert set(status.values()) == {"completed"}
+        with httpx.Client(base_url=cluster.url, timeout=10) as c:
+            ended = wait_for_tasks(c, ids, timeout_s=60)
+        assert {t["task_status"] for t in ended.values()} == {"completed"}
         cluster.scheduler.stop()  # SIGTERM: the lifespan closes (and so flushes) the log
     finally:
         cluster.stop()
