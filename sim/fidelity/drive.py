@@ -25,12 +25,12 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from scheduler import SpecError
+from scheduler import SpecError, check_integer
 
 from ..engine import Workload, draw_workload, replication_seeds
 from ..scenario import Scenario, load_scenario, pick_strategy
 from .drive_results import OUTCOME_COLUMNS, DriveResult
-from .driver import DriveError, drive_async, live_predict_mode, loopback_url, positive_int
+from .driver import DriveError, drive_async, live_predict_mode, loopback_url
 
 __all__ = [
     "MAX_TASKS",
@@ -81,7 +81,7 @@ def drive(
     """
     scn = load_scenario(scenario_or_path)
     if tasks is not None:
-        scn = scn.with_changes({"tasks": positive_int("tasks", tasks), "duration_s": None})
+        scn = scn.with_changes({"tasks": check_integer("tasks", tasks, low=1), "duration_s": None})
     spec = None if strategy is None else pick_strategy(scn, strategy)
     workload = scenario_workload(scn, replication, max_tasks)
     result = run_sync(
@@ -108,9 +108,8 @@ def scenario_workload(scn: Scenario, replication: int = 0, max_tasks: int = MAX_
     """Replication ``replication`` of the scenario's workload (the simulator's draw),
     cut to ``max_tasks`` tasks; refuses predictor modes live mode cannot run."""
     live_predict_mode(scn)
-    if isinstance(replication, bool) or not isinstance(replication, int) or replication < 0:
-        raise SpecError("replication", replication, "an integer >= 0")
-    max_tasks = positive_int("max_tasks", max_tasks)
+    replication = check_integer("replication", replication, low=0)
+    max_tasks = check_integer("max_tasks", max_tasks, low=1)
     seeds = replication_seeds(scn.seed, replication + 1)[replication]
     w = draw_workload(scn, seeds)
     if len(w) > max_tasks:

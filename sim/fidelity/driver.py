@@ -25,13 +25,11 @@ import sys
 import time
 import uuid
 from collections.abc import Sequence
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import numpy as np
 
-from scheduler import SpecError
+from scheduler import SpecError, check_integer
 from scheduler.live import pooled_transport
 
 from ..engine import Workload
@@ -49,14 +47,11 @@ from .drive_results import (
 
 log = logging.getLogger(__name__)
 
+#: scenario predictor modes live mode can run, and their names in the live API
 LIVE_MODES = {"online": "default", "lookup_table": "lookup_table", "regression": "regression"}
-
 DRAIN_S = 60.0  # default time after the last arrival to let tasks end
-
 MAX_SECONDS_DEFAULT_CAP = 3600.0
-
 DETAILS_BATCH = 500  # task ids per POST /task/details
-
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
@@ -92,12 +87,6 @@ def loopback_url(url: str) -> str:
     return url.rstrip("/")
 
 
-def positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise SpecError(name, value, "an integer >= 1")
-    return int(value)
-
-
 class DriveError(RuntimeError):
     """The scheduler cannot be driven (unreachable, or it does not serve the workload's models)."""
 
@@ -122,7 +111,7 @@ async def drive_async(
     ``strategy`` is set on the scheduler first; ``label`` names the run in the tables
     (default: the strategy's label, else the scheduler's strategy name)."""
     scheduler_url = loopback_url(scheduler_url)
-    concurrency = positive_int("concurrency", concurrency)
+    concurrency = check_integer("concurrency", concurrency, low=1)
     if not (poll_interval_s > 0 and math.isfinite(poll_interval_s)):
         raise SpecError("poll_interval_s", poll_interval_s, "a number of seconds > 0")
     arrival_s = workload.arrival_ms / 1000.0

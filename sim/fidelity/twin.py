@@ -53,7 +53,7 @@ import httpx
 import pandas as pd
 import yaml
 
-from scheduler import SpecError
+from scheduler import SpecError, check_integer
 from scheduler.live import LocalCluster
 
 from ..engine import Workload, simulate
@@ -62,7 +62,6 @@ from ..plots import plot_latency_cdf_overlay
 from ..results import ALL_MODELS, Results, quantile_half_width
 from ..scenario import Scenario, StrategySpec, load_scenario, pick_strategies
 from .drive import DriveResult, drive_async, live_predict_mode, run_sync, scenario_workload
-from .driver import positive_int
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +188,7 @@ def _twin_scenario(scn: Scenario, strategies, tasks) -> Scenario:
     """The scenario with the overrides applied, one replication, and what live mode cannot do refused."""
     changes: dict[str, Any] = {"replications": 1}
     if tasks is not None:
-        changes["tasks"], changes["duration_s"] = positive_int("tasks", tasks), None
+        changes["tasks"], changes["duration_s"] = check_integer("tasks", tasks, low=1), None
     if strategies is not None:
         changes["strategies"] = [s.to_dict() for s in pick_strategies(scn, strategies)]
     scn = scn.with_changes(changes)
