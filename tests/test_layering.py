@@ -2,16 +2,21 @@
 
 - the core (``scheduler.core``) imports only the standard library and numpy;
 - the simulator (``sim`` outside ``sim.fidelity``) imports no web stack
-  (fastapi, uvicorn, httpx, starlette) and no live mode (``scheduler.live``).
+  (fastapi, uvicorn, httpx, starlette) and no live mode (``scheduler.live``);
+- ``scheduler.instance`` does not import ``scheduler.live`` (they share ``scheduler.protocol``);
+- ``scheduler.live`` does not import ``sim``.
 
 Each check imports the room (and, for the simulator, runs it) in a new
-process and compares ``sys.modules`` before and after with what is allowed.
+process and compares ``sys.modules`` with what is allowed; the last three also
+read every import statement of the room's source, so an import inside a
+function that no test runs is caught too.
 """
 
 import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 SHELLS = ("simpy", "pandas", "matplotlib", "fastapi", "uvicorn", "httpx", "starlette", "pydantic")
 WEB = ("fastapi", "uvicorn", "httpx", "starlette", "scheduler.live")
@@ -71,6 +76,12 @@ def test_the_simulator_imports_no_web_stack_and_no_live_mode():
     web = [m for m in loaded if _within(m, WEB)]
     assert web == [], f"sim (outside sim.fidelity) loaded the web stack or live mode: {web}"
     assert not [m for m in loaded if _within(m, ("sim.fidelity",))]
+    import sim
+
+    root = Path(sim.__file__).parent
+    for path, names in _imports_in_source("sim").items():
+        if Path(path).relative_to(root).parts[0] != "fidelity":  # also imports inside functions
+            assert [n for n in names if _within(n, WEB)] == [], path
 
 
 def test_the_fidelity_tools_load_on_first_use():
