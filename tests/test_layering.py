@@ -70,7 +70,7 @@ def test_the_simulator_imports_no_web_stack_and_no_live_mode():
             "workload": {"arrival": {"process": "poisson", "rate_per_s": 100}},
         }
         res = sim.run(scenario)
-        sim.cli.format_summary(res.summary)
+        sim.report.format_summary(res.summary)
         sim.cli.main(["strategies"])
     """)
     web = [m for m in loaded if _within(m, WEB)]
