@@ -129,7 +129,7 @@ def test_live_refuses_what_only_the_simulator_knows():
     for mode in ("oracle", "clairvoyant"):
         with pytest.raises(SpecError) as e:
             sim.drive(dict(SCENARIO, predictor={"mode": mode}), "http://127.0.0.1:9", progress=False)
-        assert e.value.field == "predictor.mode" and "online or lookup_table" in str(e.value)
+        assert e.value.field == "predictor.mode" and "lookup_table or regression" in str(e.value)
 
 
 def test_only_loopback_schedulers_are_driven():
