@@ -71,3 +71,11 @@ def test_custom_strategy():
     assert done == submitted > 0, out
     assert len(re.findall(r"^\s+task-\S+\s+completed\s+on llm-\d", out, flags=re.M)) == 8, out
     assert "all processes stopped" in out
+
+
+def test_openai_backend():
+    out = run_example("openai_backend.py")
+    lines = re.findall(r"^task-\S+ completed on \S+: .* \(tokens in (\d+), out (\d+)\)$", out, flags=re.M)
+    assert len(lines) == 6, out
+    assert [int(o) for _, o in lines] == [8 + 4 * i for i in range(6)]  # max_tokens of each request
+    assert "all processes stopped" in out

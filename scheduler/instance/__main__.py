@@ -5,11 +5,14 @@ Example::
     python -m scheduler.instance --model llm --port 8100 --replicas 2 \\
         --service-time '{dist: lognormal, mean_ms: 50, cv: 0.5}' --seed 1
     python -m scheduler.instance --model mm --model-kind matmul --port 8101   # task_input {"n": 256}
+    python -m scheduler.instance --backend openai --upstream http://127.0.0.1:8000/v1 \\
+        --model Qwen/Qwen2.5-0.5B-Instruct --port 8102 --concurrency 8 --api-key-env OPENAI_API_KEY
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from ..core import Distribution, SpecError, from_spec
 from ..core.tokens import TokenService
 from ..protocol import log_config, run
 from .app import create_instance_app
+from .openai_work import OpenAIWork
 from .runtime import InstanceRuntime
 from .work import MatmulWork, SleepWork
 
@@ -55,7 +59,40 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m scheduler.instance",
         description="Run a reference task instance (task-instance protocol of docs/api.md).",
     )
-    p.add_argument("--model", required=True, help="model name reported as model_type")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="model name reported as model_type (and, with --backend openai, sent upstream as 'model')",
+    )
+    p.add_argument(
+        "--backend",
+        choices=("reference", "openai"),
+        default="reference",
+        help="reference: the built-in work of --model-kind (default); "
+        "openai: each task is one request to the OpenAI-compatible server at --upstream "
+        "(docs/openai_backend.md)",
+    )
+    p.add_argument(
+        "--upstream", default=None, help="with --backend openai: base URL such as http://HOST:PORT/v1"
+    )
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="with --backend openai: most upstream requests at a time (same as --replicas; default 1)",
+    )
+    p.add_argument(
+        "--api-key-env",
+        default=None,
+        metavar="VAR",
+        help="with --backend openai: environment variable holding the upstream API key (never logged)",
+    )
+    p.add_argument(
+        "--upstream-timeout-s",
+        type=float,
+        default=600.0,
+        help="with --backend openai: a request unanswered this long fails its task (default 600)",
+    )
     p.add_argument(
         "--model-kind",
         choices=("sleep", "matmul"),
@@ -84,8 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-task-ms",
         type=float,
-        default=300_000.0,
-        help="a task running longer fails with this reason and frees its replica (default 300000)",
+        default=None,
+        help="a task running longer fails with this reason and frees its replica "
+        "(default 300000; with --backend openai, the upstream timeout plus 5 s)",
     )
     p.add_argument(
         "--notify-deadline-s",
@@ -104,12 +142,39 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _openai_work(ns: argparse.Namespace) -> OpenAIWork:
+    if not ns.upstream:
+        raise SpecError(
+            "--upstream", ns.upstream, "a base URL such as http://127.0.0.1:8000/v1 (--backend openai)"
+        )
+    key = None
+    if ns.api_key_env:
+        key = os.environ.get(ns.api_key_env)
+        if not key:  # the variable's name is said, never its value
+            raise SpecError(
+                "--api-key-env", ns.api_key_env, "the name of a set, non-empty environment variable"
+            )
+    if not ns.upstream.startswith(("http://", "https://")):
+        raise SpecError("--upstream", ns.upstream, "a base URL such as http://127.0.0.1:8000/v1")
+    if not 0 < ns.upstream_timeout_s < float("inf"):
+        raise SpecError("--upstream-timeout-s", ns.upstream_timeout_s, "a number of seconds > 0")
+    return OpenAIWork(ns.upstream, ns.model, api_key=key, timeout_s=ns.upstream_timeout_s)
+
+
 def main(argv: list[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
     try:
         log_config(ns.log_level)
         if not 1 <= ns.port <= 65535:
             raise SpecError("--port", ns.port, "an integer in 1..65535")
+        if ns.concurrency is not None:
+            if ns.backend != "openai":
+                raise SpecError(
+                    "--concurrency", ns.concurrency, "only with --backend openai (else --replicas)"
+                )
+            ns.replicas = ns.concurrency
+        if ns.max_task_ms is None:
+            ns.max_task_ms = ns.upstream_timeout_s * 1000.0 + 5000.0 if ns.backend == "openai" else 300_000.0
         if ns.replicas < 1:
             raise SpecError("--replicas", ns.replicas, "an integer >= 1")
         if not ns.speed > 0:
@@ -121,8 +186,10 @@ def main(argv: list[str] | None = None) -> int:
         if ns.history < 1:
             raise SpecError("--history", ns.history, "an integer >= 1")
         rng = np.random.default_rng(ns.seed)
-        work: MatmulWork | SleepWork
-        if ns.model_kind == "matmul":
+        work: MatmulWork | SleepWork | OpenAIWork
+        if ns.backend == "openai":
+            work = _openai_work(ns)
+        elif ns.model_kind == "matmul":
             work = MatmulWork(rng, max_n=ns.max_n)
         else:
             work = SleepWork(parse_service_time(ns.service_time), rng, ns.speed)

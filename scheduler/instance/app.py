@@ -26,6 +26,7 @@ from ..protocol import (
     RunsResponse,
 )
 from .runtime import InstanceRuntime
+from .work import TaskInputError
 
 
 def runtime_of(request: Request) -> InstanceRuntime:
@@ -47,6 +48,10 @@ async def enqueue(req: EnqueueRequest, request: Request) -> EnqueueResponse | JS
             status_code=409,
             content={"detail": f"delivery of task {req.task_id!r} expired before it was read; not queued"},
         )
+    try:
+        runtime.check(req.input_data)
+    except TaskInputError as e:
+        return JSONResponse(status_code=422, content={"detail": str(e)})
     job = runtime.enqueue(
         req.task_id, req.input_data, req.metadata, req.callback_url, callback_token=req.callback_token
     )
@@ -104,7 +109,10 @@ def router() -> APIRouter:
         enqueue,
         methods=["POST"],
         response_model=EnqueueResponse,
-        responses={409: {"description": "the delivery expired (expires_at) before it was read"}},
+        responses={
+            409: {"description": "the delivery expired (expires_at) before it was read"},
+            422: {"description": "input_data is not what this instance's model accepts"},
+        },
     )
     r.add_api_route("/queue/predict", predict, methods=["POST"], response_model=PredictResponse)
     r.add_api_route("/queue/cancel", cancel, methods=["POST"], response_model=CancelResponse)

@@ -116,6 +116,9 @@ class InstanceRuntime:
         self._tasks, self._notifiers = [], set()
         if self._http is not None:
             await self._http.aclose()
+        aclose = getattr(self.work, "aclose", None)  # a work holding connections (the OpenAI backend)
+        if aclose is not None:
+            await aclose()
 
     # -- requests --------------------------------------------------------------
     def enqueue(
@@ -164,6 +167,12 @@ class InstanceRuntime:
         size = self.queue_size
         ahead = max(0, size - self.replicas + 1)
         return mean * ahead / self.replicas, std * math.sqrt(ahead) / self.replicas, size
+
+    def check(self, input_data: Any) -> None:
+        """Raise :class:`TaskInputError` for an input the work refuses up front (if it checks inputs)."""
+        check = getattr(self.work, "check", None)
+        if check is not None:
+            check(input_data)
 
     def get(self, task_id: str) -> Job | None:
         return self._jobs.get(task_id)
@@ -230,13 +239,16 @@ class InstanceRuntime:
 
     async def _notify(self, job: Job) -> None:
         assert self._http is not None and job.callback_url is not None, "started, with a callback"
-        body = {
+        body: dict[str, Any] = {
             "task_id": job.task_id,
             "instance_id": self.instance_id,
             "execution_time": job.execution_ms,
             "result": job.result,
             "error": job.error,
         }
+        metrics = getattr(self.work, "metrics", None)  # token counts, when the work knows them
+        if metrics is not None and (m := metrics(job.result)) is not None:
+            body["metrics"] = m
         why, attempts = "", 0
         deadline = time.monotonic() + self.notify_deadline_s
         while True:
