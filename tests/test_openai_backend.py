@@ -108,7 +108,7 @@ def test_chat_and_completion_tasks_complete_with_the_upstreams_answer_within_con
     done = wait_for_tasks(client, chats + prompts, timeout_s=90)
     for tid in chats:
         task = done[tid]
-        assert task["task_status"] == "completed", task
+        assert task["task_status"] == "completed", task["result"]
         res = task["result"]
         assert res["object"] == "chat.completion" and res["model"] == "chat"
         assert res["choices"][0]["message"]["role"] == "assistant"

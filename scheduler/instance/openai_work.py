@@ -132,7 +132,8 @@ class OpenAIWork:
             await self._http.aclose()
             self._http = None
 
-    async def run(self, input_data: Any) -> Any:
+    async def run(self, input_data: Any, metadata: Mapping[str, Any] | None = None) -> Any:
+        """One upstream request (``metadata`` is the scheduler's; the upstream does not see it)."""
         url = f"{self.upstream}/{endpoint_of(input_data)}"
         body = {**input_data, "model": self.model}
         try:
