@@ -69,4 +69,7 @@ def _document_refusals(routes: list) -> None:
         if (route.methods or set()) & {"POST", "PUT", "PATCH"}:
             extra[408] = {"description": "the request body did not arrive in time"}
             extra[413] = {"description": "request body larger than --max-body-bytes"}
+        extra[503] = {
+            "description": "the server is at its concurrency limit (or, on /queue/submit, no instance)"
+        }
         route.responses = {**extra, **route.responses}
