@@ -114,6 +114,7 @@ def test_chat_and_completion_tasks_complete_with_the_upstreams_answer_within_con
         assert res["choices"][0]["message"]["role"] == "assistant"
         assert len(res["choices"][0]["message"]["content"].split()) == 5
         assert res["usage"] == {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8}
+        assert task["metrics"] == {"input_tokens": 3, "output_tokens": 5}  # from usage, via the completion
     for tid in prompts:
         res = done[tid]["result"]
         assert done[tid]["task_status"] == "completed" and res["object"] == "text_completion", done[tid]

@@ -126,7 +126,7 @@ def replay(events: Iterable[dict[str, Any]], max_mismatches: int = 20) -> Replay
         elif kind == "no_instance":
             compare(ev["task_id"], None)
         elif kind == "complete":
-            sched.complete(ev["task_id"], ev.get("execution_ms"))
+            sched.complete(ev["task_id"], ev.get("execution_ms"), metrics=ev.get("metrics"))
         elif kind == "fail":
             sched.fail(ev["task_id"], ev.get("reason", ""))
         else:

@@ -382,16 +382,34 @@ class Scheduler:
         self._emit({"event": "no_instance", "t": now, "task_id": tid, "reason": reason})
         raise NoInstanceError(model, reason, tid)
 
-    def complete(self, task_id: str, execution_ms: float | None, result: Any = None) -> TaskRecord:
-        """A task ended well after ``execution_ms`` of service on its instance."""
+    def complete(
+        self,
+        task_id: str,
+        execution_ms: float | None,
+        result: Any = None,
+        metrics: dict[str, int] | None = None,
+    ) -> TaskRecord:
+        """A task ended well after ``execution_ms`` of service on its instance.
+
+        ``metrics`` (``input_tokens``, ``output_tokens``) are what the instance measured; they are
+        kept with the task and the predictor learns from them (over the task's own metadata)."""
         now = self.clock.now_ms()
-        rec = self.tracker.complete(task_id, now, execution_ms, result)
+        rec = self.tracker.complete(task_id, now, execution_ms, result, metrics)
         inst = self._task_inst.pop(task_id)
         inst.pool.release(inst, task_id, now)
         if execution_ms is not None:
-            self.predictor.learn(inst.pool, inst, execution_ms, rec.metadata)
+            seen = rec.metadata if not metrics else {**rec.metadata, **metrics}
+            self.predictor.learn(inst.pool, inst, execution_ms, seen)
         if self.recorder is not None:
-            self._emit({"event": "complete", "t": now, "task_id": task_id, "execution_ms": execution_ms})
+            ev: dict[str, Any] = {
+                "event": "complete",
+                "t": now,
+                "task_id": task_id,
+                "execution_ms": execution_ms,
+            }
+            if metrics:
+                ev["metrics"] = dict(metrics)
+            self._emit(ev)
         return rec
 
     def fail(self, task_id: str, reason: str, execution_ms: float | None = None) -> TaskRecord:

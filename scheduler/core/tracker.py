@@ -52,6 +52,7 @@ class TaskRecord:
     error: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     attempts: int = 0
+    metrics: dict[str, int] | None = None  # token counts the instance reported at completion
 
     @property
     def finished(self) -> bool:
@@ -69,7 +70,9 @@ class TaskRecord:
         return max(0.0, self.end_ms - self.submit_ms - self.execution_ms)
 
     def copy(self) -> TaskRecord:
-        return replace(self, metadata=dict(self.metadata))
+        return replace(
+            self, metadata=dict(self.metadata), metrics=None if self.metrics is None else dict(self.metrics)
+        )
 
 
 class TaskTracker:
@@ -193,13 +196,19 @@ class TaskTracker:
         return rec
 
     def complete(
-        self, task_id: str, now_ms: float, execution_ms: float | None, result: Any = None
+        self,
+        task_id: str,
+        now_ms: float,
+        execution_ms: float | None,
+        result: Any = None,
+        metrics: dict[str, int] | None = None,
     ) -> TaskRecord:
         rec = self._get(task_id)
         self._move(rec, COMPLETED)
         rec.end_ms = now_ms
         rec.execution_ms = execution_ms
         rec.result = result
+        rec.metrics = None if metrics is None else dict(metrics)
         self._finish(rec)
         return rec
 

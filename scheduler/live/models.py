@@ -107,6 +107,11 @@ class TaskQueryResponse(BaseModel):
     result: Any = Field(
         description='the instance\'s result when completed, {"error": ...} when failed, else null'
     )
+    metrics: dict[str, int] | None = Field(
+        default=None,
+        description="token counts the instance reported with the completion "
+        "({input_tokens, output_tokens}); null if none",
+    )
 
 
 class TaskDetail(TaskQueryResponse):

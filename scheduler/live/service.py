@@ -611,9 +611,11 @@ class LiveScheduler:
         self._persist(task_id)
         return rec
 
-    def _complete(self, task_id: str, execution_ms: float | None, result: Any) -> TaskRecord:
+    def _complete(
+        self, task_id: str, execution_ms: float | None, result: Any, metrics: dict[str, int] | None = None
+    ) -> TaskRecord:
         self._inflight.pop(task_id, None)
-        rec = self.core.complete(task_id, execution_ms, result)
+        rec = self.core.complete(task_id, execution_ms, result, metrics)
         self._persist(task_id)
         return rec
 
@@ -625,6 +627,7 @@ class LiveScheduler:
         result: Any = None,
         error: str | None = None,
         token: str | None = None,
+        metrics: dict[str, int] | None = None,
     ) -> Ack:
         """An instance reports that a task ended (``/notify/task_complete``); ``token`` is
         the bearer it sent, checked against its callback secret when secrets are on."""
@@ -662,7 +665,7 @@ class LiveScheduler:
         if error is not None:
             rec = self._fail(task_id, f"instance {instance_id!r} reported an error: {error}", execution_ms)
         else:
-            rec = self._complete(task_id, execution_ms, result)
+            rec = self._complete(task_id, execution_ms, result, metrics)
         return Ack("success", f"task {task_id!r} recorded as {rec.status}", rec.total_ms)
 
     # -- watchdog --------------------------------------------------------------

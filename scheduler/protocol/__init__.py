@@ -20,6 +20,7 @@ from .models import (
     PredictResponse,
     ResultResponse,
     RunsResponse,
+    TaskMetrics,
 )
 from .server import log_config, run
 from .transport import KEEPALIVE_EXPIRY_S, pooled_transport
@@ -29,6 +30,7 @@ __all__ = [
     "CancelRequest",
     "CancelResponse",
     "CompletionNotification",
+    "TaskMetrics",
     "CompletionResponse",
     "EnqueueRequest",
     "EnqueueResponse",

@@ -83,6 +83,17 @@ class ResultResponse(BaseModel):
     total_time: float | None = Field(default=None, description="ms from enqueue to completion")
 
 
+class TaskMetrics(BaseModel):
+    """Token counts of a finished task, as the instance measured them (e.g. an OpenAI answer's ``usage``)."""
+
+    input_tokens: int | None = Field(default=None, ge=0, strict=True)
+    output_tokens: int | None = Field(default=None, ge=0, strict=True)
+
+    def counts(self) -> dict[str, int] | None:
+        out = self.model_dump(exclude_none=True)
+        return out or None
+
+
 class CompletionNotification(BaseModel):
     task_id: str
     instance_id: str
@@ -94,6 +105,7 @@ class CompletionNotification(BaseModel):
     )
     result: Any = None
     error: str | None = None
+    metrics: TaskMetrics | None = Field(default=None, description="the task's token counts, if measured")
 
 
 class CompletionResponse(BaseModel):

@@ -25,7 +25,13 @@ async def task_complete(note: CompletionNotification, request: Request) -> Compl
     service = service_of(request)
     token = bearer(request.headers.get("authorization"))
     ack = service.notify(
-        note.task_id, note.instance_id, note.execution_time, note.result, note.error, token=token
+        note.task_id,
+        note.instance_id,
+        note.execution_time,
+        note.result,
+        note.error,
+        token=token,
+        metrics=note.metrics.counts() if note.metrics is not None else None,
     )
     if ack.status == "warning":
         log.warning("completion notification ignored: %s", loggable(ack.message))

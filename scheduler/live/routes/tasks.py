@@ -84,12 +84,14 @@ async def task_query(
     rec = service.task(task_id)
     if rec is None:
         return JSONResponse(status_code=404, content={"detail": f"task {task_id!r} not found"})
+    extra = {} if rec.metrics is None else {"metrics": rec.metrics}  # the spec's five fields otherwise
     return TaskQueryResponse(
         task_id=rec.task_id,
         task_status=cast(TaskStatus, rec.status),  # the tracker's statuses are the API's
         scheduled_ti=rec.instance_id or "",
         submit_time=rec.submit_ms / 1000.0,
         result=_result(rec),
+        **extra,
     )
 
 
@@ -108,6 +110,7 @@ async def task_details(req: TaskDetailsRequest, request: Request) -> TaskDetails
                 scheduled_ti=rec.instance_id or "",
                 submit_time=rec.submit_ms / 1000.0,
                 result=_result(rec),
+                metrics=rec.metrics,
                 completion_time=None if rec.end_ms is None else rec.end_ms / 1000.0,
                 execution_time_ms=rec.execution_ms,
                 predicted_ms=rec.predicted_ms,
@@ -142,6 +145,7 @@ def router() -> APIRouter:
         task_query,
         methods=["GET"],
         response_model=TaskQueryResponse,
+        response_model_exclude_unset=True,  # metrics only when reported
         responses={404: {"description": "unknown task"}},
     )
     r.add_api_route("/task/details", task_details, methods=["POST"], response_model=TaskDetailsResponse)
