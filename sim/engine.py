@@ -211,7 +211,9 @@ def build_predictor(scenario: Scenario) -> Predictor:
     """The scenario's predictor: oracle gets the true distributions, lookup_table the table."""
     p = scenario.predictor
     opts = {
-        k: p[k] for k in ("prior_mean_ms", "prior_std_ms", "min_samples", "features", "forgetting") if k in p
+        k: p[k]
+        for k in ("prior_mean_ms", "prior_std_ms", "min_samples", "features", "forgetting", "residual")
+        if k in p
     }
     return Predictor(p["mode"], oracle=scenario.distributions, lookup_table=scenario.lookup_table, **opts)
 

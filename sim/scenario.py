@@ -77,6 +77,7 @@ PREDICTOR_KEYS = (
     "min_samples",
     "features",
     "forgetting",
+    "residual",
 )
 WORKLOAD_KEYS = ("arrival", "mix", "tokens")
 ARRIVAL_KEYS = {
@@ -669,6 +670,10 @@ def _predictor(value: Any, models: Mapping, base_dir: Path) -> tuple[dict, dict 
         out["features"] = list(check_features(value["features"], "predictor.features"))
     if "forgetting" in value:
         out["forgetting"] = check_forgetting(value["forgetting"], "predictor.forgetting")
+    if "residual" in value:  # false: running tasks count down instead of their residual life
+        if not isinstance(value["residual"], bool):
+            raise SpecError("predictor.residual", value["residual"], "true or false")
+        out["residual"] = value["residual"]
     if "table" in value and "file" in value:
         raise SpecError("predictor.file", value["file"], "either predictor.table or predictor.file, not both")
     table = None

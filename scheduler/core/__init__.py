@@ -24,8 +24,9 @@ from .errors import (
     UnknownStrategyError,
     UnknownTaskError,
 )
-from .predictor import PREDICT_MODES, Prediction, Predictor, parse_lookup_table
-from .queues import WaitEstimate
+from .instance_state import WaitEstimate
+from .lookup import parse_lookup_table
+from .predictor import PREDICT_MODES, Prediction, Predictor
 from .replay import ReplayReport, replay
 from .scheduler import Decision, QueueInfo, Scheduler
 from .stats import Welford

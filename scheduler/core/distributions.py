@@ -133,10 +133,12 @@ class LogNormal(Distribution):
         return {"dist": self.name, "mean_ms": self.mean_ms, "cv": self.cv}
 
 
-def _gamma_cdf(k: float, x: float) -> float:
-    """Regularised lower incomplete gamma P(k, x) (series / continued fraction)."""
+def gamma_p_logq(k: float, x: float) -> tuple[float, float]:
+    """Regularised incomplete gamma: ``P(k, x)`` and ``log Q(k, x)`` (``Q = 1 - P``), by the
+    series below ``k + 1`` and Lentz's continued fraction above (where ``Q`` may underflow,
+    hence its logarithm)."""
     if x <= 0:
-        return 0.0
+        return 0.0, 0.0
     log_pre = k * math.log(x) - x - math.lgamma(k)
     if x < k + 1.0:
         term = total = 1.0 / k
@@ -147,8 +149,8 @@ def _gamma_cdf(k: float, x: float) -> float:
             total += term
             if abs(term) < abs(total) * 1e-15:
                 break
-        return min(1.0, total * math.exp(log_pre))
-    # Lentz's continued fraction for Q(k, x)
+        p = min(1.0, total * math.exp(log_pre))
+        return p, math.log1p(-p) if p < 1.0 else -math.inf
     tiny = 1e-300
     b = x + 1.0 - k
     c = 1.0 / tiny
@@ -166,7 +168,11 @@ def _gamma_cdf(k: float, x: float) -> float:
         h *= delta
         if abs(delta - 1.0) < 1e-15:
             break
-    return max(0.0, 1.0 - math.exp(log_pre) * h)
+    return max(0.0, 1.0 - math.exp(log_pre) * h), log_pre + math.log(h)
+
+
+def _gamma_cdf(k: float, x: float) -> float:
+    return gamma_p_logq(k, x)[0]
 
 
 @dataclass(frozen=True)

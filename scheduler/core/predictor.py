@@ -13,6 +13,13 @@ Modes (docs/scenarios.md):
 * ``regression``: fits execution time on task-metadata features per instance
   (:mod:`scheduler.core.regression`), falling back to ``online``.
 
+Each mode also knows what it can of the service-time *shape*
+(:meth:`Predictor.shape`), which the queue estimates use for the residual life
+of running tasks: the oracle's distribution, a lookup entry's ``dist``/``cv``,
+the family the online statistics fitted once a model has enough completions
+(for ``online`` and ``regression``);
+without one (and with ``residual=False``) a running task counts down.
+
 The online statistics learn in every mode, so switching back to ``online``
 finds them warm.  (The live API calls ``online`` ``default``; it translates
 the name at its boundary, the core knows only ``online``.)
@@ -32,12 +39,16 @@ from numpy.typing import NDArray
 
 from .distributions import Distribution, LogNormal, from_spec
 from .errors import SpecError, UnknownPredictModeError
+from .lookup import parse_lookup_table
 from .regression import DEFAULT_FORGETTING, RegressionModel
+from .residual import residual_moments
+from .shapes import ShapeBook
 from .stats import DecayingStats, Welford
 from .validate import check_integer, check_number
 
 if TYPE_CHECKING:
-    from .queues import InstanceState, Pool
+    from .instance_state import InstanceState
+    from .queues import Pool
 
 PREDICT_MODES = ("online", "oracle", "lookup_table", "clairvoyant", "regression")
 
@@ -62,6 +73,14 @@ class Prediction:
 
     def quantiles(self, ps: Iterable[float] = (0.5, 0.9, 0.95, 0.99)) -> dict[float, float]:
         return {p: self.quantile(p) for p in ps}
+
+    def residual(self, age_ms: float) -> tuple[float, float]:
+        """Mean and variance (ms, ms^2) of the time still to run after ``age_ms`` of
+        service: the residual life of the distribution where known, else the countdown
+        ``max(expected - age, 0)`` with the prediction's variance."""
+        if self.dist is not None:
+            return residual_moments(self.dist, age_ms)
+        return max(self.expected_ms - age_ms, 0.0), self.error_ms**2
 
 
 def _frozen(a: FloatArray) -> FloatArray:
@@ -136,37 +155,6 @@ class _PoolStats:
         self._refresh_views()
 
 
-def parse_lookup_table(table: Mapping[str, Any], field: str = "lookup_table") -> dict[str, Any]:
-    """Validate ``{model: {mean_ms, std_ms, instances: {name: {mean_ms, std_ms}}}}``."""
-    if not isinstance(table, Mapping) or not table:
-        raise SpecError(field, table, "a mapping of model name to {mean_ms, std_ms}")
-    out: dict[str, Any] = {}
-    for model, entry in table.items():
-        where = f"{field}.{model}"
-        if not isinstance(entry, Mapping):
-            raise SpecError(where, entry, "a mapping with mean_ms and std_ms")
-        out[str(model)] = {"instances": {}}
-        for key in ("mean_ms", "std_ms"):
-            if key in entry:
-                out[str(model)][key] = check_number(f"{where}.{key}", entry[key], low=0.0)
-        if "mean_ms" not in out[str(model)]:
-            raise SpecError(f"{where}.mean_ms", None, "a number > 0")
-        out[str(model)].setdefault("std_ms", 0.0)
-        for name, ientry in (entry.get("instances") or {}).items():
-            iwhere = f"{where}.instances.{name}"
-            if not isinstance(ientry, Mapping) or "mean_ms" not in ientry:
-                raise SpecError(iwhere, ientry, "a mapping with mean_ms and std_ms")
-            out[str(model)]["instances"][str(name)] = (
-                check_number(f"{iwhere}.mean_ms", ientry["mean_ms"], low=0.0),
-                check_number(f"{iwhere}.std_ms", ientry.get("std_ms", 0.0), low=0.0),
-            )
-        unknown = set(entry) - {"mean_ms", "std_ms", "instances"}
-        if unknown:
-            k = sorted(unknown)[0]
-            raise SpecError(f"{where}.{k}", entry[k], "only mean_ms, std_ms and instances")
-    return out
-
-
 class Predictor:
     """Predicts execution times per candidate instance, vectorised over a pool."""
 
@@ -183,6 +171,7 @@ class Predictor:
         half_life: float | None = None,
         features: list[str] | None = None,
         forgetting: float = DEFAULT_FORGETTING,
+        residual: bool = True,
     ):
         """``clip_sigmas``: once an instance has ``min_samples`` observations, a new one is clipped
         to its mean +- ``clip_sigmas`` spreads (the spread is the standard deviation, at least a
@@ -206,6 +195,8 @@ class Predictor:
         self._model_stats: dict[str, Welford] = {}
         self._pools: dict[str, Pool] = {}
         self.regression = RegressionModel(features, forgetting)
+        self.shapes = ShapeBook()
+        self.residual = bool(residual)  # False: the countdown for every running task
         self.mode = "online"
         self.set_mode(mode)
 
@@ -216,6 +207,8 @@ class Predictor:
         if mode == "lookup_table" and not self.table:
             raise SpecError("lookup_table", None, "a lookup table before mode 'lookup_table' can be used")
         self.mode = mode
+        for model in self._pools:
+            self._push_shape(model)
 
     def config(self) -> dict[str, Any]:
         """The constructor arguments that rebuild this predictor (JSON-friendly)."""
@@ -229,6 +222,7 @@ class Predictor:
             "clip_sigmas": self.clip_sigmas,
             "half_life": self.half_life,
             **self.regression.config(),
+            "residual": self.residual,
         }
 
     def set_lookup_table(self, table: Mapping[str, Any]) -> None:
@@ -237,6 +231,7 @@ class Predictor:
         for model, pool in self._pools.items():
             for inst in pool.instances:
                 self._fill_table(model, inst)
+            self._push_shape(model)
 
     # -- pool bookkeeping ------------------------------------------------------
     def attach(self, pool: Pool, inst: InstanceState) -> None:
@@ -249,6 +244,29 @@ class Predictor:
         self.regression.attach(pool, inst)
         stats.cold[inst.pos] = True
         stats.n_cold += 1
+        self._push_shape(pool.model)
+
+    # -- service-time shapes (residual life) -----------------------------------------
+    def shape(self, model: str) -> Distribution | None:
+        """The model's service-time shape (any scale) in the current mode, or ``None``
+        where only the countdown is known: the oracle's distribution, the lookup table
+        entry's ``dist``/``cv``, the online fit once enough tasks completed; none for
+        ``clairvoyant``, whose sizes are exact."""
+        if not self.residual:
+            return None
+        if self.mode == "oracle":
+            return self.oracle.get(model)
+        if self.mode == "lookup_table":
+            entry = self.table.get(model)
+            return entry.get("shape") if entry is not None else self.shapes.fitted.get(model)
+        if self.mode in ("online", "regression"):
+            return self.shapes.fitted.get(model)
+        return None
+
+    def _push_shape(self, model: str) -> None:
+        pool = self._pools.get(model)
+        if pool is not None:
+            pool.set_residual(self.shapes.table(self.shape(model)))
 
     def _fill_table(self, model: str, inst: InstanceState) -> None:
         stats = self._stats[model]
@@ -386,6 +404,8 @@ class Predictor:
         dist = None
         if self.mode == "oracle":
             dist = self.oracle[pool.model].scaled(1.0 / inst.speed)
+        elif (shape := self.shape(pool.model)) is not None and mean > 0:
+            dist = shape.scaled(mean / shape.mean_ms)  # the shape at this prediction's mean
         return Prediction(float(mean), float(std), dist)
 
     # -- learning --------------------------------------------------------------
@@ -408,7 +428,10 @@ class Predictor:
         ms = self._model_stats.get(pool.model)
         if ms is None:
             ms = self._model_stats[pool.model] = Welford()
-        ms.add(x * inst.speed)  # sizes normalised to speed 1
+        y = x * inst.speed  # sizes normalised to speed 1
+        ms.add(y)
+        if self.shapes.observe(pool.model, y, ms) and self.mode != "oracle":
+            self._push_shape(pool.model)
         if w.n >= self.min_samples:
             stats.on_mean[p] = w.mean
             stats.on_std[p] = w.std

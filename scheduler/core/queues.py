@@ -23,13 +23,13 @@ looks at all candidates of a model with a handful of vector operations.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from .distributions import normal_quantile
+from .instance_state import InstanceState, WaitEstimate
+from .residual import ResidualTable
 
 _NEG_INF = -np.inf
 
@@ -50,85 +50,6 @@ def _freeze(a: FloatArray) -> FloatArray:
     return a
 
 
-class InstanceState:
-    """One task instance as the core sees it.  ``pos`` indexes its pool's arrays."""
-
-    __slots__ = (
-        "instance_id",
-        "model",
-        "replicas",
-        "speed",
-        "name",
-        "pool",
-        "pos",
-        "running",
-        "pending",
-        "free_slots",
-        "active",
-        "healthy",
-        "meta",
-        "pend_mean",
-        "pend_var",
-        "run_var",
-    )
-
-    def __init__(
-        self,
-        instance_id: str,
-        model: str,
-        replicas: int,
-        speed: float,
-        name: str,
-        pool: Pool,
-        pos: int,
-        meta: dict[str, Any],
-    ):
-        self.instance_id: str = instance_id
-        self.model: str = model
-        self.replicas: int = replicas
-        self.speed: float = speed
-        self.name: str = name
-        self.pool: Pool = pool
-        self.pos: int = pos
-        self.running: dict[str, tuple[int, float]] = {}  # task_id -> (slot, variance)
-        self.pending: dict[str, tuple[float, float]] = {}  # task_id -> (mean, variance), FIFO order
-        self.free_slots: list[int] = list(range(replicas - 1, -1, -1))
-        # Python-side sums, mirrored into the pool's arrays (writes only, no array reads)
-        self.pend_mean = 0.0
-        self.pend_var = 0.0
-        self.run_var = 0.0
-        self.active = True  # False once removed: takes no new tasks, drains the old
-        self.healthy = True
-        self.meta: dict[str, Any] = meta
-
-    @property
-    def in_flight(self) -> int:
-        return len(self.running) + len(self.pending)
-
-    @property
-    def available(self) -> bool:
-        return self.active and self.healthy
-
-    def __repr__(self) -> str:
-        return (
-            f"InstanceState({self.instance_id!r}, model={self.model!r}, "
-            f"replicas={self.replicas}, running={len(self.running)}, pending={len(self.pending)})"
-        )
-
-
-@dataclass(frozen=True)
-class WaitEstimate:
-    """The wait a new task would see on one instance (ms)."""
-
-    mean_ms: float
-    std_ms: float
-
-    def quantile(self, p: float) -> float:
-        if self.std_ms == 0:
-            return self.mean_ms
-        return max(0.0, self.mean_ms + normal_quantile(p) * self.std_ms)
-
-
 class Pool:
     """The instances of one model, with their queue state as arrays."""
 
@@ -141,8 +62,15 @@ class Pool:
     wait_var_: FloatArray
     inv_c: FloatArray
     available: NDArray[np.bool_]
-    ends: FloatArray  # (position, replica slot): predicted end time of the running task, -inf if free
+    pend_var: FloatArray
+    # per (position, replica slot), Fortran order: one column per slot
+    ends: FloatArray  # predicted end time of the running task, -inf if free
+    start: FloatArray  # start time of the running task (any finite value if free)
+    smu: FloatArray  # predicted mean of the running task, 0 if free
+    kscale: FloatArray  # table cells per ms of age: inv_du / mean (0 if free)
     pad: FloatArray  # 0 for the slots an instance has, inf for those it lacks
+
+    _SLOTS = (("ends", _NEG_INF), ("start", 0.0), ("smu", 0.0), ("kscale", 0.0))
 
     def __init__(self, model: str, capacity: int = 8):
         self.model = model
@@ -154,6 +82,9 @@ class Pool:
         self._all_available = True
         self._avail_idx: np.ndarray | None = None
         self.has_available = False
+        self.res: ResidualTable | None = None  # residual life of the model's shape; None: countdown
+        self._inv_du = 1.0  # the table's, folded into kscale
+        self._kcache: tuple[float, Index, NDArray[np.intp]] | None = None
 
     # -- storage ---------------------------------------------------------------
     def _alloc(self, cap: int) -> None:
@@ -169,15 +100,16 @@ class Pool:
         grow("n_running", 0.0)
         grow("n_pending", 0.0)
         grow("pend_mean", 0.0)
+        grow("pend_var", 0.0)
         grow("wait_var_", 0.0)  # variance of the wait, kept current on every event (no time dependence)
         grow("inv_c", 1.0)
         grow("available", False, bool)
-        ends = np.full((cap, self._cols), _NEG_INF, order="F")
-        pad = np.zeros((cap, self._cols), order="F")
-        if getattr(self, "ends", None) is not None:
-            ends[: self.n] = self.ends[: self.n]
-            pad[: self.n] = self.pad[: self.n]
-        self.ends, self.pad = ends, pad
+        for name, fill in self._SLOTS + (("pad", 0.0),):
+            new2 = np.full((cap, self._cols), fill, order="F")
+            old2 = getattr(self, name, None)
+            if old2 is not None:
+                new2[: self.n] = old2[: self.n]
+            setattr(self, name, new2)
         self.capacity = cap
         self._refresh_views()
 
@@ -187,11 +119,12 @@ class Pool:
         self.wait_var_ro = _readonly(self.wait_var_)
 
     def _widen(self, cols: int) -> None:
-        extra = cols - self._cols
-        self.ends = np.asfortranarray(np.hstack([self.ends, np.full((self.capacity, extra), _NEG_INF)]))
-        self.pad = np.asfortranarray(np.hstack([self.pad, np.full((self.capacity, extra), np.inf)]))
+        extra = np.full((self.capacity, cols - self._cols), 0.0)
+        for name, fill in self._SLOTS + (("pad", np.inf),):
+            setattr(self, name, np.asfortranarray(np.hstack([getattr(self, name), extra + fill])))
         self._cols = cols
         self._homogeneous = False
+        self._kcache = None
 
     def add(self, inst: InstanceState) -> None:
         if self.n == self.capacity:
@@ -199,8 +132,8 @@ class Pool:
         if inst.replicas > self._cols:
             if self.n == 0:
                 self._cols = inst.replicas
-                self.ends = np.full((self.capacity, self._cols), _NEG_INF, order="F")
-                self.pad = np.zeros((self.capacity, self._cols), order="F")
+                for name, fill in self._SLOTS + (("pad", 0.0),):
+                    setattr(self, name, np.full((self.capacity, self._cols), fill, order="F"))
             else:
                 self._widen(inst.replicas)
         pos = self.n
@@ -214,6 +147,7 @@ class Pool:
         if inst.replicas < self._cols:
             self._homogeneous = False
         self.n += 1
+        self._kcache = None
         self.refresh_availability()
 
     def refresh_availability(self) -> None:
@@ -234,7 +168,7 @@ class Pool:
         if inst.free_slots:
             slot = inst.free_slots.pop()
             inst.running[task_id] = (slot, var)
-            self.ends[pos, slot] = now + mean
+            self._start(pos, slot, now, mean)
             self.n_running[pos] = len(inst.running)
             inst.run_var += var
         else:
@@ -243,6 +177,7 @@ class Pool:
             inst.pend_mean += mean
             inst.pend_var += var
             self.pend_mean[pos] = inst.pend_mean
+            self.pend_var[pos] = inst.pend_var
         self._sync_var(inst)
 
     def release(self, inst: InstanceState, task_id: str, now: float) -> bool:
@@ -258,10 +193,12 @@ class Pool:
                 mean, nvar = inst.pending.pop(next_id)
                 self._drop_pending(inst, mean, nvar)
                 inst.running[next_id] = (slot, nvar)
-                self.ends[pos, slot] = now + mean
+                self._start(pos, slot, now, mean)
                 inst.run_var += nvar
             else:
                 self.ends[pos, slot] = _NEG_INF
+                self.smu[pos, slot] = self.kscale[pos, slot] = 0.0
+                self._kcache = None
                 inst.free_slots.append(slot)
                 self.n_running[pos] = len(inst.running)
             self._sync_var(inst)
@@ -282,6 +219,27 @@ class Pool:
         else:  # reset exactly: no drift of float sums once the queue is empty
             inst.pend_mean = inst.pend_var = 0.0
         self.pend_mean[pos] = inst.pend_mean
+        self.pend_var[pos] = inst.pend_var
+
+    def _start(self, pos: int, slot: int, now: float, mean: float) -> None:
+        """A task of predicted ``mean`` starts on a replica at ``now``."""
+        self.ends[pos, slot] = now + mean
+        self.start[pos, slot] = now
+        self.smu[pos, slot] = mean
+        self.kscale[pos, slot] = self._inv_du / mean if mean > 1e-9 else 0.0
+        self._kcache = None
+
+    def set_residual(self, table: ResidualTable | None) -> None:
+        """Use ``table`` (the model's service-time shape) for running tasks' residuals,
+        or the countdown ``max(end - now, 0)`` with ``None``."""
+        if table is self.res:
+            return
+        inv_du = table.inv_du if table is not None else 1.0
+        if inv_du != self._inv_du:
+            self.kscale *= inv_du / self._inv_du
+            self._inv_du = inv_du
+        self.res = table
+        self._kcache = None
 
     def _sync_var(self, inst: InstanceState) -> None:
         """Variance of the wait: the prediction variances of the tasks ahead over c^2,
@@ -296,6 +254,8 @@ class Pool:
 
     def wait_mean(self, now: float, idx: Index = None) -> FloatArray:
         """Expected wait (ms) a new task would see, per position (``idx``: a selection, ``None``: all)."""
+        if self.res is not None:
+            return self._wait_mean_residual(now, idx, self.res)
         sel = self._sel
         if self._cols == 1:  # one replica each: residual of the running task plus the work pending
             resid = sel(self.ends[:, 0], idx) - now
@@ -324,12 +284,73 @@ class Pool:
         work *= sel(self.inv_c, idx)
         return np.where(sel(self.n_pending, idx) > 0, work, min_resid)
 
-    def wait_var(self, idx: Index = None) -> FloatArray:
-        """Variance of that wait (ms^2): the prediction variances of the tasks ahead, over c^2
-        (zero while a replica is free).  Read-only."""
+    def wait_var(self, now: float, idx: Index = None) -> FloatArray:
+        """Variance of that wait (ms^2): the variances of the tasks ahead (residual variances
+        of the running ones, prediction variances of the waiting ones), over c^2; zero while
+        a replica is free.  Read-only."""
+        if self.res is not None:
+            return _freeze(self._wait_var_residual(now, idx, self.res))
         if idx is None:
             return self.wait_var_ro[: self.n]
         return _freeze(self.wait_var_[idx])
+
+    # -- residual life ---------------------------------------------------------
+    def _cells(self, now: float, idx: Index) -> NDArray[np.intp]:
+        """Each slot's table cell at ``now`` (its age over its predicted mean), cached per instant."""
+        c = self._kcache
+        if c is not None and c[0] == now and c[1] is idx:
+            return c[2]
+        sel = self._sel
+        if self._cols == 1:
+            u = now - sel(self.start[:, 0], idx)
+            u *= sel(self.kscale[:, 0], idx)
+        else:
+            u = now - sel(self.start, idx)
+            u *= sel(self.kscale, idx)
+        k = u.astype(np.intp)
+        self._kcache = (now, idx, k)
+        return k
+
+    def _wait_mean_residual(self, now: float, idx: Index, res: ResidualTable) -> FloatArray:
+        """As the countdown, with each running task's mean residual life at its age."""
+        sel = self._sel
+        r = res.g.take(self._cells(now, idx), mode="clip")  # clip: past the table, its last cell
+        if self._cols == 1:
+            r *= sel(self.smu[:, 0], idx)
+            r += sel(self.pend_mean, idx)
+            return r
+        r *= sel(self.smu, idx)  # free slots: 0
+        if self._cols <= 4 and self._homogeneous:
+            min_resid = np.minimum(r[:, 0], r[:, 1])
+            work = r[:, 0] + r[:, 1]
+            for k in range(2, self._cols):
+                np.minimum(min_resid, r[:, k], out=min_resid)
+                work += r[:, k]
+        else:
+            min_resid = r.min(axis=1) if self._homogeneous else (r + sel(self.pad, idx)).min(axis=1)
+            work = r.sum(axis=1)
+        work += sel(self.pend_mean, idx)
+        work *= sel(self.inv_c, idx)
+        return np.where(sel(self.n_pending, idx) > 0, work, min_resid)
+
+    def _wait_var_residual(self, now: float, idx: Index, res: ResidualTable) -> FloatArray:
+        sel = self._sel
+        v = res.h.take(self._cells(now, idx), mode="clip")
+        if self._cols == 1:
+            mu = sel(self.smu[:, 0], idx)
+            v *= mu
+            v *= mu
+        else:
+            mu2 = sel(self.smu, idx)
+            v *= mu2
+            v *= mu2
+            v = v.sum(axis=1)
+        v += sel(self.pend_var, idx)
+        ic = sel(self.inv_c, idx)
+        v *= ic
+        v *= ic
+        busy = sel(self.n_running, idx) >= sel(self.replicas, idx)
+        return v if busy.all() else np.where(busy, v, 0.0)
 
     def replicas_at(self, idx: Index = None) -> FloatArray:
         """Replicas per position, read-only."""
@@ -338,7 +359,7 @@ class Pool:
         return _freeze(self.replicas[idx])
 
     def wait(self, now: float, idx: Index = None) -> tuple[FloatArray, FloatArray]:
-        return self.wait_mean(now, idx), self.wait_var(idx)
+        return self.wait_mean(now, idx), self.wait_var(now, idx)
 
     def wait_one(self, inst: InstanceState, now: float) -> WaitEstimate:
         mean, var = self.wait(now, np.array([inst.pos]))

@@ -32,8 +32,9 @@ from .errors import (
     UnknownInstanceError,
     UnknownTaskError,
 )
+from .instance_state import InstanceState, WaitEstimate
 from .predictor import Prediction, Predictor
-from .queues import InstanceState, Pool, WaitEstimate
+from .queues import Pool
 from .strategies import Candidates, Strategy, make_strategy
 from .tracker import QUEUED, SCHEDULED, TaskRecord, TaskTracker
 from .validate import check_integer, check_number

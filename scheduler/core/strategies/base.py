@@ -102,7 +102,7 @@ class Candidates:
     def wait_var(self) -> FloatArray:
         """Variance (ms^2) of that wait, per candidate."""
         if self._wait_var is None:
-            self._wait_var = self._pool.wait_var(self._idx)
+            self._wait_var = self._pool.wait_var(self.now_ms, self._idx)
         return self._wait_var
 
     @property

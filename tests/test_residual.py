@@ -1,0 +1,227 @@
+"""Residual life: closed forms against Monte Carlo, the tables, the fitted shapes, and
+the time-aware queue estimates that use them (injected clock, no timing luck)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from scheduler import (
+    Deterministic,
+    Empirical,
+    Exponential,
+    Gamma,
+    LogNormal,
+    ManualClock,
+    Predictor,
+    Scheduler,
+    SpecError,
+    Uniform,
+)
+from scheduler.core.residual import ResidualTable, fit_shape, residual_moments
+from scheduler.core.shapes import SHAPE_MIN_SAMPLES
+
+DISTS = [
+    Exponential(100.0),
+    LogNormal(100.0, 2.0),
+    LogNormal(100.0, 0.5),
+    Gamma(100.0, 0.5),
+    Gamma(100.0, 2.0),
+    Uniform(50.0, 150.0),
+    Deterministic(100.0),
+    Empirical(np.random.default_rng(9).exponential(100.0, 500)),
+]
+
+
+@pytest.mark.parametrize("dist", DISTS, ids=lambda d: f"{d.name}-{d.std_ms / d.mean_ms:.2g}")
+def test_residual_moments_match_monte_carlo(dist):
+    x = dist.sample(np.random.default_rng(1), 400_000)
+    for age in (0.0, 30.0, 100.0, 250.0):
+        left = x[x > age] - age
+        if left.size < 5000:
+            continue
+        m, v = residual_moments(dist, age)
+        se = left.std() / math.sqrt(left.size)
+        assert abs(m - left.mean()) < 5 * se + 1e-9, (dist, age, m, left.mean())
+        assert math.sqrt(v) == pytest.approx(left.std(), rel=0.05, abs=1e-9), (dist, age)
+
+
+def test_residual_life_by_family():
+    # memoryless: the full mean at every age
+    assert residual_moments(Exponential(100.0), 1e4) == (100.0, 1e4)
+    # heavy tail: the longer it ran, the longer it will run; light tail: shorter, never zero
+    heavy = [residual_moments(LogNormal(100.0, 2.0), a)[0] for a in (0, 100, 1000, 1e5)]
+    assert heavy == sorted(heavy) and heavy[-1] > 1e4
+    light = [residual_moments(Gamma(100.0, 0.5), a)[0] for a in (0, 100, 300, 1e4)]
+    assert light == sorted(light, reverse=True) and light[-1] == pytest.approx(25.0, rel=0.01)
+    # bounded support: overdue means done
+    assert residual_moments(Deterministic(100.0), 150.0) == (0.0, 0.0)
+    assert residual_moments(Uniform(50.0, 150.0), 160.0) == (0.0, 0.0)
+    # a scaled distribution scales its residual
+    m, v = residual_moments(LogNormal(100.0, 2.0).scaled(2.0), 200.0)
+    m1, v1 = residual_moments(LogNormal(100.0, 2.0), 100.0)
+    assert (m, v) == pytest.approx((2 * m1, 4 * v1))
+
+
+def test_table_reads_close_to_the_closed_form():
+    dist = LogNormal(100.0, 2.0)
+    table = ResidualTable(dist)
+    for age in (0.0, 10.0, 100.0, 1000.0, 10_000.0):
+        g, h = table.at(age / 100.0)
+        m, v = residual_moments(dist, age)
+        assert 100.0 * g == pytest.approx(m, rel=0.01)
+        assert 1e4 * h == pytest.approx(v, rel=0.02)
+    assert not table.g.flags.writeable
+
+
+@pytest.mark.parametrize(
+    "dist, family",
+    [
+        (LogNormal(100.0, 2.0), "lognormal"),
+        (LogNormal(100.0, 0.5), "lognormal"),
+        (Exponential(100.0), "gamma"),
+        (Gamma(100.0, 0.5), "gamma"),
+    ],
+)
+def test_fit_shape_picks_the_family_and_its_cv(dist, family):
+    x = dist.sample(np.random.default_rng(4), 5000)
+    shape = fit_shape(float(x.mean()), float(np.log(x).mean()), float(np.log(x).var(ddof=1)))
+    true_cv = dist.std_ms / dist.mean_ms
+    assert shape.name == family and shape.mean_ms == 1.0
+    assert shape.std_ms == pytest.approx(true_cv, abs=0.1 * true_cv + 0.05)
+    assert fit_shape(100.0, math.log(100.0), 1e-6) is None  # no spread: the countdown
+
+
+def make(mode="oracle", dist=None, **kw):
+    clock = ManualClock()
+    pred = Predictor(mode, oracle={"m": dist or Exponential(100.0)}, **kw)
+    s = Scheduler("shortest_queue", clock=clock, rng=0, predictor=pred)
+    return s, clock
+
+
+def test_an_exponential_running_task_keeps_its_full_mean():
+    s, clock = make("oracle", Exponential(100.0))
+    s.add_instance("m", instance_id="a")
+    s.submit("m")
+    for t in (0, 50, 99, 100, 500):
+        clock.set(t)
+        (q,) = s.queue_info()
+        assert q.wait_mean_ms == pytest.approx(100.0, rel=0.001)
+        assert q.wait_std_ms == pytest.approx(100.0, rel=0.002)
+
+
+def test_an_overdue_heavy_tailed_task_gets_longer_and_never_zero():
+    s, clock = make("oracle", LogNormal(100.0, 2.0))
+    s.add_instance("m", instance_id="a")
+    s.add_instance("m", instance_id="b")
+    s.submit("m", task_id="old")  # on one of them
+    clock.set(400.0)
+    s.submit("m", task_id="young")  # the other one is free: it goes there
+    clock.set(450.0)
+    waits = {q.instance_id: q.wait_mean_ms for q in s.queue_info()}
+    old = s.task("old").instance_id
+    young = s.task("young").instance_id
+    assert waits[old] > waits[young] > 0  # the old task is expected to run longer
+    assert waits[old] == pytest.approx(residual_moments(LogNormal(100.0, 2.0), 450.0)[0], rel=0.01)
+    # a third task goes to the young one, although the old one started earlier
+    assert s.submit("m").instance_id == young
+    clock.set(1e6)
+    assert all(q.wait_mean_ms > 0 for q in s.queue_info())
+
+
+def test_wait_variance_uses_the_residual_variance_and_queued_predictions():
+    s, clock = make("oracle", LogNormal(100.0, 0.5))
+    s.add_instance("m", instance_id="a", replicas=2)
+    for _ in range(3):
+        s.submit("m")
+    clock.set(80.0)
+    (q,) = s.queue_info()
+    m, v = residual_moments(LogNormal(100.0, 0.5), 80.0)
+    assert q.wait_mean_ms == pytest.approx((2 * m + 100.0) / 2, rel=0.01)
+    assert q.wait_std_ms**2 == pytest.approx((2 * v + 50.0**2) / 4, rel=0.02)
+
+
+def test_countdown_remains_where_nothing_is_known():
+    s, clock = make("clairvoyant")
+    s.add_instance("m", instance_id="a")
+    s.submit("m", size_ms=100.0)
+    clock.set(60.0)
+    assert s.queue_info()[0].wait_mean_ms == pytest.approx(40.0)
+    clock.set(160.0)
+    assert s.queue_info()[0].wait_mean_ms == 0.0  # overdue: the countdown clamps (sizes are exact)
+
+
+def test_online_learns_a_shape_then_uses_it():
+    s, clock = make("online", min_samples=3)
+    s.add_instance("m", instance_id="a")
+    rng = np.random.default_rng(3)
+    assert s.predictor.shape("m") is None
+    for size in rng.lognormal(4.0, 1.27, SHAPE_MIN_SAMPLES):
+        d = s.submit("m")
+        clock.advance(float(size))
+        s.complete(d.task_id, float(size))
+    shape = s.predictor.shape("m")
+    assert shape is not None and shape.name == "lognormal"
+    d = s.submit("m")
+    p = s.prediction("a")
+    assert p.dist is not None and p.dist.mean_ms == pytest.approx(p.expected_ms)
+    clock.advance(10 * p.expected_ms)  # long overdue: heavy tail, so more than the mean is left
+    assert s.queue_info()[0].wait_mean_ms > p.expected_ms
+    s.set_predict_mode("clairvoyant")
+    assert s.queue_info()[0].wait_mean_ms == 0.0  # back to the countdown, which clamps
+    s.complete(d.task_id, 1.0)
+
+
+def test_lookup_table_dist_and_cv():
+    table = {
+        "m": {"mean_ms": 100, "std_ms": 200, "dist": "lognormal"},
+        "g": {"mean_ms": 50, "dist": "gamma", "cv": 0.5},
+        "e": {"mean_ms": 10, "dist": "exponential"},
+        "d": {"mean_ms": 10, "dist": "deterministic"},
+        "x": {"mean_ms": 10, "std_ms": 1},
+    }
+    p = Predictor("lookup_table", lookup_table=table)
+    assert p.shape("m") == LogNormal(1.0, 2.0)
+    assert p.shape("g") == Gamma(1.0, 0.5)
+    assert p.shape("e") == Exponential(1.0)
+    assert p.shape("d") is None and p.shape("x") is None
+    for entry, field in [
+        ({"mean_ms": 1, "dist": "weibull"}, "lookup_table.m.dist"),
+        ({"mean_ms": 1, "dist": "gamma", "cv": -1}, "lookup_table.m.cv"),
+        ({"mean_ms": 1, "cv": 1}, "lookup_table.m.cv"),
+    ]:
+        with pytest.raises(SpecError) as e:
+            Predictor("lookup_table", lookup_table={"m": entry})
+        assert e.value.field == field
+
+
+def test_scenario_files_can_switch_residual_life_off():
+    from sim.engine import build_predictor
+    from sim.scenario import Scenario
+
+    spec = {
+        "models": {"m": {"service_time": {"dist": "lognormal", "mean_ms": 100, "cv": 2}}},
+        "instances": [{"model": "m", "count": 2}],
+        "workload": {"arrival": {"process": "poisson", "rate_per_s": 10}},
+        "tasks": 100,
+        "predictor": {"mode": "oracle"},
+    }
+    assert build_predictor(Scenario.from_dict(spec)).shape("m") == LogNormal(100.0, 2.0)
+    spec["predictor"]["residual"] = False
+    pred = build_predictor(Scenario.from_dict(spec))
+    assert pred.shape("m") is None and pred.config()["residual"] is False
+    spec["predictor"]["residual"] = "no"
+    with pytest.raises(SpecError, match="predictor.residual"):
+        Scenario.from_dict(spec)
+
+
+def test_prediction_residual_uses_the_distribution_or_counts_down():
+    s, clock = make("oracle", LogNormal(100.0, 2.0))
+    s.add_instance("m", instance_id="a", speed=2.0)
+    p = s.prediction("a")
+    assert p.residual(100.0) == pytest.approx(residual_moments(LogNormal(50.0, 2.0), 100.0))
+    s.set_predict_mode("clairvoyant")
+    q = s.prediction("a", size_ms=80.0)
+    assert q.dist is None and q.residual(30.0) == (10.0, 0.0)
