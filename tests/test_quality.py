@@ -140,10 +140,15 @@ def test_risk_averse_strategies_no_worse_on_p99_for_heavy_tails(runs, strategy):
 
 @pytest.mark.slow
 def test_online_predictor_within_3_percent_of_the_oracle(runs):
-    """The online predictor learns means per instance and the shape per model (here the
-    warm-up's 2,000 completions); after that it is within 3% of the oracle."""
+    """The online predictor learns means per instance and the shape per model (here in the
+    warm-up's 4,000 tasks); after that its mean latency is within 3% of the oracle's.  (Their
+    decisions differ, so the pairing helps less than between strategies of one run: the mean,
+    not a tail quantile, has the power for a 3% bound here.)"""
     online, oracle = runs["lognormal_cv2@0.9/online"], runs["lognormal_cv2@0.9"]
-    for metric in ("latency_mean_ms", "latency_p95_ms"):
-        assert_no_worse(
-            (online, "shortest_queue"), (oracle, "shortest_queue"), metric, "online vs oracle", slack=0.03
-        )
+    assert_no_worse(
+        (online, "shortest_queue"),
+        (oracle, "shortest_queue"),
+        "latency_mean_ms",
+        "online vs oracle",
+        slack=0.03,
+    )

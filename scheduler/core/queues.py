@@ -62,15 +62,16 @@ class Pool:
     wait_var_: FloatArray
     inv_c: FloatArray
     available: NDArray[np.bool_]
-    pend_var: FloatArray
+    pend_var_c2: FloatArray  # variance of the waiting tasks' predictions over c^2
     # per (position, replica slot), Fortran order: one column per slot
     ends: FloatArray  # predicted end time of the running task, -inf if free
     start: FloatArray  # start time of the running task (any finite value if free)
     smu: FloatArray  # predicted mean of the running task, 0 if free
     kscale: FloatArray  # table cells per ms of age: inv_du / mean (0 if free)
+    svs: FloatArray  # mean^2 / c^2 while every replica is busy, else 0: scales the residual variance
     pad: FloatArray  # 0 for the slots an instance has, inf for those it lacks
 
-    _SLOTS = (("ends", _NEG_INF), ("start", 0.0), ("smu", 0.0), ("kscale", 0.0))
+    _SLOTS = (("ends", _NEG_INF), ("start", 0.0), ("smu", 0.0), ("kscale", 0.0), ("svs", 0.0))
 
     def __init__(self, model: str, capacity: int = 8):
         self.model = model
@@ -84,7 +85,7 @@ class Pool:
         self.has_available = False
         self.res: ResidualTable | None = None  # residual life of the model's shape; None: countdown
         self._inv_du = 1.0  # the table's, folded into kscale
-        self._kcache: tuple[float, Index, NDArray[np.intp]] | None = None
+        self._kcache: tuple[float, Index, FloatArray] | None = None
 
     # -- storage ---------------------------------------------------------------
     def _alloc(self, cap: int) -> None:
@@ -100,7 +101,7 @@ class Pool:
         grow("n_running", 0.0)
         grow("n_pending", 0.0)
         grow("pend_mean", 0.0)
-        grow("pend_var", 0.0)
+        grow("pend_var_c2", 0.0)
         grow("wait_var_", 0.0)  # variance of the wait, kept current on every event (no time dependence)
         grow("inv_c", 1.0)
         grow("available", False, bool)
@@ -168,7 +169,11 @@ class Pool:
         if inst.free_slots:
             slot = inst.free_slots.pop()
             inst.running[task_id] = (slot, var)
-            self._start(pos, slot, now, mean)
+            c = inst.replicas
+            busy = len(inst.running) >= c
+            self._start(pos, slot, now, mean, mean * mean / (c * c) if busy else 0.0)
+            if busy and c > 1:  # the last replica taken: every running task's spread now counts
+                self.svs[pos, :c] = self.smu[pos, :c] ** 2 / (c * c)
             self.n_running[pos] = len(inst.running)
             inst.run_var += var
         else:
@@ -177,7 +182,7 @@ class Pool:
             inst.pend_mean += mean
             inst.pend_var += var
             self.pend_mean[pos] = inst.pend_mean
-            self.pend_var[pos] = inst.pend_var
+            self.pend_var_c2[pos] = inst.pend_var / (inst.replicas * inst.replicas)
         self._sync_var(inst)
 
     def release(self, inst: InstanceState, task_id: str, now: float) -> bool:
@@ -193,11 +198,16 @@ class Pool:
                 mean, nvar = inst.pending.pop(next_id)
                 self._drop_pending(inst, mean, nvar)
                 inst.running[next_id] = (slot, nvar)
-                self._start(pos, slot, now, mean)
+                c = inst.replicas
+                self._start(pos, slot, now, mean, mean * mean / (c * c))  # still busy
                 inst.run_var += nvar
             else:
                 self.ends[pos, slot] = _NEG_INF
                 self.smu[pos, slot] = self.kscale[pos, slot] = 0.0
+                if inst.replicas > 1 and len(inst.running) == inst.replicas - 1:
+                    self.svs[pos, :] = 0.0  # a replica is free: the wait is 0, and so its spread
+                else:
+                    self.svs[pos, slot] = 0.0
                 self._kcache = None
                 inst.free_slots.append(slot)
                 self.n_running[pos] = len(inst.running)
@@ -219,14 +229,15 @@ class Pool:
         else:  # reset exactly: no drift of float sums once the queue is empty
             inst.pend_mean = inst.pend_var = 0.0
         self.pend_mean[pos] = inst.pend_mean
-        self.pend_var[pos] = inst.pend_var
+        self.pend_var_c2[pos] = inst.pend_var / (inst.replicas * inst.replicas)
 
-    def _start(self, pos: int, slot: int, now: float, mean: float) -> None:
+    def _start(self, pos: int, slot: int, now: float, mean: float, var_scale: float) -> None:
         """A task of predicted ``mean`` starts on a replica at ``now``."""
         self.ends[pos, slot] = now + mean
         self.start[pos, slot] = now
         self.smu[pos, slot] = mean
         self.kscale[pos, slot] = self._inv_du / mean if mean > 1e-9 else 0.0
+        self.svs[pos, slot] = var_scale
         self._kcache = None
 
     def set_residual(self, table: ResidualTable | None) -> None:
@@ -295,8 +306,9 @@ class Pool:
         return _freeze(self.wait_var_[idx])
 
     # -- residual life ---------------------------------------------------------
-    def _cells(self, now: float, idx: Index) -> NDArray[np.intp]:
-        """Each slot's table cell at ``now`` (its age over its predicted mean), cached per instant."""
+    def _residuals(self, now: float, idx: Index, res: ResidualTable) -> FloatArray:
+        """Per slot, (g, h) of its running task at ``now``: the table row at its age over
+        its predicted mean (clipped to the last row).  Cached per instant and selection."""
         c = self._kcache
         if c is not None and c[0] == now and c[1] is idx:
             return c[2]
@@ -307,19 +319,19 @@ class Pool:
         else:
             u = now - sel(self.start, idx)
             u *= sel(self.kscale, idx)
-        k = u.astype(np.intp)
-        self._kcache = (now, idx, k)
-        return k
+        gh = res.gh.take(u.astype(np.intp), axis=0, mode="clip")
+        self._kcache = (now, idx, gh)
+        return gh
 
     def _wait_mean_residual(self, now: float, idx: Index, res: ResidualTable) -> FloatArray:
         """As the countdown, with each running task's mean residual life at its age."""
         sel = self._sel
-        r = res.g.take(self._cells(now, idx), mode="clip")  # clip: past the table, its last cell
+        gh = self._residuals(now, idx, res)
         if self._cols == 1:
-            r *= sel(self.smu[:, 0], idx)
+            r = gh[:, 0] * sel(self.smu[:, 0], idx)
             r += sel(self.pend_mean, idx)
             return r
-        r *= sel(self.smu, idx)  # free slots: 0
+        r = gh[..., 0] * sel(self.smu, idx)  # free slots: 0
         if self._cols <= 4 and self._homogeneous:
             min_resid = np.minimum(r[:, 0], r[:, 1])
             work = r[:, 0] + r[:, 1]
@@ -334,23 +346,16 @@ class Pool:
         return np.where(sel(self.n_pending, idx) > 0, work, min_resid)
 
     def _wait_var_residual(self, now: float, idx: Index, res: ResidualTable) -> FloatArray:
+        """Residual variances of the running tasks plus the waiting tasks' prediction
+        variances, over c^2; 0 while a replica is free (``svs`` is 0 then)."""
         sel = self._sel
-        v = res.h.take(self._cells(now, idx), mode="clip")
+        gh = self._residuals(now, idx, res)
         if self._cols == 1:
-            mu = sel(self.smu[:, 0], idx)
-            v *= mu
-            v *= mu
+            v = gh[:, 1] * sel(self.svs[:, 0], idx)
         else:
-            mu2 = sel(self.smu, idx)
-            v *= mu2
-            v *= mu2
-            v = v.sum(axis=1)
-        v += sel(self.pend_var, idx)
-        ic = sel(self.inv_c, idx)
-        v *= ic
-        v *= ic
-        busy = sel(self.n_running, idx) >= sel(self.replicas, idx)
-        return v if busy.all() else np.where(busy, v, 0.0)
+            v = (gh[..., 1] * sel(self.svs, idx)).sum(axis=1)
+        v += sel(self.pend_var_c2, idx)
+        return v
 
     def replicas_at(self, idx: Index = None) -> FloatArray:
         """Replicas per position, read-only."""

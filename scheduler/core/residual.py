@@ -114,11 +114,12 @@ class ResidualTable:
     """A distribution's residual life in units of its mean, tabulated on ages.
 
     ``g[k]`` and ``h[k]`` are the residual mean and variance at age
-    ``(k + 0.5) / inv_du`` means, for a distribution of mean 1; a task of
-    predicted mean ``mu`` and age ``a`` reads cell ``int(a / mu * inv_du)``
-    (clipped to the last cell) and scales by ``mu`` and ``mu**2``."""
+    ``(k + 0.5) / inv_du`` means, for a distribution of mean 1 (``gh`` holds
+    both, row by row); a task of predicted mean ``mu`` and age ``a`` reads row
+    ``int(a / mu * inv_du)`` (clipped to the last row) and scales by ``mu`` and
+    ``mu**2``."""
 
-    __slots__ = ("g", "h", "inv_du", "u_max", "name")
+    __slots__ = ("g", "h", "gh", "inv_du", "u_max", "name")
 
     def __init__(self, dist: Distribution, cells: int = CELLS):
         mean = dist.mean_ms
@@ -134,8 +135,9 @@ class ResidualTable:
         centres = (np.arange(cells) + 0.5) * (u_max / cells)
         self.g: NDArray[np.float64] = np.interp(centres, nodes, mv[:, 0] / mean)
         self.h: NDArray[np.float64] = np.interp(centres, nodes, mv[:, 1] / (mean * mean))
-        self.g.setflags(write=False)
-        self.h.setflags(write=False)
+        self.gh: NDArray[np.float64] = np.stack([self.g, self.h], axis=1)  # one read for both
+        for a in (self.g, self.h, self.gh):
+            a.setflags(write=False)
         self.inv_du = cells / u_max
         self.u_max = u_max
 
