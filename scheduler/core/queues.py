@@ -63,15 +63,18 @@ class Pool:
     inv_c: FloatArray
     available: NDArray[np.bool_]
     pend_var_c2: FloatArray  # variance of the waiting tasks' predictions over c^2
+    add2: FloatArray  # (position, 2): pend_mean and pend_var_c2 side by side (they are its columns)
     # per (position, replica slot), Fortran order: one column per slot
     ends: FloatArray  # predicted end time of the running task, -inf if free
     start: FloatArray  # start time of the running task (any finite value if free)
-    smu: FloatArray  # predicted mean of the running task, 0 if free
     kscale: FloatArray  # table cells per ms of age: inv_du / mean (0 if free)
-    svs: FloatArray  # mean^2 / c^2 while every replica is busy, else 0: scales the residual variance
     pad: FloatArray  # 0 for the slots an instance has, inf for those it lacks
+    # (position, slot, 2): what scales a running task's residual (mean, variance); views:
+    scale2: FloatArray
+    smu: FloatArray  # predicted mean of the running task, 0 if free
+    svs: FloatArray  # mean^2 / c^2 while every replica is busy, else 0
 
-    _SLOTS = (("ends", _NEG_INF), ("start", 0.0), ("smu", 0.0), ("kscale", 0.0), ("svs", 0.0))
+    _SLOTS = (("ends", _NEG_INF), ("start", 0.0), ("kscale", 0.0))
 
     def __init__(self, model: str, capacity: int = 8):
         self.model = model
@@ -100,8 +103,6 @@ class Pool:
         grow("inv_speed", 1.0)
         grow("n_running", 0.0)
         grow("n_pending", 0.0)
-        grow("pend_mean", 0.0)
-        grow("pend_var_c2", 0.0)
         grow("wait_var_", 0.0)  # variance of the wait, kept current on every event (no time dependence)
         grow("inv_c", 1.0)
         grow("available", False, bool)
@@ -111,8 +112,17 @@ class Pool:
             if old2 is not None:
                 new2[: self.n] = old2[: self.n]
             setattr(self, name, new2)
+        add2, scale2 = np.zeros((cap, 2)), np.zeros((cap, self._cols, 2))
+        if getattr(self, "add2", None) is not None:
+            add2[: self.n], scale2[: self.n] = self.add2[: self.n], self.scale2[: self.n]
+        self._pairs(add2, scale2)
         self.capacity = cap
         self._refresh_views()
+
+    def _pairs(self, add2: FloatArray, scale2: FloatArray) -> None:
+        """Paired arrays, so that one operation serves the wait's mean and its variance."""
+        self.add2, self.pend_mean, self.pend_var_c2 = add2, add2[:, 0], add2[:, 1]
+        self.scale2, self.smu, self.svs = scale2, scale2[:, :, 0], scale2[:, :, 1]
 
     def _refresh_views(self) -> None:
         """Read-only views of the arrays strategies may see (slices of them stay read-only)."""
@@ -123,6 +133,9 @@ class Pool:
         extra = np.full((self.capacity, cols - self._cols), 0.0)
         for name, fill in self._SLOTS + (("pad", np.inf),):
             setattr(self, name, np.asfortranarray(np.hstack([getattr(self, name), extra + fill])))
+        self._pairs(
+            self.add2, np.concatenate([self.scale2, np.zeros((self.capacity, cols - self._cols, 2))], 1)
+        )
         self._cols = cols
         self._homogeneous = False
         self._kcache = None
@@ -135,6 +148,7 @@ class Pool:
                 self._cols = inst.replicas
                 for name, fill in self._SLOTS + (("pad", 0.0),):
                     setattr(self, name, np.full((self.capacity, self._cols), fill, order="F"))
+                self._pairs(self.add2, np.zeros((self.capacity, self._cols, 2)))
             else:
                 self._widen(inst.replicas)
         pos = self.n
@@ -307,8 +321,10 @@ class Pool:
 
     # -- residual life ---------------------------------------------------------
     def _residuals(self, now: float, idx: Index, res: ResidualTable) -> FloatArray:
-        """Per slot, (g, h) of its running task at ``now``: the table row at its age over
-        its predicted mean (clipped to the last row).  Cached per instant and selection."""
+        """Per slot, the residual (mean, variance) pair of its running task at ``now``, from
+        the table row at its age over its predicted mean (clipped to the last row), scaled
+        by ``scale2``.  With one replica per instance the pending work is added too: each
+        row is then the wait's (mean, variance).  Cached per instant and selection."""
         c = self._kcache
         if c is not None and c[0] == now and c[1] is idx:
             return c[2]
@@ -316,22 +332,24 @@ class Pool:
         if self._cols == 1:
             u = now - sel(self.start[:, 0], idx)
             u *= sel(self.kscale[:, 0], idx)
+            mv = res.gh.take(u.astype(np.intp), axis=0, mode="clip")
+            mv *= sel(self.scale2[:, 0], idx)
+            mv += sel(self.add2, idx)
         else:
             u = now - sel(self.start, idx)
             u *= sel(self.kscale, idx)
-        gh = res.gh.take(u.astype(np.intp), axis=0, mode="clip")
-        self._kcache = (now, idx, gh)
-        return gh
+            mv = res.gh.take(u.astype(np.intp), axis=0, mode="clip")
+            mv *= sel(self.scale2, idx)
+        self._kcache = (now, idx, mv)
+        return mv
 
     def _wait_mean_residual(self, now: float, idx: Index, res: ResidualTable) -> FloatArray:
         """As the countdown, with each running task's mean residual life at its age."""
         sel = self._sel
-        gh = self._residuals(now, idx, res)
+        mv = self._residuals(now, idx, res)
         if self._cols == 1:
-            r = gh[:, 0] * sel(self.smu[:, 0], idx)
-            r += sel(self.pend_mean, idx)
-            return r
-        r = gh[..., 0] * sel(self.smu, idx)  # free slots: 0
+            return mv[:, 0]
+        r = mv[..., 0]  # free slots: 0
         if self._cols <= 4 and self._homogeneous:
             min_resid = np.minimum(r[:, 0], r[:, 1])
             work = r[:, 0] + r[:, 1]
@@ -348,13 +366,11 @@ class Pool:
     def _wait_var_residual(self, now: float, idx: Index, res: ResidualTable) -> FloatArray:
         """Residual variances of the running tasks plus the waiting tasks' prediction
         variances, over c^2; 0 while a replica is free (``svs`` is 0 then)."""
-        sel = self._sel
-        gh = self._residuals(now, idx, res)
+        mv = self._residuals(now, idx, res)
         if self._cols == 1:
-            v = gh[:, 1] * sel(self.svs[:, 0], idx)
-        else:
-            v = (gh[..., 1] * sel(self.svs, idx)).sum(axis=1)
-        v += sel(self.pend_var_c2, idx)
+            return mv[:, 1]
+        v: FloatArray = mv[..., 1].sum(axis=1)
+        v += self._sel(self.pend_var_c2, idx)
         return v
 
     def replicas_at(self, idx: Index = None) -> FloatArray:
