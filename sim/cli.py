@@ -303,8 +303,8 @@ def _run(args) -> int:
             logs.close()
     print(
         f"scenario {res.scenario.name}: {res.scenario.replications} replication(s), "
-        f"{res.simulated_tasks:,} tasks simulated in {res.wall_s:.1f} s; "
-        f"the first {res.scenario.warmup_tasks} of each run not measured"
+        f"{res.simulated_tasks:,} tasks in {res.wall_s:.1f} s; "
+        f"first {res.scenario.warmup_tasks} of each run not measured"
     )
     failed = write_results(res, output_dir(args, scn), plots=not args.no_plots, fmt=args.format)
     if failed is None:
