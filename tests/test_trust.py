@@ -501,9 +501,9 @@ def test_one_forged_completion_cannot_starve_an_instance(fakes):
     counts = _train_and_forge(fakes, "round_robin")  # round robin ignores estimates: the setup is fair
     assert counts == {9001: 100, 9002: 100}
     # reproduced: with clipping and forgetting out of reach, the poisoned instance gets nothing
-    counts = _train_and_forge(fakes, "shortest_queue", learn_clip_sigmas=1e12, learn_half_life=1e12)
+    counts = _train_and_forge(fakes, "shortest_queue")  # the defaults: plain running mean, as in sim
     assert counts[9001] == 0, counts
-    counts = _train_and_forge(fakes, "shortest_queue")  # the defaults
+    counts = _train_and_forge(fakes, "shortest_queue", learn_clip_sigmas=4, learn_half_life=500)
     assert counts[9001] >= 60, counts
 
 

@@ -182,13 +182,15 @@ OPTIONS: tuple[Option, ...] = (
         "learn_clip_sigmas",
         _float_pos,
         "the online predictor clips a new execution time to the instance's mean +- this many "
-        "spreads, so one outlier or forged completion moves it a bounded step (default 4)",
+        "spreads, so one outlier or forged completion moves it a bounded step, e.g. 4 "
+        "(default off: predictions match the simulator's)",
         "K",
     ),
     Option(
         "learn_half_life",
         _float_pos,
-        "observations lose half their weight in the online predictor every this many newer ones (default 500)",
+        "observations lose half their weight in the online predictor every this many newer ones, "
+        "e.g. 500 (default off)",
         "N",
     ),
     Option(
@@ -286,8 +288,8 @@ class LiveConfig:
     unhealthy_after: int = 2
     task_timeout_s: float = 30.0
     task_hard_limit_s: float = 600.0
-    learn_clip_sigmas: float = 4.0
-    learn_half_life: float = 500.0
+    learn_clip_sigmas: float | None = None  # off by default: live predicts as the simulator does
+    learn_half_life: float | None = None
     max_history: int = 100_000
     max_history_bytes: int = 256 << 20
     #: the state store: a SQLite file, or None / "none" for memory only.  Built in code the
