@@ -25,6 +25,8 @@ docs-images: demo
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+	$(PY) -m mypy --strict scheduler/core
 
 test: $(STAMP) lint
 	$(PY) -m pytest --cov=scheduler --cov=sim --cov-report=term --cov-fail-under=85 $(PYTEST_ARGS)
