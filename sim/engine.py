@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 # the core's tracker keeps this many finished tasks; the shell records its own results
 TRACKER_HISTORY = 10_000
 # streams spawned per replication, in this order (a fixed order keeps seeds stable)
-STREAMS = ("arrivals", "mix", "sizes", "scheduler", "tokens")
+STREAMS = ("arrivals", "mix", "sizes", "scheduler", "tokens", "network")
 
 
 # -- randomness ----------------------------------------------------------------------
@@ -79,6 +79,8 @@ class Workload:
     tokens: dict[str, np.ndarray] = field(default_factory=dict)
     klass: np.ndarray | None = None  # int32 class code per task (index into ``classes``)
     classes: tuple[str, ...] = ()
+    # per-task network delays (sim.network), only the non-zero ones: dispatch_ms, notify_ms
+    network: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.arrival_ms.size)
@@ -93,6 +95,7 @@ class Workload:
             {k: v[:n] for k, v in self.tokens.items()},
             None if self.klass is None else self.klass[:n],
             self.classes,
+            {k: v[:n] for k, v in self.network.items()},
         )
 
     def metadata(self) -> list[dict[str, int]]:
@@ -152,7 +155,9 @@ def draw_workload(scenario: Scenario, seeds: dict[str, np.random.SeedSequence]) 
     klass = None
     if scenario.has_classes and scenario.class_of is not None:
         klass = scenario.class_of[source if source is not None else 0, model].astype(np.int32)
-    return Workload(arrival.astype(float), model, size, models, tokens, klass, scenario.class_names)
+    net = scenario.network
+    delays = {} if net.is_zero else net.draw(np.random.default_rng(seeds["network"]), arrival.size)
+    return Workload(arrival.astype(float), model, size, models, tokens, klass, scenario.class_names, delays)
 
 
 def arrivals(spec: dict, rng: np.random.Generator, limit_n: int | None, limit_ms: float) -> np.ndarray:
@@ -264,6 +269,11 @@ def simulate(
     clairvoyant = scenario.predictor["mode"] == "clairvoyant"
     # token counts go to the core as task metadata (Python ints, as a live request carries them)
     meta_cols = [(k, v.astype(np.int64).tolist()) for k, v in workload.tokens.items()]
+    # network delays (sim.network): None when zero, and then the events are exactly those without them
+    dispatch_in, notify_in = (
+        array.array("d", workload.network[key].tobytes()) if key in workload.network else None
+        for key in ("dispatch_ms", "notify_ms")
+    )
 
     index = {inst.instance_id: k for k, inst in enumerate(specs)}
     speed = [inst.speed for inst in specs]
@@ -291,7 +301,9 @@ def simulate(
         where[i] = k
         predicted[i] = d.predicted_ms
         predicted_err[i] = d.predicted_error_ms
-        if free[k]:
+        if dispatch_in is not None:
+            timeout(dispatch_in[i], i).callbacks.append(deliver)
+        elif free[k]:
             free[k] -= 1
             begin(i, k, now)
         else:
@@ -300,17 +312,36 @@ def simulate(
             progress(progress_every)
             tick[0] += progress_every
 
+    def deliver(event) -> None:  # the task reaches its instance after its dispatch delay
+        i = event.value
+        k = where[i]
+        if free[k]:
+            free[k] -= 1
+            begin(i, k, env.now)
+        else:
+            fifo[k].append(i)
+
     def end(event) -> None:
         i = event.value
         now = env.now
-        finish[i] = now
         k = where[i]
-        complete(str(i), service[i])
+        if notify_in is None:
+            finish[i] = now
+            complete(str(i), service[i])
+        else:
+            timeout(notify_in[i], i).callbacks.append(notified)
         q = fifo[k]
         if q:
             begin(q.popleft(), k, now)
         else:
             free[k] += 1
+
+    def notified(event) -> None:  # the core hears of the end after the notify delay
+        i = event.value
+        now = env.now
+        finish[i] = now
+        start[i] = now - service[i]  # as live tables have it: the hops count as wait, busy is service
+        complete(str(i), service[i])
 
     if n:
         timeout(arrival_in[0], 0).callbacks.append(arrive)

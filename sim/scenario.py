@@ -42,6 +42,7 @@ from scheduler import (
 from scheduler.core.regression import check_features, check_forgetting
 from scheduler.core.tokens import TOKEN_FIELDS, TokenService
 
+from . import network as _network
 from . import slo as _slo
 from . import tokens as _tokens
 from .traces import FORMATS as TRACE_FORMATS
@@ -64,6 +65,7 @@ TOP_KEYS = (
     "models",
     "instances",
     "workload",
+    "network",
 )
 MODEL_KEYS = ("service_time",)
 INSTANCE_KEYS = ("model", "count", "replicas", "speed")
@@ -124,6 +126,7 @@ def accepted_keys() -> dict[str, tuple[str, ...]]:
     out["workload.tokens"] = _tokens.TOKEN_KINDS
     out["workload.tokens.<kind> (counts)"] = _tokens.TOKEN_DIST_KEYS
     out["slo.<class>"] = _slo.SLO_KEYS
+    out["network"] = _network.NETWORK_KEYS
     return out
 
 
@@ -216,6 +219,7 @@ class Scenario:
     predictor = property(lambda self: self.spec["predictor"])
     arrival = property(lambda self: self.spec["workload"]["arrival"])
     mix = property(lambda self: self.spec["workload"]["mix"])
+    network = property(lambda self: _network.network_of(self.spec.get("network")))
 
     @property
     def has_classes(self) -> bool:
@@ -416,6 +420,8 @@ def _validate(data: Mapping[str, Any], base_dir: Path, default_name: str) -> Sce
     spec["classes"] = _slo.parse_classes(data.get("classes"), list(models) + list(sources))
     class_names, class_of = _slo.class_table(spec["classes"], list(models), sources)
     spec["slo"] = _slo.parse_slo(data.get("slo"), class_names)
+    if data.get("network") is not None:  # only when given: scenarios without it normalise as before
+        spec["network"] = _network.parse_network(data["network"])
     return Scenario(
         spec,
         base_dir,

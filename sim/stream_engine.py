@@ -40,12 +40,12 @@ def workload_chunks(scenario: Scenario, seeds: dict, chunk: int = CHUNK) -> Iter
     """Replication workload in pieces of ``chunk`` arrivals (the last one shorter)."""
     models = tuple(scenario.model_names)
     arrival = scenario.arrival
-    if scenario.token_models or scenario.has_classes:
-        # token metadata and classes are carried by the in-memory engine only (sim.run)
+    if scenario.token_models or scenario.has_classes or not scenario.network.is_zero:
+        # token metadata, classes and network delays are carried by the in-memory engine only (sim.run)
         raise SpecError(
             "--stream",
             scenario.name,
-            "a scenario without token-sized models (dist: tokens), classes or per-class slo; "
+            "a scenario without token-sized models (dist: tokens), classes, per-class slo or network delays; "
             "run it without --stream",
         )
     if scenario.trace is not None or arrival["process"] not in ("poisson", "deterministic"):
