@@ -4,7 +4,7 @@ The service writes every task it accepts (with its input, so that it can be
 dispatched again), every change of a task's state, every registered instance
 and its settings to a :class:`StateStore`; a scheduler started on the same
 store rebuilds its core from what :meth:`StateStore.load` returns
-(:mod:`scheduler.live.recovery`).  The core stays pure: it never sees the store.
+(:mod:`scheduler.live.service.recovery`).  The core stays pure: it never sees the store.
 
 Two implementations:
 

@@ -15,76 +15,24 @@ takes requests (docs/operations.md, "Recovery"):
    at once for each: completed or failed there is recorded as such, still
    queued or running is left to finish, unknown or unreachable is dispatched
    again elsewhere (the old instance told to drop it) or failed with the reason.
-
-Also the small conversions between the core's records and the store's rows,
-and the digest of a submit body for idempotent retries.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ..core import FAILED, QUEUED, SCHEDULED, NoInstanceError, SpecError, TaskRecord, UnknownStrategyError
-from .auth import new_callback_secret
-from .store import StoredState, StoredTask
+from ...core import FAILED, QUEUED, SCHEDULED, NoInstanceError, SpecError, UnknownStrategyError
+from ..auth import new_callback_secret
+from ..store import StoredState
+from .rows import task_record
+from .state import InFlight, InstanceEntry, SubmitRefused
 
-if TYPE_CHECKING:
-    from .service import LiveScheduler
+if TYPE_CHECKING:  # the service calls recover(self): a module-level import would be a cycle
+    from .live import LiveScheduler
 
 log = logging.getLogger("scheduler.live")
-
-
-def body_digest(model: str, task_input: Any, metadata: dict) -> str:
-    """A digest of a submit body: a retry with the same task_id and the same digest gets the first answer."""
-    text = json.dumps([model, task_input, metadata], sort_keys=True, separators=(",", ":"), default=repr)
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def stored_task(
-    rec: TaskRecord, task_input: Any = None, body_hash: str | None = None, answer_ti: str | None = None
-) -> StoredTask:
-    return StoredTask(
-        task_id=rec.task_id,
-        model=rec.model,
-        status=rec.status,
-        instance_id=rec.instance_id,
-        submit_ms=rec.submit_ms,
-        schedule_ms=rec.schedule_ms,
-        end_ms=rec.end_ms,
-        predicted_ms=rec.predicted_ms,
-        predicted_error_ms=rec.predicted_error_ms,
-        execution_ms=rec.execution_ms,
-        result=rec.result,
-        error=rec.error,
-        metadata=rec.metadata,
-        attempts=rec.attempts,
-        task_input=task_input,
-        body_hash=body_hash,
-        answer_ti=answer_ti,
-    )
-
-
-def task_record(t: StoredTask) -> TaskRecord:
-    return TaskRecord(
-        t.task_id,
-        t.model,
-        t.status,
-        t.instance_id,
-        t.submit_ms,
-        t.schedule_ms,
-        t.end_ms,
-        t.predicted_ms,
-        t.predicted_error_ms,
-        t.execution_ms,
-        t.result,
-        t.error,
-        dict(t.metadata),
-        t.attempts,
-    )
 
 
 def _apply_settings(service: LiveScheduler, settings: dict[str, Any]) -> None:
@@ -109,8 +57,6 @@ def _apply_settings(service: LiveScheduler, settings: dict[str, Any]) -> None:
 
 
 def _restore_instances(service: LiveScheduler, state: StoredState) -> None:
-    from .service import InstanceEntry
-
     busy = {t.instance_id for t in state.tasks if t.status == SCHEDULED}
     for si in state.instances:
         if not si.active and si.ti_uuid not in busy:
@@ -137,8 +83,6 @@ def _restore_instances(service: LiveScheduler, state: StoredState) -> None:
 
 def _restore_tasks(service: LiveScheduler, state: StoredState) -> list[str]:
     """Put every stored task back into the core; returns the ids of the queued ones."""
-    from .service import _InFlight
-
     queued = []
     for t in sorted(state.tasks, key=lambda t: (t.end_ms is not None, t.end_ms or t.submit_ms)):
         rec = task_record(t)
@@ -150,15 +94,13 @@ def _restore_tasks(service: LiveScheduler, state: StoredState) -> list[str]:
         if t.body_hash is not None:
             service._answers[t.task_id] = (t.body_hash, t.answer_ti)
         if rec.status in (QUEUED, SCHEDULED):
-            service._inflight[t.task_id] = _InFlight(t.task_input, dict(t.metadata), 0.0)  # due at once
+            service._inflight[t.task_id] = InFlight(t.task_input, dict(t.metadata), 0.0)  # due at once
         if rec.status == QUEUED:
             queued.append(t.task_id)
     return queued
 
 
 async def _dispatch_queued(service: LiveScheduler, task_id: str) -> None:
-    from .service import SubmitRefused
-
     try:
         d = service.core.dispatch_queued(task_id)
     except NoInstanceError as e:

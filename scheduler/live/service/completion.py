@@ -1,0 +1,82 @@
+"""Completions: an instance reports that a task ended; the task is recorded once, from the
+instance it was sent to, with the callback secret when secrets are on."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ...core import COMPLETED, FAILED, TaskRecord
+from ..auth import same
+from ..limits import loggable
+from .state import Ack, ServiceState
+
+log = logging.getLogger("scheduler.live")
+
+
+class Completions(ServiceState):
+    """Tasks ending: completed or failed, reported or decided here."""
+
+    def _fail(self, task_id: str, reason: str, execution_ms: float | None = None) -> TaskRecord:
+        self._inflight.pop(task_id, None)
+        log.warning("task %s failed: %s", loggable(task_id), loggable(reason))
+        rec = self.core.fail(task_id, reason, execution_ms)
+        self._persist(task_id)
+        return rec
+
+    def _complete(
+        self, task_id: str, execution_ms: float | None, result: Any, metrics: dict[str, int] | None = None
+    ) -> TaskRecord:
+        self._inflight.pop(task_id, None)
+        rec = self.core.complete(task_id, execution_ms, result, metrics)
+        self._persist(task_id)
+        return rec
+
+    def notify(
+        self,
+        task_id: str,
+        instance_id: str,
+        execution_ms: float,
+        result: Any = None,
+        error: str | None = None,
+        token: str | None = None,
+        metrics: dict[str, int] | None = None,
+    ) -> Ack:
+        """An instance reports that a task ended (``/notify/task_complete``); ``token`` is
+        the bearer it sent, checked against its callback secret when secrets are on."""
+        if self.callback_secrets:
+            ti = self._by_reported.get(instance_id)
+            claimed = self._entries.get(ti) if ti else None
+            if claimed is None or not same(token, claimed.callback_token):
+                return Ack("warning", "missing or wrong callback token; nothing changed", unauthorized=True)
+        if instance_id not in self._by_reported:
+            return Ack(
+                "warning",
+                f"unknown instance {instance_id!r}: no registered instance reported this "
+                f"instance_id; nothing changed",
+            )
+        rec = self.core.task(task_id)
+        if rec is None:
+            return Ack("warning", f"unknown task {task_id!r}; nothing changed")
+        entry = self._entries.get(rec.instance_id) if rec.instance_id else None
+        if entry is None or entry.reported_id != instance_id:
+            where = f"instance {entry.reported_id!r} ({entry.ti_uuid})" if entry else "no instance"
+            self.duplicates += 1
+            log.info("task %s: late completion from %s recorded as a duplicate run", task_id, instance_id)
+            return Ack(
+                "warning",
+                f"task {task_id!r} is assigned to {where}, not to {instance_id!r}: a duplicate run "
+                "(the task was sent elsewhere); nothing changed",
+                unauthorized=self.callback_secrets,
+            )
+        if rec.status in (COMPLETED, FAILED):
+            return Ack(
+                "success",
+                f"task {task_id!r} was already recorded as {rec.status}; nothing changed",
+                rec.total_ms,
+            )
+        if error is not None:
+            rec = self._fail(task_id, f"instance {instance_id!r} reported an error: {error}", execution_ms)
+        else:
+            rec = self._complete(task_id, execution_ms, result, metrics)
+        return Ack("success", f"task {task_id!r} recorded as {rec.status}", rec.total_ms)

@@ -1,0 +1,60 @@
+"""The core's task records as the state store's rows and back, and the digest of a submit body
+(a retry with the same task_id and body gets the first answer)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from ...core import TaskRecord
+from ..store import StoredTask
+
+
+def body_digest(model: str, task_input: Any, metadata: dict) -> str:
+    """A digest of a submit body: a retry with the same task_id and the same digest gets the first answer."""
+    text = json.dumps([model, task_input, metadata], sort_keys=True, separators=(",", ":"), default=repr)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def stored_task(
+    rec: TaskRecord, task_input: Any = None, body_hash: str | None = None, answer_ti: str | None = None
+) -> StoredTask:
+    return StoredTask(
+        task_id=rec.task_id,
+        model=rec.model,
+        status=rec.status,
+        instance_id=rec.instance_id,
+        submit_ms=rec.submit_ms,
+        schedule_ms=rec.schedule_ms,
+        end_ms=rec.end_ms,
+        predicted_ms=rec.predicted_ms,
+        predicted_error_ms=rec.predicted_error_ms,
+        execution_ms=rec.execution_ms,
+        result=rec.result,
+        error=rec.error,
+        metadata=rec.metadata,
+        attempts=rec.attempts,
+        task_input=task_input,
+        body_hash=body_hash,
+        answer_ti=answer_ti,
+    )
+
+
+def task_record(t: StoredTask) -> TaskRecord:
+    return TaskRecord(
+        t.task_id,
+        t.model,
+        t.status,
+        t.instance_id,
+        t.submit_ms,
+        t.schedule_ms,
+        t.end_ms,
+        t.predicted_ms,
+        t.predicted_error_ms,
+        t.execution_ms,
+        t.result,
+        t.error,
+        dict(t.metadata),
+        t.attempts,
+    )
