@@ -11,7 +11,7 @@ import pytest
 
 import sim
 from scheduler import SpecError
-from sim import traces
+from sim import trace_files, traces
 from sim.trace_fixtures import FIXTURES, fixture_frame, main, write_fixture
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -166,7 +166,7 @@ def test_auto_on_an_unknown_file_lists_the_known_formats(tmp_path):
 def test_reading_in_chunks_keeps_model_names_straight(tmp_path, monkeypatch):
     p = write_fixture("burstgpt", tmp_path / "b.csv", rows=1000, seed=5)
     whole = traces.read_raw(p)
-    monkeypatch.setattr(traces, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(trace_files, "CHUNK_ROWS", 7)
     chunked = traces.read_raw(p)
     assert np.array_equal(whole.arrival_ms, chunked.arrival_ms)
     names = lambda r: [r.sources[c] for c in r.source]  # noqa: E731
@@ -304,7 +304,7 @@ def test_mooncake_bad_values_are_reported_with_their_line(tmp_path, bad_line, fo
 def test_mooncake_blocks_split_lines_correctly(tmp_path, monkeypatch):
     p = write_fixture("mooncake", tmp_path / "m.jsonl", rows=500, seed=9)
     whole = traces.read_raw(p)
-    monkeypatch.setattr(traces, "_JSON_BLOCK", 97)  # blocks far smaller than a line
+    monkeypatch.setattr(trace_files, "_JSON_BLOCK", 97)  # blocks far smaller than a line
     small = traces.read_raw(p)
     assert np.array_equal(whole.arrival_ms, small.arrival_ms)
     assert np.array_equal(whole.tokens["output_tokens"], small.tokens["output_tokens"])

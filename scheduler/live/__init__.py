@@ -11,7 +11,7 @@ from ..protocol import pooled_transport
 from .app import create_app
 from .client import InstanceError, TaskInstanceClient
 from .clock import WallClock
-from .config import OPTIONS, InstanceAddress, LiveConfig, load_config, load_instances, load_lookup_table
+from .config import OPTIONS, InstanceAddress, LiveConfig
 from .launcher import (
     LocalCluster,
     ServerProcess,
@@ -21,6 +21,7 @@ from .launcher import (
     start_scheduler,
     wait_for_tasks,
 )
+from .loading import load_config, load_instances, load_lookup_table
 from .modes import LIVE_MODES, LIVE_PREDICT_MODES, mode_from_api, mode_to_api
 from .service import LiveScheduler, Refused, SubmitRefused
 

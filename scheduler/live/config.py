@@ -8,8 +8,8 @@ serve`` builds its options from it (``--task-timeout-s``) and
 environment, which wins over the default.  Bad values raise
 :class:`scheduler.SpecError` naming the option and what is accepted.
 
-:func:`load_config` reads what three settings name (the settings themselves
-are plain data, :class:`LiveConfig`):
+:func:`scheduler.live.loading.load_config` reads what three settings name
+(the settings themselves are plain data, :class:`LiveConfig`):
 
 * ``strategy_module``: a module or ``.py`` file imported for the strategies it
   registers;
@@ -25,14 +25,10 @@ lines (:class:`scheduler.DecisionLog`), replayed by ``python -m sim replay``.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import math
 import os
-import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import yaml
@@ -45,7 +41,7 @@ ENV_PREFIX = "SCHEDULER_"
 DEFAULT_STATE_DB = "scheduler-state.db"  # what `serve` uses when neither --state-db nor the env names one
 
 
-def _int(lo: int, hi: int | None = None) -> Callable[[str, Any], int]:
+def to_int(lo: int, hi: int | None = None) -> Callable[[str, Any], int]:
     accepted = f"an integer >= {lo}" if hi is None else f"an integer in {lo}..{hi}"
 
     def conv(name: str, v: Any) -> int:
@@ -70,7 +66,7 @@ def _float_pos(name: str, v: Any) -> float:
     return x
 
 
-def _str(name: str, v: Any) -> str:
+def to_str(name: str, v: Any) -> str:
     if not isinstance(v, str) or not v:
         raise SpecError(name, v, "a non-empty string")
     return v
@@ -117,19 +113,19 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("host", _str, "interface to bind (default 127.0.0.1)", "HOST"),
-    Option("port", _int(1, 65535), "port to listen on (default 8102)", "PORT"),
+    Option("host", to_str, "interface to bind (default 127.0.0.1)", "HOST"),
+    Option("port", to_int(1, 65535), "port to listen on (default 8102)", "PORT"),
     Option(
         "public_url",
-        _str,
+        to_str,
         "base URL task instances use for completion callbacks "
         "(default http://HOST:PORT, with 127.0.0.1 for a wildcard HOST)",
         "URL",
     ),
-    Option("strategy", _str, "scheduling strategy (default shortest_queue)", "NAME"),
+    Option("strategy", to_str, "scheduling strategy (default shortest_queue)", "NAME"),
     Option(
         "strategy_module",
-        _str,
+        to_str,
         "a module name or .py file imported at startup, for strategies it registers "
         "with scheduler.register_strategy (e.g. examples/custom_strategy.py)",
         "MODULE",
@@ -137,18 +133,18 @@ OPTIONS: tuple[Option, ...] = (
     Option("strategy_params", _json_dict, "strategy parameters as JSON/YAML, e.g. '{d: 2}'", "MAPPING"),
     Option(
         "predict_mode",
-        _str,
+        to_str,
         "predictor mode: default (online learning), lookup_table or regression (on task metadata)",
         "MODE",
     ),
-    Option("lookup_table", _str, "YAML/JSON file {model: {mean_ms, std_ms, instances: {...}}}", "FILE"),
+    Option("lookup_table", to_str, "YAML/JSON file {model: {mean_ms, std_ms, instances: {...}}}", "FILE"),
     Option(
         "config_path",
-        _str,
+        to_str,
         "YAML/JSON list of instances {host, port, model_name?} registered at startup",
         "FILE",
     ),
-    Option("seed", _int(0), "seed of the scheduler's random generator (default: fresh entropy)", "N"),
+    Option("seed", to_int(0), "seed of the scheduler's random generator (default: fresh entropy)", "N"),
     Option("request_timeout_s", _float_pos, "timeout of each call to a task instance (default 5)", "S"),
     Option(
         "enqueue_timeout_s",
@@ -157,11 +153,11 @@ OPTIONS: tuple[Option, ...] = (
         "instance does not hold the client (default 2)",
         "S",
     ),
-    Option("max_attempts", _int(1), "instances tried when delivering one task (default 3)", "N"),
+    Option("max_attempts", to_int(1), "instances tried when delivering one task (default 3)", "N"),
     Option("health_interval_s", _float_pos, "seconds between health checks of instances (default 2)", "S"),
     Option(
         "unhealthy_after",
-        _int(1),
+        to_int(1),
         "failed health checks before an instance gets no new tasks (default 2)",
         "N",
     ),
@@ -195,60 +191,60 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "max_history",
-        _int(1),
+        to_int(1),
         "finished tasks kept for /task/query, in memory and in the state file (default 100000)",
         "N",
     ),
     Option(
         "state_db",
-        _str,
+        to_str,
         "SQLite file (WAL) keeping tasks, instances and settings across restarts; 'none' keeps "
         f"state in memory only (default {DEFAULT_STATE_DB} in the working directory)",
         "PATH",
     ),
     Option(
         "max_history_bytes",
-        _int(1),
+        to_int(1),
         "bytes of finished tasks (results, metadata, errors as JSON) kept for /task/query; the oldest "
         "go first (default 268435456)",
         "N",
     ),
     Option(
         "decision_log",
-        _str,
+        to_str,
         "write every core event (config, arrivals, decisions, completions) to this "
         "JSON-lines file, for `python -m sim replay FILE` (default: none)",
         "FILE",
     ),
     Option(
         "api_token",
-        _str,
+        to_str,
         "bearer token for the client endpoints (/queue/*, /task/*, /scheduler/stats, /metrics); "
         "default: open (lab mode)",
         "TOKEN",
     ),
     Option(
         "admin_token",
-        _str,
+        to_str,
         "bearer token for the management endpoints (/ti/*, /scheduler/set, /scheduler/predict_mode); "
         "it also opens the client endpoints; default: open (lab mode)",
         "TOKEN",
     ),
     Option(
         "allow_instance_hosts",
-        _str,
+        to_str,
         "where instances may be registered: comma-separated CIDRs and host names, each optionally "
         "with :PORT or :LOW-HIGH (default 127.0.0.0/8,::1)",
         "LIST",
     ),
-    Option("max_body_bytes", _int(1), "largest request body accepted, else 413 (default 1048576)", "N"),
+    Option("max_body_bytes", to_int(1), "largest request body accepted, else 413 (default 1048576)", "N"),
     Option(
         "max_pending",
-        _int(1),
+        to_int(1),
         "tasks not yet ended above which /queue/submit answers 429 (default 100000)",
         "N",
     ),
-    Option("log_level", _str, "logging level: debug, info, warning, error (default info)", "LEVEL"),
+    Option("log_level", to_str, "logging level: debug, info, warning, error (default info)", "LEVEL"),
     Option("access_log", _bool, "log every HTTP request (default off)", "BOOL"),
 )
 
@@ -348,91 +344,5 @@ class LiveConfig:
         return cls(**values)
 
 
-def load_config(config: LiveConfig) -> LiveConfig:
-    """``config`` with what its settings name loaded: the ``strategy_module``
-    imported (so its strategies can be named), the ``lookup_table`` file read
-    into ``table`` (unless a table is given), the ``config_path`` instances
-    appended to ``instances``.  Raises :class:`SpecError` naming the setting."""
-    if config.strategy_module:
-        import_strategy_module(config.strategy_module)
-    table = config.table
-    if config.lookup_table and table is None:
-        table = load_lookup_table(config.lookup_table)
-    instances = list(config.instances)
-    if config.config_path:
-        instances += load_instances(config.config_path)
-    return replace(config, table=table, instances=instances)
-
-
 def base_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-
-def _load(path: str, what: str) -> Any:
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise SpecError(what, path, f"a readable file ({e.strerror})") from None
-    try:
-        return yaml.safe_load(text)  # YAML is a superset of JSON
-    except yaml.YAMLError as e:
-        raise SpecError(what, path, f"valid YAML or JSON ({e})") from None
-
-
-def load_lookup_table(path: str) -> dict:
-    """Read a lookup-table file; raises :class:`SpecError` if it is not a valid table."""
-    table = _load(path, "lookup_table")
-    parse_lookup_table(table, f"lookup_table ({path})")
-    return table
-
-
-def load_instances(path: str) -> list[InstanceAddress]:
-    """Read an instance list: ``[{host, port, model_name?}, ...]`` or ``{instances: [...]}``."""
-    data = _load(path, "config_path")
-    if isinstance(data, Mapping):
-        data = data.get("instances")
-    if not isinstance(data, list):
-        raise SpecError(
-            f"{path}", data, "a list of {host, port, model_name?} (or a mapping with key instances)"
-        )
-    out = []
-    for i, entry in enumerate(data):
-        where = f"{path}: instances[{i}]"
-        if not isinstance(entry, Mapping):
-            raise SpecError(where, entry, "a mapping {host, port, model_name?}")
-        unknown = set(entry) - {"host", "port", "model_name"}
-        if unknown:
-            raise SpecError(
-                f"{where}.{sorted(unknown)[0]}", entry[sorted(unknown)[0]], "only host, port, model_name"
-            )
-        host = _str(f"{where}.host", entry.get("host"))
-        port = _int(1, 65535)(f"{where}.port", entry.get("port"))
-        model = entry.get("model_name")
-        out.append(InstanceAddress(host, port, None if model is None else _str(f"{where}.model_name", model)))
-    return out
-
-
-def import_strategy_module(name: str) -> None:
-    """Import a module (dotted name, or a path to a ``.py`` file) so that the
-    strategies it registers can be named: a strategy written and evaluated in
-    the simulator is served by ``python -m scheduler serve`` without an edit."""
-    try:
-        if name.endswith(".py"):
-            path = Path(name)
-            if not path.is_file():
-                raise SpecError("strategy_module", name, "an existing .py file or an importable module name")
-            spec = importlib.util.spec_from_file_location(f"_strategies_{path.stem}", path)
-            if spec is None or spec.loader is None:
-                raise SpecError("strategy_module", name, "a .py file Python can import")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[spec.name] = module
-            spec.loader.exec_module(module)
-        else:
-            importlib.import_module(name)
-    except SpecError:
-        raise
-    except Exception as e:
-        raise SpecError(
-            "strategy_module", name, f"a module that imports cleanly ({type(e).__name__}: {e})"
-        ) from None

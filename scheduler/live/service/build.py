@@ -17,7 +17,7 @@ def build_core(config: LiveConfig, clock: Clock | None = None, recorder: Recorde
     ``task-<uuid4 hex>`` ids, the configured strategy and predictor; ``recorder``
     (e.g. a :class:`~scheduler.DecisionLog`) receives every core event from construction on.
 
-    ``config`` must be loaded (:func:`~scheduler.live.config.load_config`) if it names a lookup table."""
+    ``config`` must be loaded (:func:`~scheduler.live.loading.load_config`) if it names a lookup table."""
     if config.lookup_table and config.table is None:
         raise SpecError(
             "lookup_table",
