@@ -44,6 +44,9 @@ def test_twin_cli_writes_both_worlds_and_the_comparison(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "targets (p50 within 10%, p95 within 15%)" in printed
     assert "random" in printed and "shortest_queue" in printed
+    # the ranking of the strategies in both worlds, with Kendall's tau and the winner's verdict
+    assert "ranking by mean latency (best first): Kendall's tau" in printed
+    assert "ranking by p95 latency" in printed and "winner" in printed
 
     for name in (
         "live_tasks.csv",
@@ -53,6 +56,8 @@ def test_twin_cli_writes_both_worlds_and_the_comparison(tmp_path, capsys):
         "comparison.csv",
         "latency_cdf_overlay.png",
         "twin.json",
+        "live_hops.csv",
+        "scenario.yaml",
     ):
         assert (out / name).stat().st_size > 0, name
     live, simulated = pd.read_csv(out / "live_tasks.csv"), pd.read_csv(out / "sim_tasks.csv")
@@ -79,7 +84,14 @@ def test_twin_cli_writes_both_worlds_and_the_comparison(tmp_path, capsys):
     assert comp["relative_difference"].tolist() == pytest.approx(
         ((comp["sim_ms"] - comp["live_ms"]) / comp["live_ms"]).tolist(), abs=1e-5
     )
+    # each measured task's dispatch path from its instance's records: two hops of a few ms on loopback
+    hops = pd.read_csv(out / "live_hops.csv")
+    assert len(hops) == 2 * 115 and (hops["dispatch_ms"] > 0).all() and (hops["notify_ms"] > 0).all()
+    assert hops["dispatch_ms"].median() < 200 and hops["notify_ms"].median() < 200
+    assert (hops["submit_ms"] <= hops["enqueue_ms"]).all() and (hops["end_ms"] <= hops["notified_ms"]).all()
+    assert sim.load_scenario(out / "scenario.yaml").name == "twin-test"
     meta = json.loads((out / "twin.json").read_text())
+    assert [r["metric"] for r in meta["ranking"]] == ["mean", "p95"]
     assert meta["tasks_per_strategy"] == 130
     assert all(d["outcomes"] == {"completed": 130} for d in meta["drives"].values())
     logs = sorted(p.name for p in (out / "decision_logs").glob("*.jsonl"))
@@ -155,3 +167,31 @@ def test_a_comparison_noisier_than_its_target_is_inconclusive_not_a_miss():
     comp = compare(summary(live), summary(simulated), ["a"], live, simulated).set_index("percentile")
     assert comp.loc["p50", "verdict"] == "NOT met" and comp.loc["p50", "uncertainty"] < 0.05
     assert comp.loc["p99", "verdict"] == "no target"
+
+
+def test_kendall_tau_and_rankings():
+    from sim.fidelity.ranking import format_rankings, kendall_tau, rankings
+
+    assert kendall_tau([1, 2, 3, 4], [10, 20, 30, 40]) == 1.0
+    assert kendall_tau([1, 2, 3, 4], [4, 3, 2, 1]) == -1.0
+    assert kendall_tau([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(4 / 6)
+    assert kendall_tau([1, 2, 3], [1, 1, 2]) == pytest.approx(2 / math.sqrt(3 * 2))  # tau-b with a tie
+    assert math.isnan(kendall_tau([1, 1], [1, 2]))
+
+    def summary(means, p95s):
+        return pd.DataFrame(
+            {
+                "strategy": list("abc"),
+                "model": "all",
+                "latency_mean_ms": means,
+                "latency_p95_ms": p95s,
+            }
+        )
+
+    r = rankings(summary([30, 10, 20], [90, 50, 60]), summary([31, 12, 11], [95, 40, 70]), list("abc"))
+    row = r.set_index("metric")
+    assert row.loc["mean", "live_order"] == ["b", "c", "a"] and row.loc["mean", "sim_order"] == ["c", "b", "a"]
+    assert not row.loc["mean", "same_winner"] and row.loc["mean", "kendall_tau"] == pytest.approx(1 / 3)
+    assert row.loc["p95", "same_winner"] and row.loc["p95", "kendall_tau"] == 1.0
+    text = format_rankings(r)
+    assert "DIFFERENT winner" in text and "same winner" in text and "Kendall's tau +0.33" in text

@@ -20,6 +20,7 @@ from ..report import write_results
 from ..scenario import load_scenario
 from . import replay
 from .drive import MAX_TASKS, DriveError, drive, loopback_url
+from .ranking import format_rankings
 from .twin import format_comparison, targets_text, twin
 
 
@@ -112,6 +113,7 @@ def _twin(args: argparse.Namespace) -> int:
     print("latency (ms), live vs simulated; diff = (sim - live) / live")
     print(format_comparison(tw.comparison))
     print(targets_text(tw.comparison))
+    print(format_rankings(tw.ranking))
     print(f"results in {out.resolve()}/:")
     for name, p in tw.paths.items():
         print(f"  {name:22s} {Path(p).name}")

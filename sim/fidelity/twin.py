@@ -25,11 +25,19 @@ numbers therefore differ from ``sim.run``'s (whose stream is spawned from the
 seed) by the random strategies' draws only.
 
 The two worlds then differ only by real overheads: HTTP hops, the event loop,
-sleep jitter.  Outputs in DIR: ``live_tasks.csv``, ``sim_tasks.csv`` (both
-docs/scenarios.md per-task columns), ``live_summary.csv``, ``sim_summary.csv``,
-``comparison.csv`` and ``latency_cdf_overlay.png`` (live solid, simulated
-dashed, one colour per strategy), plus ``twin.json`` (wall times, outcomes,
-targets) and the servers' logs under ``logs/``.
+sleep jitter (the scenario's ``network`` delays, if any, model the hops in the
+simulated world; ``sim calibrate`` fits them from this run).  Outputs in DIR:
+``live_tasks.csv``, ``sim_tasks.csv`` (both docs/scenarios.md per-task
+columns), ``live_summary.csv``, ``sim_summary.csv``, ``comparison.csv``,
+``live_hops.csv`` (each task's dispatch path from the instances' records,
+:mod:`sim.fidelity.hops`), ``scenario.yaml`` (the scenario as run) and
+``latency_cdf_overlay.png`` (live solid, simulated dashed, one colour per
+strategy), plus ``twin.json`` (wall times, outcomes, targets, the rankings)
+and the servers' logs under ``logs/``.
+
+Ranking: the strategies ordered by mean and by p95 latency in each world,
+Kendall's tau between the orders and whether the winner is the same
+(:mod:`sim.fidelity.ranking`; ``TwinResult.ranking``).
 
 Targets (the twin's acceptance): the simulated p50 within 10% of the live
 p50 and the p95 within 15%, for each strategy (``TARGETS``); p99 is reported
@@ -40,11 +48,9 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,28 +65,26 @@ from scheduler.live import LocalCluster
 from ..engine import Workload, simulate
 from ..frames import RunRecord, build_results
 from ..plots import plot_latency_cdf_overlay
-from ..results import ALL_MODELS, Results, quantile_half_width
+from ..results import Results
 from ..scenario import Scenario, StrategySpec, load_scenario, pick_strategies
+from .comparison import COMPARISON_COLUMNS, PERCENTILES, TARGETS, compare, format_comparison, targets_text
 from .drive import DriveResult, drive_async, live_predict_mode, run_sync, scenario_workload
+from .hops import instance_hops
+from .ranking import rankings
+
+__all__ = [
+    "COMPARISON_COLUMNS",
+    "PERCENTILES",
+    "TARGETS",
+    "TwinResult",
+    "compare",
+    "format_comparison",
+    "targets_text",
+    "twin",
+]
 
 log = logging.getLogger(__name__)
 
-PERCENTILES = ("p50", "p95", "p99")
-#: largest |relative difference| accepted per percentile (None: reported only)
-TARGETS = {"p50": 0.10, "p95": 0.15, "p99": None}
-COMPARISON_COLUMNS = (
-    "strategy",
-    "percentile",
-    "live_ms",
-    "sim_ms",
-    "relative_difference",
-    "target",
-    "within_target",
-    "live_ci_ms",
-    "sim_ci_ms",
-    "uncertainty",
-    "verdict",
-)
 IDLE_TIMEOUT_S = 60.0
 
 
@@ -103,6 +107,8 @@ class TwinResult:
     paths: dict = field(default_factory=dict)
     drives: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
+    ranking: pd.DataFrame = field(default_factory=pd.DataFrame)
+    hops: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def targets_met(self) -> bool:
@@ -138,7 +144,7 @@ def twin(
     out.mkdir(parents=True, exist_ok=True)
     seed = int(scn.seed)
 
-    drives = _live(scn, workload, out, mode, seed, max_seconds, decision_logs, progress)
+    drives, hops = _live(scn, workload, out, mode, seed, max_seconds, decision_logs, progress)
     t_live = time.perf_counter() - t_start
     sim_res = _simulate(scn, workload, seed)
 
@@ -147,9 +153,9 @@ def twin(
         live_tasks["strategy"].astype(str), categories=[s.label for s in scn.strategies]
     )
     live_summary = pd.concat([d.summary for d in drives.values()], ignore_index=True)
-    comparison = compare(
-        live_summary, sim_res.summary, [s.label for s in scn.strategies], live_tasks, sim_res.tasks
-    )
+    labels = [s.label for s in scn.strategies]
+    comparison = compare(live_summary, sim_res.summary, labels, live_tasks, sim_res.tasks)
+    ranking = rankings(live_summary, sim_res.summary, labels)
 
     paths: dict[str, Path] = {}
     for name, frame in (
@@ -158,13 +164,26 @@ def twin(
         ("live_summary", live_summary),
         ("sim_summary", sim_res.summary),
         ("comparison", comparison),
+        ("live_hops", hops),
     ):
         paths[name] = out / f"{name}.csv"
         frame.to_csv(paths[name], index=False, float_format="%.6f")
+    paths["scenario"] = out / "scenario.yaml"  # what sim calibrate starts from
+    paths["scenario"].write_text(yaml.safe_dump(scn.to_dict(), sort_keys=False))
     paths["latency_cdf_overlay"] = plot_latency_cdf_overlay(
         live_tasks, sim_res.tasks, out / "latency_cdf_overlay.png"
     )
-    result = TwinResult(live_tasks, sim_res.tasks, live_summary, sim_res.summary, comparison, paths, drives)
+    result = TwinResult(
+        live_tasks,
+        sim_res.tasks,
+        live_summary,
+        sim_res.summary,
+        comparison,
+        paths,
+        drives,
+        ranking=ranking,
+        hops=hops,
+    )
     result.meta = {
         "scenario": scn.name,
         "strategies": [s.label for s in scn.strategies],
@@ -177,6 +196,7 @@ def twin(
         "drives": {label: d.meta for label, d in drives.items()},
         "targets": {p: t for p, t in TARGETS.items() if t is not None},
         "targets_met": result.targets_met,
+        "ranking": ranking.drop(columns=["live", "sim"]).to_dict(orient="records"),
     }
     paths["twin"] = out / "twin.json"
     paths["twin"].write_text(json.dumps(result.meta, indent=2, default=str) + "\n")
@@ -217,9 +237,10 @@ def _live(
     max_seconds: float | None,
     decision_logs: bool,
     progress: bool,
-) -> dict[str, DriveResult]:
+) -> tuple[dict[str, DriveResult], pd.DataFrame]:
     """Start the instances (a :class:`LocalCluster`), then per strategy a fresh scheduler and a
-    drive; everything is stopped at the end, whatever happened."""
+    drive, and the instances' records of its tasks (:mod:`sim.fidelity.hops`); everything is
+    stopped at the end, whatever happened."""
     table_path = None
     if mode == "lookup_table":
         table_path = out / "lookup_table.yaml"
@@ -239,6 +260,7 @@ def _live(
         return opts
 
     drives: dict[str, DriveResult] = {}
+    hops = []
     first = scn.strategies[0]
     with LocalCluster(_instances(scn, seed), scheduler=options(first), log_dir=out / "logs") as cluster:
         for strategy in scn.strategies:
@@ -261,7 +283,9 @@ def _live(
                     progress=progress,
                 )
             )
-    return drives
+            urls = {spec.instance_id: p.url for spec, p in zip(scn.instances, cluster.instances)}
+            hops.append(instance_hops(drives[strategy.label], urls, strategy.label))
+    return drives, pd.concat(hops, ignore_index=True)
 
 
 def _instances(scn: Scenario, seed: int) -> list[dict[str, Any]]:
@@ -299,125 +323,3 @@ def _simulate(scn: Scenario, workload: Workload, seed: int) -> Results:
     """Every strategy on the driven workload, the scheduler stream seeded with ``seed`` as live."""
     records = [RunRecord(s.label, 0, workload, simulate(scn, workload, s, seed)) for s in scn.strategies]
     return build_results(scn, records, [s.label for s in scn.strategies])
-
-
-# -- comparison ----------------------------------------------------------------------------------
-def compare(
-    live_summary: pd.DataFrame,
-    sim_summary: pd.DataFrame,
-    strategies: Sequence[str],
-    live_tasks: pd.DataFrame | None = None,
-    sim_tasks: pd.DataFrame | None = None,
-) -> pd.DataFrame:
-    """One row per (strategy, percentile): live and simulated latency, ``(sim - live) / live``,
-    the target, whether the difference is within it, and a verdict (all models together).
-
-    With the per-task tables, each percentile gets the half-width of its 95% confidence
-    interval (``live_ci_ms``, ``sim_ci_ms``, from order statistics) and ``uncertainty``, the
-    relative half-width of the difference.  The verdict is ``met`` or ``NOT met``, or
-    ``inconclusive`` when the uncertainty is wider than the target: too few tasks to tell.
-    """
-    rows = []
-    for label in strategies:
-        lv = live_summary[
-            (live_summary["strategy"].astype(str) == label) & (live_summary["model"] == ALL_MODELS)
-        ]
-        sm = sim_summary[
-            (sim_summary["strategy"].astype(str) == label) & (sim_summary["model"] == ALL_MODELS)
-        ]
-        for p in PERCENTILES:
-            col = f"latency_{p}_ms"
-            live_ms = float(lv[col].iloc[0]) if len(lv) else math.nan
-            sim_ms = float(sm[col].iloc[0]) if len(sm) else math.nan
-            rel = (sim_ms - live_ms) / live_ms if live_ms > 0 else math.nan
-            live_ci, sim_ci = (_half_width(t, label, p) for t in (live_tasks, sim_tasks))
-            unc = math.hypot(live_ci / live_ms, sim_ci / sim_ms) if live_ms > 0 and sim_ms > 0 else math.nan
-            target = TARGETS[p]
-            within = (
-                (abs(rel) <= target)
-                if target is not None and math.isfinite(rel)
-                else (False if target is not None else None)
-            )
-            if target is None:
-                verdict = "no target"
-            elif math.isfinite(unc) and unc > target:
-                verdict = "inconclusive"
-            else:
-                verdict = "met" if within else "NOT met"
-            rows.append(
-                (
-                    label,
-                    p,
-                    live_ms,
-                    sim_ms,
-                    rel,
-                    math.nan if target is None else target,
-                    within,
-                    live_ci,
-                    sim_ci,
-                    unc,
-                    verdict,
-                )
-            )
-    return pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
-
-
-def _half_width(tasks: pd.DataFrame | None, label: str, p: str) -> float:
-    if tasks is None or len(tasks) == 0:
-        return math.nan
-    lat = tasks.loc[tasks["strategy"].astype(str) == label, "latency_ms"]
-    return quantile_half_width(lat.to_numpy(dtype=float), float(p[1:]))
-
-
-def format_comparison(comparison: pd.DataFrame) -> str:
-    """Side by side, per strategy: live and simulated p50, p95, p99 (ms) and the relative difference."""
-    table: dict[str, list] = {"strategy": []}
-    for p in PERCENTILES:
-        for head in (f"{p} live", f"{p} sim", f"{p} diff"):
-            table[head] = []
-    for label, g in comparison.groupby("strategy", sort=False):
-        table["strategy"].append(label)
-        for _, r in g.iterrows():
-            p = r["percentile"]
-            mark = {"met": " ok", "NOT met": " !!", "inconclusive": " ??"}.get(_verdict(r), "")
-            table[f"{p} live"].append(f"{r['live_ms']:.1f}")
-            table[f"{p} sim"].append(f"{r['sim_ms']:.1f}")
-            table[f"{p} diff"].append(f"{100 * r['relative_difference']:+.1f}%{mark}")
-    return pd.DataFrame(table).to_string(index=False)
-
-
-def _verdict(row) -> str:
-    """A comparison row's verdict (tables from before verdicts: from ``within_target``)."""
-    if "verdict" in row and isinstance(row["verdict"], str):
-        return row["verdict"]
-    if row["within_target"] is None or pd.isna(row["within_target"]):
-        return "no target"
-    return "met" if row["within_target"] else "NOT met"
-
-
-def targets_text(comparison: pd.DataFrame) -> str:
-    """Whether every target was met; the misses, and the comparisons too noisy to decide."""
-    verdicts = comparison.apply(_verdict, axis=1)
-    goal = ", ".join(f"{p} within {100 * t:.0f}%" for p, t in TARGETS.items() if t is not None)
-    miss = comparison[verdicts == "NOT met"]
-    unsure = comparison[verdicts == "inconclusive"]
-    if miss.empty and unsure.empty:
-        return f"targets ({goal}): met for every strategy"
-    parts = []
-    if not miss.empty:
-        parts.append(
-            "NOT met for "
-            + "; ".join(
-                f"{r.strategy} {r.percentile} {100 * r.relative_difference:+.1f}%" for r in miss.itertuples()
-            )
-        )
-    if not unsure.empty:
-        parts.append(
-            "inconclusive for "
-            + "; ".join(
-                f"{r.strategy} {r.percentile} {100 * r.relative_difference:+.1f}% ±{100 * r.uncertainty:.0f}%"
-                for r in unsure.itertuples()
-            )
-            + " (the 95% intervals are wider than the target: too few tasks to tell; run more with --tasks)"
-        )
-    return f"targets ({goal}): " + "; ".join(parts)
