@@ -190,7 +190,11 @@ def test_kendall_tau_and_rankings():
 
     r = rankings(summary([30, 10, 20], [90, 50, 60]), summary([31, 12, 11], [95, 40, 70]), list("abc"))
     row = r.set_index("metric")
-    assert row.loc["mean", "live_order"] == ["b", "c", "a"] and row.loc["mean", "sim_order"] == ["c", "b", "a"]
+    assert row.loc["mean", "live_order"] == ["b", "c", "a"] and row.loc["mean", "sim_order"] == [
+        "c",
+        "b",
+        "a",
+    ]
     assert not row.loc["mean", "same_winner"] and row.loc["mean", "kendall_tau"] == pytest.approx(1 / 3)
     assert row.loc["p95", "same_winner"] and row.loc["p95", "kendall_tau"] == 1.0
     text = format_rankings(r)
