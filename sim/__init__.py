@@ -48,7 +48,7 @@ _FIDELITY = ("DriveResult", "TwinResult", "drive", "replay_file", "twin")
 
 def __getattr__(name: str) -> Any:
     if name in _FIDELITY:
-        from . import fidelity  # lazily: keeps ``import sim`` free of scheduler.live and httpx
+        from . import fidelity  # local: keeps ``import sim`` free of scheduler.live and httpx
 
         return getattr(fidelity, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

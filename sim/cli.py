@@ -38,10 +38,13 @@ from pathlib import Path
 
 from scheduler import STRATEGIES, SpecError, strategy_names, strategy_params
 
-from . import sweep_cli
+from . import stream_cli, sweep_cli
 from .decision_logs import RunLogs
+from .engine import run
+from .grid import model_loads
 from .io import FORMATS
 from .report import format_loads, write_results
+from .scenario import load_scenario, resize
 
 log = logging.getLogger("sim")
 
@@ -194,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "sweep":
             return sweep_cli.main(args)
         if args.command in ("drive", "twin", "replay"):
-            from .fidelity import commands  # lazily: only these commands load live mode and httpx
+            from .fidelity import commands  # local: only these commands load live mode and httpx
 
             return commands.run_command(args)
         return _run(args)
@@ -228,8 +231,6 @@ def _strategies() -> int:
 
 def resized(scn, args):
     """The scenario with ``--tasks`` / ``--warmup-tasks`` applied; says so when the warm-up was scaled."""
-    from .scenario import resize
-
     scn, note = resize(scn, args.tasks, args.warmup_tasks)
     if note:
         print(f"note: {note}", file=sys.stderr)
@@ -239,8 +240,6 @@ def resized(scn, args):
 def _check_load(scn, allow_overload: bool) -> bool:
     """Print each model pool's offered load; False (after an error line) for an overloaded scenario
     that was not allowed.  Warnings and errors go to stderr, the loads themselves to stdout."""
-    from .sweep import model_loads
-
     if scn.trace is not None:
         print("offered load: not computed for a trace (replayed as recorded)")
         return True
@@ -262,8 +261,6 @@ def _check_load(scn, allow_overload: bool) -> bool:
 
 
 def _validate(args) -> int:
-    from .scenario import load_scenario
-
     scn = load_scenario(args.scenario)
     print(
         f"ok: {scn.name}: {len(scn.model_names)} models, {len(scn.instances)} instances, "
@@ -273,9 +270,6 @@ def _validate(args) -> int:
 
 
 def _run(args) -> int:
-    from .engine import run
-    from .scenario import load_scenario
-
     if args.replications is not None and args.replications < 1:
         raise SpecError("--replications", args.replications, "an integer >= 1")
     scn = resized(load_scenario(args.scenario), args)  # validate before anything else
@@ -283,8 +277,6 @@ def _run(args) -> int:
         return 2
     strategies = strategy_list(args.strategies)
     if args.stream:
-        from . import stream_cli
-
         args.out = str(output_dir(args, scn))
         return stream_cli.main(args, scn, strategies)
     logs = None

@@ -26,6 +26,7 @@ from __future__ import annotations
 import array
 import logging
 import math
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,7 +37,8 @@ import simpy
 from scheduler import SCHEDULED, FunctionClock, Predictor, Scheduler, TaskTracker
 
 from .frames import Run, RunRecord, build_results
-from .scenario import Scenario, StrategySpec
+from .progress import ProgressBar
+from .scenario import Scenario, StrategySpec, load_scenario, pick_strategies
 from .tokens import draw_tokens
 
 log = logging.getLogger(__name__)
@@ -390,11 +392,6 @@ def run(
     Every strategy of replication ``r`` sees the same arrivals, models and
     sizes, and its core gets the same scheduler random stream.
     """
-    import time
-
-    from .progress import ProgressBar
-    from .scenario import load_scenario, pick_strategies
-
     t_start = time.perf_counter()
     scn = load_scenario(scenario_or_path)
     changes: dict = {}

@@ -30,6 +30,7 @@ import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -97,8 +98,6 @@ def _local(fn: Callable[..., Any], args: Sequence[tuple], processes: int) -> Ite
         for i, a in enumerate(args):
             yield i, fn(*a)
         return
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
     log.info("running %d units on %d local processes", len(args), processes)
     pool = ProcessPoolExecutor(max_workers=processes)
     try:
@@ -116,7 +115,7 @@ def _local(fn: Callable[..., Any], args: Sequence[tuple], processes: int) -> Ite
 def _dask(
     fn: Callable[..., Any], args: Sequence[tuple], target: str, processes: int
 ) -> Iterator[tuple[int, Any]]:
-    try:
+    try:  # local: distributed takes ~0.6 s to import, and only cluster runs need it
         from distributed import Client, LocalCluster, as_completed
     except ModuleNotFoundError as e:  # pragma: no cover - a dependency of the project
         raise RuntimeError(f"cluster={target!r} needs Dask: pip install distributed ({e})") from e

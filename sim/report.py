@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from . import plots
 from .results import overall_rows
 
 log = logging.getLogger("sim")
@@ -164,14 +165,7 @@ def write_results(res, out: Path, *, plots: bool, fmt: str = "auto") -> bool | N
 
 
 def draw_plots(res, out: Path) -> tuple[dict, bool]:
-    """Draw the plots of :mod:`sim.plots` (imported only here); returns (paths, any failed)."""
-    try:
-        from . import plots
-    except ModuleNotFoundError as e:
-        if e.name not in ("sim.plots", f"{__package__}.plots"):
-            raise
-        print("warning: sim.plots is not available; plots skipped", file=sys.stderr)
-        return {}, False
+    """Draw the plots of :mod:`sim.plots`; returns (paths, any failed)."""
     paths, failed = {}, False
     for fname, func, frame, options in PLOTS:
         try:

@@ -37,6 +37,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
+from .io import write_tables
 from .scenario import Scenario
 
 log = logging.getLogger(__name__)
@@ -311,8 +312,6 @@ class Results:
         CSV otherwise), ``"parquet"``, ``"csv"`` or ``"both"`` (:mod:`sim.io`).
         CSV floats are written with 6 decimals (nanosecond resolution for ms values).
         """
-        from .io import write_tables
-
         paths = write_tables(
             {
                 "tasks": self.tasks,

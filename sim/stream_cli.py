@@ -14,13 +14,13 @@ from pathlib import Path
 
 from scheduler import SpecError
 
+from .engine import _expected_tasks
+from .progress import ProgressBar
+from .report import format_summary
+from .streaming import run_streaming
+
 
 def main(args: argparse.Namespace, scenario, strategies: list[str] | None) -> int:
-    from .engine import _expected_tasks
-    from .progress import ProgressBar
-    from .report import format_summary
-    from .streaming import run_streaming
-
     if args.decision_log:
         raise SpecError(
             "--decision-log", args.decision_log, "no decision log with --stream (it would not fit either)"

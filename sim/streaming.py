@@ -39,7 +39,7 @@ from .engine import Run, Workload, replication_seeds
 from .frames import INSTANCE_COLUMNS, RunRecord, tasks_frame
 from .io import ParquetStream, write_tables
 from .results import ALL_MODELS, summarize
-from .scenario import Scenario
+from .scenario import Scenario, load_scenario
 from .sketch import ALPHA, LogSketch
 from .stream_engine import CHUNK, simulate_chunks, workload_chunks
 
@@ -227,8 +227,6 @@ def run_streaming(
     then ``summary``, ``replications`` and ``instances`` (CSV).  ``progress``:
     a callable taking a number of tasks (e.g. :class:`sim.progress.ProgressBar`).
     """
-    from .scenario import load_scenario
-
     t_start = time.perf_counter()
     scn = load_scenario(scenario)
     changes: dict[str, Any] = {}

@@ -30,7 +30,15 @@ from typing import Any
 
 import pandas as pd
 
+from scheduler import SpecError
+
+from .engine import _expected_tasks
+from .grid import grid_points
 from .io import FORMATS, TableStream, write_table
+from .progress import ProgressBar
+from .sweep_file import load_sweep
+from .sweep_plots import plot_sweep_percentiles
+from .sweep_units import run_sweep
 
 log = logging.getLogger("sim.sweep")
 
@@ -67,14 +75,6 @@ def add_parser(sub: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from scheduler import SpecError
-
-    from .engine import _expected_tasks
-    from .progress import ProgressBar
-    from .sweep import grid_points
-    from .sweep_file import load_sweep
-    from .sweep_units import run_sweep
-
     if args.processes is not None and args.processes < 1:
         raise SpecError("--processes", args.processes, "an integer >= 1")
     spec = load_sweep(args.sweep)
@@ -154,8 +154,6 @@ def _report(res, spec, out: Path, args: argparse.Namespace, stream: TableStream 
 
 def _plots(res, spec, out: Path) -> list[Path]:
     """One plot per value combination of the grid keys other than the x key and ``strategies``."""
-    from .sweep_plots import plot_sweep_percentiles
-
     keys = list(spec.grid)
     x = keys[0]
     if x == "strategies" and len(keys) > 1:

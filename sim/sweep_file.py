@@ -26,6 +26,8 @@ import yaml
 
 from scheduler import SpecError
 
+from .grid import grid_points
+from .scenario import Scenario
 from .sweep_units import KEEP
 
 __all__ = ["SweepSpec", "load_sweep"]
@@ -55,9 +57,6 @@ def _positive_int(field: str, value: Any) -> int | None:
 
 def load_sweep(path: str | Path) -> SweepSpec:
     """Read and validate a sweep file (every grid point is validated later, by :func:`sim.sweep`)."""
-    from .scenario import Scenario
-    from .sweep import grid_points
-
     p = Path(path)
     if not p.is_file():
         raise SpecError("sweep", str(path), "an existing YAML sweep file")

@@ -27,6 +27,13 @@ from typing import Any
 
 import pandas as pd
 
+from .engine import draw_workload, replication_seeds, simulate
+from .executors import resolve_cluster, run_units
+from .frames import RunRecord, instances_frame, tasks_frame
+from .grid import grid_label, grid_points, offered_load, point_scenario
+from .results import per_replication, summarize
+from .scenario import Scenario, load_scenario
+
 log = logging.getLogger(__name__)
 
 __all__ = ["UnitResult", "SweepResult", "run_unit", "run_sweep", "KEEP"]
@@ -73,11 +80,6 @@ class SweepResult:
 
 def run_unit(spec: dict, base_dir: str, point: int, replication: int, keep_tasks: bool) -> UnitResult:
     """Run replication ``replication`` of one point (every strategy) and return its compact result."""
-    from .engine import draw_workload, replication_seeds, simulate
-    from .frames import RunRecord, instances_frame, tasks_frame
-    from .results import per_replication
-    from .scenario import Scenario
-
     t0 = time.perf_counter()
     scn = Scenario.from_dict(spec, base_dir)
     seeds = replication_seeds(scn.seed, replication + 1)[replication]
@@ -108,9 +110,6 @@ def _front(frame: pd.DataFrame, front: Mapping[str, Any]) -> pd.DataFrame:
 
 def _point_scenarios(scenario: Any, grid: Mapping[str, Sequence[Any]], replications, tasks):
     """The grid's points and the validated scenario of each (a bad point fails before anything runs)."""
-    from .scenario import load_scenario
-    from .sweep import _point_scenario, grid_points
-
     points = grid_points(grid)
     base = load_scenario(scenario)
     common: dict[str, Any] = {}
@@ -123,7 +122,7 @@ def _point_scenarios(scenario: Any, grid: Mapping[str, Sequence[Any]], replicati
     scenarios = []
     for i, point in enumerate(points):
         try:
-            scenarios.append(_point_scenario(base, point))
+            scenarios.append(point_scenario(base, point))
         except ValueError as e:  # SpecError is a ValueError too
             raise ValueError(f"sweep point {i} {point}: {e}") from e
     return points, scenarios
@@ -131,9 +130,6 @@ def _point_scenarios(scenario: Any, grid: Mapping[str, Sequence[Any]], replicati
 
 def _assemble(points, scenarios, done: Mapping[tuple[int, int], UnitResult]):
     """Summary and replication frames in point order, from the finished units; and their task frames."""
-    from .results import summarize
-    from .sweep import _label, offered_load
-
     reps_frames, summary_frames, task_frames = [], [], []
     for i, (point, scn) in enumerate(zip(points, scenarios)):
         finished = [done[(i, r)] for r in range(scn.replications) if (i, r) in done]
@@ -143,7 +139,7 @@ def _assemble(points, scenarios, done: Mapping[tuple[int, int], UnitResult]):
             load = offered_load(scn)
         except (ValueError, KeyError, TypeError):
             load = math.nan
-        front = {"point": i, **{k: _label(v) for k, v in point.items()}, "offered_load": load}
+        front = {"point": i, **{k: grid_label(v) for k, v in point.items()}, "offered_load": load}
         reps = pd.concat([u.replications for u in finished], ignore_index=True)
         summary = summarize(reps, [s.label for s in scn.strategies])
         reps_frames.append(_front(reps, front))
@@ -175,8 +171,6 @@ def run_sweep(
     ``progress(1)`` is called as each unit finishes.  Ctrl-C stops the run and
     returns what finished, with ``interrupted=True``.
     """
-    from .executors import resolve_cluster, run_units
-
     if keep not in KEEP:
         raise ValueError(f"keep: expected one of {', '.join(KEEP)}, got {keep!r}")
     t0 = time.perf_counter()

@@ -34,7 +34,7 @@ def _require(df, columns: Iterable[str], what: str) -> None:
 
 def _new_figure(width: float = 7.0, height: float = 4.5, *, constrained: bool = False):
     """A figure on the Agg canvas; ``constrained`` lays it out with room for legends outside the axes."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # local: matplotlib takes ~0.4 s to import
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), dpi=110, layout="constrained" if constrained else None)

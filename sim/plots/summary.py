@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..results import ci_half_width
 from ._base import (
     PERCENTILES,
     _half_width_column,
@@ -128,8 +129,6 @@ def plot_utilization(instances_df, path, by: str = "strategy", *, title: str | N
     columns (the simulator's and the live driver's do); the legend sits to the
     right of the bars, never on them.
     """
-    from ..results import ci_half_width  # pandas and numpy only: no matplotlib at import
-
     _require(instances_df, [by, "instance", "utilization"], "plot_utilization")
     df = instances_df
     grouped = df.groupby(["instance", by], sort=False, observed=True)["utilization"]
