@@ -22,10 +22,12 @@ from ..protocol import (
     EnqueueResponse,
     InstanceStatus,
     PredictResponse,
+    QueueStatusResponse,
     ResultResponse,
+    ResultsResponse,
     RunsResponse,
 )
-from .runtime import InstanceRuntime
+from .runtime import InstanceRuntime, Job
 from .work import TaskInputError
 
 
@@ -41,6 +43,8 @@ async def status(request: Request) -> InstanceStatus:
 
 
 async def enqueue(req: EnqueueRequest, request: Request) -> EnqueueResponse | JSONResponse:
+    """Queue a task under the scheduler's ``task_id``, or (a seed-era client sends none) under an id
+    the instance assigns; the answer names the id the task is known by here."""
     runtime = runtime_of(request)
     if req.expires_at is not None and time.time() > req.expires_at:
         # read too late (the instance was stopped or starved): the scheduler has sent it elsewhere
@@ -74,6 +78,19 @@ async def predict(request: Request) -> PredictResponse:
     return PredictResponse(expected_ms=expected, error_ms=error, queue_size=size)
 
 
+async def queue_status(request: Request) -> QueueStatusResponse:
+    """The seed-era client's view of the backlog: its size, the model, and the expected wait."""
+    runtime = runtime_of(request)
+    expected, error, size = runtime.predict()
+    return QueueStatusResponse(queue_size=size, model_type=runtime.model, expected_ms=expected, error_ms=error)
+
+
+async def results(request: Request) -> ResultsResponse:
+    """Every task still known here (unfinished ones, and the last ``history`` finished), oldest first."""
+    runtime = runtime_of(request)
+    return ResultsResponse(instance_id=runtime.instance_id, results=[_result_of(j) for j in runtime.jobs()])
+
+
 async def result(task_id: str, request: Request) -> ResultResponse | JSONResponse:
     runtime = runtime_of(request)
     job = runtime.get(task_id)
@@ -85,6 +102,10 @@ async def result(task_id: str, request: Request) -> ResultResponse | JSONRespons
                 f"{runtime.history} results kept"
             },
         )
+    return _result_of(job)
+
+
+def _result_of(job: Job) -> ResultResponse:
     wait_ms = None if job.start_time is None else (job.start_time - job.enqueue_time) * 1000.0
     total_ms = None if job.completion_time is None else (job.completion_time - job.enqueue_time) * 1000.0
     return ResultResponse(
@@ -115,6 +136,8 @@ def router() -> APIRouter:
         },
     )
     r.add_api_route("/queue/predict", predict, methods=["POST"], response_model=PredictResponse)
+    r.add_api_route("/queue/status", queue_status, methods=["GET"], response_model=QueueStatusResponse)
+    r.add_api_route("/results", results, methods=["GET"], response_model=ResultsResponse)
     r.add_api_route("/queue/cancel", cancel, methods=["POST"], response_model=CancelResponse)
     r.add_api_route("/runs", runs, methods=["GET"], response_model=RunsResponse)
     r.add_api_route(

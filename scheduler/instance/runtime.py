@@ -22,6 +22,7 @@ import contextlib
 import logging
 import math
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -123,14 +124,17 @@ class InstanceRuntime:
     # -- requests --------------------------------------------------------------
     def enqueue(
         self,
-        task_id: str,
+        task_id: str | None,
         input_data: Any,
         metadata: dict,
         callback_url: str | None,
         *,
         callback_token: str | None = None,
     ) -> Job:
-        """Queue a task.  The same task_id again while it is unfinished is accepted once (idempotent)."""
+        """Queue a task.  The same task_id again while it is unfinished is accepted once (idempotent);
+        ``None`` (a seed-era client) has the instance assign a fresh id, which the job carries."""
+        if task_id is None:
+            task_id = f"{self.instance_id}-{uuid.uuid4().hex}"
         job = self._jobs.get(task_id)
         if job is not None and not job.finished:
             return job
@@ -176,6 +180,10 @@ class InstanceRuntime:
 
     def get(self, task_id: str) -> Job | None:
         return self._jobs.get(task_id)
+
+    def jobs(self) -> list[Job]:
+        """Every task known here (at most ``history`` finished ones plus the unfinished), oldest first."""
+        return sorted(self._jobs.values(), key=lambda j: j.enqueue_time)
 
     def cancel(self, task_id: str) -> tuple[bool, str | None]:
         """Drop a task that has not started.  Returns (dropped, its status or None if unknown)."""

@@ -46,9 +46,10 @@ class TaskInstanceClient:
             transport=transport or pooled_transport(max_connections),
         )
 
-    async def _call(
+    async def call(
         self, method: str, url: str, body: Any = None, timeout_s: float | None = None
     ) -> httpx.Response:
+        """One request; transport failures come out as :class:`InstanceError` (``unreachable``)."""
         timeout = httpx.USE_CLIENT_DEFAULT if timeout_s is None else httpx.Timeout(timeout_s)
         try:
             return await self._http.request(method, url, json=body, timeout=timeout)
@@ -65,11 +66,10 @@ class TaskInstanceClient:
             ) from None
 
     @staticmethod
-    def _parse(resp: httpx.Response, model: type[M]) -> M:
+    def parse(resp: httpx.Response, model: type[M]) -> M:
+        """A 200 answer read as ``model``; anything else is an :class:`InstanceError`."""
         url = str(resp.request.url)
-        if resp.status_code != 200:
-            # the answer's text is not repeated: the caller chose this host, it must not read other services
-            raise InstanceError(url, f"answered HTTP {resp.status_code}", unreachable=False)
+        _check_ok(resp)
         try:
             return model.model_validate_json(resp.content)
         except ValidationError as e:
@@ -79,9 +79,20 @@ class TaskInstanceClient:
                 url, f"invalid {model.__name__} answer at {where} ({err['type']})", unreachable=False
             ) from None
 
+    @staticmethod
+    def json(resp: httpx.Response) -> Any:
+        """A 200 answer's JSON body; anything else is an :class:`InstanceError`."""
+        _check_ok(resp)
+        try:
+            return resp.json()
+        except ValueError:
+            raise InstanceError(
+                str(resp.request.url), "answered with a body that is not JSON", unreachable=False
+            ) from None
+
     async def status(self, base_url: str) -> InstanceStatus:
         """``GET /status``."""
-        return self._parse(await self._call("GET", f"{base_url}/status"), InstanceStatus)
+        return self.parse(await self.call("GET", f"{base_url}/status"), InstanceStatus)
 
     async def enqueue(
         self,
@@ -107,23 +118,29 @@ class TaskInstanceClient:
             body["callback_token"] = callback_token
         if now_s is not None:  # the instance must not queue it once this delivery has timed out here
             body["expires_at"] = now_s + (self.timeout_s if timeout_s is None else timeout_s)
-        resp = await self._call("POST", f"{base_url}/queue/enqueue", body, timeout_s)
-        return self._parse(resp, EnqueueResponse)
+        resp = await self.call("POST", f"{base_url}/queue/enqueue", body, timeout_s)
+        return self.parse(resp, EnqueueResponse)
 
     async def result(self, base_url: str, task_id: str) -> ResultResponse | None:
         """``GET /results/{task_id}``; ``None`` if the instance does not know the task."""
-        resp = await self._call("GET", f"{base_url}/results/{quote(task_id, safe='')}")
+        resp = await self.call("GET", f"{base_url}/results/{quote(task_id, safe='')}")
         if resp.status_code == 404:
             return None
-        return self._parse(resp, ResultResponse)
+        return self.parse(resp, ResultResponse)
 
     async def cancel(self, base_url: str, task_id: str) -> bool:
         """``POST /queue/cancel``: ask the instance to drop a task sent elsewhere.  True if it did."""
-        resp = await self._call("POST", f"{base_url}/queue/cancel", {"task_id": task_id})
-        return self._parse(resp, CancelResponse).cancelled
+        resp = await self.call("POST", f"{base_url}/queue/cancel", {"task_id": task_id})
+        return self.parse(resp, CancelResponse).cancelled
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+def _check_ok(resp: httpx.Response) -> None:
+    if resp.status_code != 200:
+        # the answer's text is not repeated: the caller chose this host, it must not read other services
+        raise InstanceError(str(resp.request.url), f"answered HTTP {resp.status_code}", unreachable=False)
 
 
 def _why(e: httpx.TransportError, timeout_s: float) -> str:

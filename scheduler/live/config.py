@@ -169,6 +169,13 @@ OPTIONS: tuple[Option, ...] = (
         "S",
     ),
     Option(
+        "poll_interval_s",
+        _float_pos,
+        "seconds between GET /results polls of instances without a callback secret (the 'submit' "
+        "dialect, or one that assigns its own task ids) while they have tasks (default 1)",
+        "S",
+    ),
+    Option(
         "task_hard_limit_s",
         _float_pos,
         "a task still unfinished this long after dispatch is failed (default 600)",
@@ -284,6 +291,7 @@ class LiveConfig:
     unhealthy_after: int = 2
     task_timeout_s: float = 30.0
     task_hard_limit_s: float = 600.0
+    poll_interval_s: float = 1.0  # GET /results of instances without a callback secret (dialects)
     learn_clip_sigmas: float | None = None  # off by default: live predicts as the simulator does
     learn_half_life: float | None = None
     max_history: int = 100_000

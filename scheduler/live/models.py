@@ -54,12 +54,18 @@ class RegisterRequest(BaseModel):
         description="optional speed hint for the predictor "
         "(execution time = size / speed, as in a scenario); default 1",
     )
+    protocol: Literal["enqueue", "submit"] | None = Field(
+        default=None,
+        description="the instance's dialect: enqueue (GET /status + POST /queue/enqueue) or submit "
+        "(GET /info + POST /queue/submit); detected when left out",
+    )
 
 
 class RegisterResponse(BaseModel):
     status: Status
     message: str
     ti_uuid: str
+    protocol: str = Field(default="", description="the dialect the instance was registered with")
 
 
 class RemoveRequest(BaseModel):

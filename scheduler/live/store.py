@@ -59,6 +59,7 @@ class StoredTask:
     task_input: Any = None  # kept while the task has not ended
     body_hash: str | None = None  # of a client-supplied task_id's submit body (idempotent retry)
     answer_ti: str | None = None  # the instance its submit was answered with
+    remote_id: str | None = None  # the id its instance answered with, when not the scheduler's own
 
 
 @dataclass
@@ -71,6 +72,8 @@ class StoredInstance:
     speed: float = 1.0
     active: bool = True
     callback_token: str | None = None  # its completion-callback secret (when tokens are set)
+    protocol: str = "enqueue"  # its dialect (scheduler.live.dialects)
+    own_ids: bool = False  # it answered an enqueue with an id of its own
 
 
 @dataclass
@@ -134,12 +137,14 @@ CREATE TABLE IF NOT EXISTS tasks (
     task_id TEXT PRIMARY KEY, model TEXT NOT NULL, status TEXT NOT NULL, instance_id TEXT,
     submit_ms REAL NOT NULL, schedule_ms REAL, end_ms REAL, predicted_ms REAL,
     predicted_error_ms REAL, execution_ms REAL, result TEXT, error TEXT, metadata TEXT,
-    attempts INTEGER NOT NULL, task_input TEXT, body_hash TEXT, answer_ti TEXT, ended INTEGER NOT NULL
+    attempts INTEGER NOT NULL, task_input TEXT, body_hash TEXT, answer_ti TEXT, ended INTEGER NOT NULL,
+    remote_id TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_ended ON tasks (ended, end_ms);
 CREATE TABLE IF NOT EXISTS instances (
     ti_uuid TEXT PRIMARY KEY, base_url TEXT NOT NULL, model TEXT NOT NULL, reported_id TEXT NOT NULL,
-    replicas INTEGER NOT NULL, speed REAL NOT NULL, active INTEGER NOT NULL, callback_token TEXT
+    replicas INTEGER NOT NULL, speed REAL NOT NULL, active INTEGER NOT NULL, callback_token TEXT,
+    protocol TEXT NOT NULL DEFAULT 'enqueue', own_ids INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -147,18 +152,28 @@ CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 _TASK_COLS = (
     "task_id, model, status, instance_id, submit_ms, schedule_ms, end_ms, predicted_ms, "
     "predicted_error_ms, execution_ms, result, error, metadata, attempts, task_input, body_hash, "
-    "answer_ti, ended"
+    "answer_ti, ended, remote_id"
+)
+_INSTANCE_COLS = (
+    "ti_uuid, base_url, model, reported_id, replicas, speed, active, callback_token, protocol, own_ids"
+)
+# columns added since the first schema: a file written before them gets them on open
+_ADDED = (
+    ("instances", "callback_token", "TEXT"),
+    ("instances", "protocol", "TEXT NOT NULL DEFAULT 'enqueue'"),
+    ("instances", "own_ids", "INTEGER NOT NULL DEFAULT 0"),
+    ("tasks", "remote_id", "TEXT"),
 )
 # an update keeps the input and the idempotency columns a later row does not carry
 _UPSERT_TASK = (
-    f"INSERT INTO tasks ({_TASK_COLS}) VALUES ({', '.join('?' * 18)}) "
+    f"INSERT INTO tasks ({_TASK_COLS}) VALUES ({', '.join('?' * 19)}) "
     "ON CONFLICT(task_id) DO UPDATE SET status=excluded.status, instance_id=excluded.instance_id, "
     "schedule_ms=excluded.schedule_ms, end_ms=excluded.end_ms, predicted_ms=excluded.predicted_ms, "
     "predicted_error_ms=excluded.predicted_error_ms, execution_ms=excluded.execution_ms, "
     "result=excluded.result, error=excluded.error, attempts=excluded.attempts, "
     "task_input=CASE WHEN excluded.ended THEN NULL ELSE coalesce(excluded.task_input, task_input) END, "
     "body_hash=coalesce(excluded.body_hash, body_hash), answer_ti=coalesce(excluded.answer_ti, answer_ti), "
-    "ended=excluded.ended"
+    "ended=excluded.ended, remote_id=excluded.remote_id"
 )
 
 
@@ -187,6 +202,7 @@ def _task_row(t: StoredTask) -> tuple:
         t.body_hash,
         t.answer_ti,
         int(ended),
+        t.remote_id,
     )
 
 
@@ -209,6 +225,7 @@ def _task_of(row: sqlite3.Row) -> StoredTask:
         task_input=None if row["task_input"] is None else json.loads(row["task_input"]),
         body_hash=row["body_hash"],
         answer_ti=row["answer_ti"],
+        remote_id=row["remote_id"],
     )
 
 
@@ -235,9 +252,9 @@ class SqliteStore:
             os.chmod(path, 0o600)
         try:
             db.executescript(_SCHEMA)
-            cols = {r["name"] for r in db.execute("PRAGMA table_info(instances)")}
-            if "callback_token" not in cols:  # a file written before callback secrets were kept
-                db.execute("ALTER TABLE instances ADD COLUMN callback_token TEXT")
+            for table, col, decl in _ADDED:
+                if col not in {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {col} {decl}")
             self._ended = db.execute("SELECT count(*) FROM tasks WHERE ended = 1").fetchone()[0]
         finally:
             db.close()
@@ -271,8 +288,10 @@ class SqliteStore:
                     r["speed"],
                     bool(r["active"]),
                     r["callback_token"],
+                    r["protocol"],
+                    bool(r["own_ids"]),
                 )
-                for r in db.execute("SELECT * FROM instances ORDER BY rowid")
+                for r in db.execute(f"SELECT {_INSTANCE_COLS} FROM instances ORDER BY rowid")
             ]
             settings = {r["key"]: json.loads(r["value"]) for r in db.execute("SELECT * FROM settings")}
         finally:
@@ -359,7 +378,7 @@ class SqliteStore:
                 db.executemany(_UPSERT_TASK, [_task_row(t) for t in tasks])
             if insts:
                 db.executemany(
-                    "INSERT OR REPLACE INTO instances VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT OR REPLACE INTO instances ({_INSTANCE_COLS}) VALUES ({', '.join('?' * 10)})",
                     [
                         (
                             i.ti_uuid,
@@ -370,6 +389,8 @@ class SqliteStore:
                             i.speed,
                             int(i.active),
                             i.callback_token,
+                            i.protocol,
+                            int(i.own_ids),
                         )
                         for i in insts
                     ],

@@ -23,7 +23,12 @@ class InstanceStatus(BaseModel):
 
 
 class EnqueueRequest(BaseModel):
-    task_id: str = Field(min_length=1)
+    task_id: str | None = Field(
+        default=None,
+        min_length=1,
+        description="the scheduler's id for the task; without it (a seed-era client) the instance "
+        "assigns one and answers with it",
+    )
     input_data: Any = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     callback_url: str | None = None
@@ -43,6 +48,15 @@ class EnqueueResponse(BaseModel):
     task_id: str
     queue_size: int
     enqueue_time: float = Field(description="epoch seconds")
+
+
+class QueueStatusResponse(BaseModel):
+    """``GET /queue/status``: the instance's backlog as the seed-era client reads it."""
+
+    queue_size: int
+    model_type: str
+    expected_ms: float
+    error_ms: float
 
 
 class CancelRequest(BaseModel):
@@ -81,6 +95,13 @@ class ResultResponse(BaseModel):
     wait_time: float | None = Field(default=None, description="ms from enqueue to start")
     execution_time: float | None = Field(default=None, description="ms")
     total_time: float | None = Field(default=None, description="ms from enqueue to completion")
+
+
+class ResultsResponse(BaseModel):
+    """``GET /results``: every task the instance still knows, under its own ids."""
+
+    instance_id: str
+    results: list[ResultResponse]
 
 
 class TaskMetrics(BaseModel):
