@@ -97,7 +97,11 @@ def test_protocol_fifo_and_callbacks():
         assert c.get("/status").json()["status"] == "idle"
         r = c.get("/results/nope")
         assert r.status_code == 404 and "nope" in r.json()["detail"]
-        assert c.post("/queue/enqueue", json={"input_data": {}}).status_code == 422
+        assert c.post("/queue/enqueue", json={"task_id": "", "input_data": {}}).status_code == 422
+        assert c.post("/queue/enqueue", json={"input_data": {}, "metadata": []}).status_code == 422
+        # without a task_id (the seed-era client) the instance assigns one and answers with it
+        assigned = c.post("/queue/enqueue", json={"input_data": {}}).json()["task_id"]
+        assert assigned.startswith("llm-test-") and assigned not in ids
 
 
 def test_replicas_run_in_parallel():
