@@ -82,7 +82,9 @@ async def queue_status(request: Request) -> QueueStatusResponse:
     """The seed-era client's view of the backlog: its size, the model, and the expected wait."""
     runtime = runtime_of(request)
     expected, error, size = runtime.predict()
-    return QueueStatusResponse(queue_size=size, model_type=runtime.model, expected_ms=expected, error_ms=error)
+    return QueueStatusResponse(
+        queue_size=size, model_type=runtime.model, expected_ms=expected, error_ms=error
+    )
 
 
 async def results(request: Request) -> ResultsResponse:

@@ -257,8 +257,20 @@ class SubmitDialect(Dialect):
         remote = answer.get("task_id")
         return remote if isinstance(remote, str) and remote else task_id
 
+    async def result(self, base_url: str, remote_id: str) -> Outcome | None:
+        """``GET /results/{id}``, else the task's item in ``GET /results`` (an instance may serve only that)."""
+        found = await super().result(base_url, remote_id)
+        if found is not None:
+            return found
+        return next((o for o in await self.results(base_url) if o.task_id == remote_id), None)
+
 
 _DIALECTS: dict[str, type[Dialect]] = {d.name: d for d in (EnqueueDialect, SubmitDialect)}
+
+
+def has_callback_secret(protocol: str) -> bool:
+    """Whether the dialect carries a callback secret (``callback_token``)."""
+    return _DIALECTS[protocol].callback_secret
 
 
 class Dialects:

@@ -32,6 +32,7 @@ async def task_complete(note: CompletionNotification, request: Request) -> Compl
         note.error,
         token=token,
         metrics=note.metrics.counts() if note.metrics is not None else None,
+        peer=request.client.host if request.client is not None else None,
     )
     if ack.status == "warning":
         log.warning("completion notification ignored: %s", loggable(ack.message))

@@ -13,10 +13,18 @@ from .deps import service_of
 async def register(req: RegisterRequest, request: Request) -> RegisterResponse:
     service = service_of(request)
     try:
-        ti = await service.register(req.host, req.port, req.model_name, speed=req.speed)
+        ti = await service.register(
+            req.host, req.port, req.model_name, speed=req.speed, protocol=req.protocol
+        )
     except Refused as e:
         return RegisterResponse(status="error", message=str(e), ti_uuid="")
-    return RegisterResponse(status="success", message="TaskInstance registered", ti_uuid=ti)
+    protocol = service.protocol_of(ti)
+    return RegisterResponse(
+        status="success",
+        message=f"TaskInstance registered (protocol {protocol}: {service.dialects[protocol].endpoints})",
+        ti_uuid=ti,
+        protocol=protocol,
+    )
 
 
 async def remove(req: RemoveRequest, request: Request) -> RemoveResponse:

@@ -25,7 +25,8 @@ No task is lost:
 One module per job, each adding its methods to the one service class:
 ``state`` (what the service holds, and writing it to the store) <- ``instances``
 (registration, health) and ``completion`` (tasks ending) <- ``dispatch`` (submit,
-delivery, failover) <- ``watchdog`` <- ``live`` (:class:`LiveScheduler`: lifecycle,
+delivery, failover) <- ``watchdog`` <- ``polling`` (``GET /results`` of instances without
+callback secrets, docs/api.md "Dialects") <- ``live`` (:class:`LiveScheduler`: lifecycle,
 settings, queries); ``build`` makes the core, ``recovery`` brings a stored state back,
 ``rows`` converts task records to the store's rows.
 """

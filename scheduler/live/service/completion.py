@@ -8,6 +8,7 @@ from typing import Any
 
 from ...core import COMPLETED, FAILED, TaskRecord
 from ..auth import same
+from ..dialects import host_of
 from ..limits import loggable
 from .state import Ack, ServiceState
 
@@ -19,6 +20,7 @@ class Completions(ServiceState):
 
     def _fail(self, task_id: str, reason: str, execution_ms: float | None = None) -> TaskRecord:
         self._inflight.pop(task_id, None)
+        self._remote_ids.drop(task_id)
         log.warning("task %s failed: %s", loggable(task_id), loggable(reason))
         rec = self.core.fail(task_id, reason, execution_ms)
         self._persist(task_id)
@@ -28,6 +30,7 @@ class Completions(ServiceState):
         self, task_id: str, execution_ms: float | None, result: Any, metrics: dict[str, int] | None = None
     ) -> TaskRecord:
         self._inflight.pop(task_id, None)
+        self._remote_ids.drop(task_id)
         rec = self.core.complete(task_id, execution_ms, result, metrics)
         self._persist(task_id)
         return rec
@@ -41,12 +44,24 @@ class Completions(ServiceState):
         error: str | None = None,
         token: str | None = None,
         metrics: dict[str, int] | None = None,
+        peer: str | None = None,
     ) -> Ack:
         """An instance reports that a task ended (``/notify/task_complete``); ``token`` is
-        the bearer it sent, checked against its callback secret when secrets are on."""
-        if self.callback_secrets:
-            ti = self._by_reported.get(instance_id)
-            claimed = self._entries.get(ti) if ti else None
+        the bearer it sent, checked against its callback secret when secrets are on; ``peer`` is
+        the address it came from, checked for an instance without callback secrets (docs/api.md,
+        "Dialects"), whose own task ids are turned back into the scheduler's."""
+        ti = self._by_reported.get(instance_id)
+        claimed = self._entries.get(ti) if ti else None
+        if claimed is not None and claimed.address_checked:
+            if peer != host_of(claimed.base_url):
+                return Ack(
+                    "warning",
+                    f"a completion for instance {instance_id!r} must come from its registered address; "
+                    "nothing changed",
+                    unauthorized=True,
+                )
+            task_id = self._remote_ids.local(claimed.ti_uuid, task_id)
+        elif self.callback_secrets:
             if claimed is None or not same(token, claimed.callback_token):
                 return Ack("warning", "missing or wrong callback token; nothing changed", unauthorized=True)
         if instance_id not in self._by_reported:

@@ -13,7 +13,7 @@ from ..client import InstanceError
 from .completion import Completions
 from .instances import Instances
 from .rows import body_digest
-from .state import InFlight, SubmitRefused
+from .state import InFlight, InstanceEntry, SubmitRefused
 
 log = logging.getLogger("scheduler.live")
 
@@ -99,9 +99,10 @@ class Dispatch(Instances, Completions):
                 # a hung instance must not hold the client for the whole timeout when another can take it
                 quick = self._available(self.core.instance(ti).model, [*tried, ti])
                 try:
-                    await self.client.enqueue(
+                    remote = await self._dialect(entry).enqueue(
                         entry.base_url,
                         task_id,
+                        entry.model,
                         job.task_input,
                         job.metadata,
                         self.callback_url,
@@ -112,6 +113,7 @@ class Dispatch(Instances, Completions):
                         now_s=time.time(),
                     )
                     job.check_ms = self.core.clock.now_ms() + self._timeout_ms
+                    self._bind_remote(entry, task_id, remote)
                     return ti
                 except InstanceError as e:
                     log.warning("delivering %s to %s failed: %s", task_id, ti, e)
@@ -129,6 +131,23 @@ class Dispatch(Instances, Completions):
                 ti = self._take_back(task_id, rec.model, tried, errors)
         finally:
             self._delivering.discard(task_id)
+
+    def _bind_remote(self, entry: InstanceEntry, task_id: str, remote: str) -> None:
+        """Keep the id the instance answered with (docs/api.md, "Ids"); an instance that assigns
+        its own ids is from then on address-checked and polled, like one without callback secrets."""
+        had = self._remote_ids.stored(task_id) is not None
+        self._remote_ids.bind(task_id, entry.ti_uuid, remote)
+        if remote != task_id and not entry.own_ids:
+            entry.own_ids = True
+            self._persist_instance(entry.ti_uuid)
+            log.info(
+                "instance %s (%s) assigns its own task ids: completions from its address only, "
+                "and GET /results polled",
+                entry.ti_uuid,
+                entry.base_url,
+            )
+        if had or remote != task_id:
+            self._persist(task_id)
 
     def _take_back(self, task_id: str, model: str, tried: list[str], errors: list[str]) -> str:
         """Move a scheduled task to another instance, or fail it with the reasons."""

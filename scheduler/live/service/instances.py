@@ -22,9 +22,16 @@ class Instances(ServiceState):
     """Registration, removal and health of the task instances."""
 
     async def register(
-        self, host: str, port: int, model_name: str | None = None, *, speed: float | None = None
+        self,
+        host: str,
+        port: int,
+        model_name: str | None = None,
+        *,
+        speed: float | None = None,
+        protocol: str | None = None,
     ) -> str:
-        """Ask the instance for its ``/status``, then add it to the core.  Returns its ti_uuid.
+        """Ask the instance for its status (in its dialect: ``protocol``, else detected), then add it
+        to the core.  Returns its ti_uuid; :meth:`protocol_of` tells the dialect found.
 
         ``speed`` is an optional hint for the predictor (a scenario's instance speed: execution
         time = size / speed); the instance's own behaviour does not depend on it."""
@@ -34,8 +41,8 @@ class Instances(ServiceState):
             raise Refused(str(e)) from None
         url = base_url(address, port)
         try:
-            st = await self.client.status(url)
-        except InstanceError as e:
+            dialect, st = await self.dialects.detect(url, protocol)
+        except (InstanceError, ValueError) as e:
             raise Refused(f"cannot register {url}: {e}") from None
         if st.status == "error":
             raise Refused(f"cannot register {url}: the instance reports status 'error'")
@@ -66,18 +73,25 @@ class Instances(ServiceState):
         except SpecError as e:
             raise Refused(f"cannot register {url}: {e}") from None
         secret = new_callback_secret() if self.callback_secrets else None
-        self._entries[ti] = InstanceEntry(ti, url, st.model_type, st.instance_id, callback_token=secret)
+        self._entries[ti] = InstanceEntry(
+            ti, url, st.model_type, st.instance_id, callback_token=secret, protocol=dialect.name
+        )
         self._by_reported[st.instance_id] = ti
         self._persist_instance(ti)
         log.info(
-            "registered %s (instance %s, model %s, %d replicas) as %s",
+            "registered %s (instance %s, model %s, %d replicas, protocol %s) as %s",
             url,
             loggable(st.instance_id),
             loggable(st.model_type),
             st.replicas_running,
+            dialect.name,
             ti,
         )
         return ti
+
+    def protocol_of(self, ti_uuid: str) -> str:
+        """The dialect instance ``ti_uuid`` was registered with (docs/api.md, "Dialects")."""
+        return self._entries[ti_uuid].protocol
 
     def instance_name(self, ti_uuid: str | None) -> str | None:
         """The instance_id an instance reported at registration (``None`` if unknown)."""
@@ -125,7 +139,8 @@ class Instances(ServiceState):
 
         async def cancel() -> None:
             try:
-                if await self.client.cancel(entry.base_url, task_id):
+                remote = self._remote_ids.remote(task_id, entry.ti_uuid)
+                if await self._dialect(entry).cancel(entry.base_url, remote):
                     log.info("task %s: dropped by %s before it started", task_id, entry.ti_uuid)
             except InstanceError as e:
                 log.info("task %s: could not ask %s to drop it: %s", task_id, entry.ti_uuid, e)
@@ -151,7 +166,7 @@ class Instances(ServiceState):
 
     async def _check_one_health(self, entry: InstanceEntry) -> None:
         try:
-            st = await self.client.status(entry.base_url)
+            st = await self._dialect(entry).status(entry.base_url)
             why = "it reports status 'error'" if st.status == "error" else None
         except InstanceError as e:
             why = str(e)

@@ -10,14 +10,14 @@ import logging
 from ...core import QueueInfo, SpecError, TaskRecord, UnknownStrategyError
 from ..config import base_url
 from ..modes import LIVE_MODES, LIVE_PREDICT_MODES, mode_to_api
+from .polling import Polling
 from .recovery import recover
 from .state import Refused
-from .watchdog import Watchdog
 
 log = logging.getLogger("scheduler.live")
 
 
-class LiveScheduler(Watchdog):
+class LiveScheduler(Polling):
     """The scheduler service: registration, dispatch with retries, health checks, watchdog."""
 
     # -- lifecycle -------------------------------------------------------------
@@ -42,6 +42,7 @@ class LiveScheduler(Watchdog):
             asyncio.create_task(
                 self._every(self.config.watchdog_interval_s, self.check_overdue), name="watchdog"
             ),
+            asyncio.create_task(self._every(self.config.poll_interval_s, self.poll_results), name="poll"),
         ]
         log.info(
             "scheduler ready: strategy %s, predict mode %s, %d instance(s), callbacks to %s",

@@ -72,7 +72,15 @@ def _restore_instances(service: LiveScheduler, state: StoredState) -> None:
         token = si.callback_token
         if service.callback_secrets and token is None:  # tokens newly enabled: a fresh secret
             token = new_callback_secret()
-        entry = InstanceEntry(si.ti_uuid, si.base_url, si.model, si.reported_id, callback_token=token)
+        entry = InstanceEntry(
+            si.ti_uuid,
+            si.base_url,
+            si.model,
+            si.reported_id,
+            callback_token=token,
+            protocol=si.protocol,
+            own_ids=si.own_ids,
+        )
         entry.last_error = "not probed yet since the scheduler restarted"
         service._entries[si.ti_uuid] = entry
         service._by_reported[si.reported_id] = si.ti_uuid
@@ -91,6 +99,8 @@ def _restore_tasks(service: LiveScheduler, state: StoredState) -> list[str]:
         ):
             rec.status, rec.instance_id = QUEUED, None  # its instance is gone from the store: dispatch anew
         service.core.restore(rec)
+        if t.remote_id is not None and rec.status == SCHEDULED and rec.instance_id is not None:
+            service._remote_ids.bind(t.task_id, rec.instance_id, t.remote_id)
         if t.body_hash is not None:
             service._answers[t.task_id] = (t.body_hash, t.answer_ti)
         if rec.status in (QUEUED, SCHEDULED):

@@ -18,7 +18,11 @@ def body_digest(model: str, task_input: Any, metadata: dict) -> str:
 
 
 def stored_task(
-    rec: TaskRecord, task_input: Any = None, body_hash: str | None = None, answer_ti: str | None = None
+    rec: TaskRecord,
+    task_input: Any = None,
+    body_hash: str | None = None,
+    answer_ti: str | None = None,
+    remote_id: str | None = None,
 ) -> StoredTask:
     return StoredTask(
         task_id=rec.task_id,
@@ -38,6 +42,7 @@ def stored_task(
         task_input=task_input,
         body_hash=body_hash,
         answer_ti=answer_ti,
+        remote_id=remote_id,
     )
 
 

@@ -12,6 +12,7 @@ from ...decision_log import DecisionLog
 from ..allowlist import Allowlist, Resolver
 from ..client import TaskInstanceClient
 from ..config import LiveConfig
+from ..dialects import Dialect, Dialects, RemoteIds, has_callback_secret
 from ..metrics import LiveMetrics, chain
 from ..store import StateStore, StoredInstance, open_store
 from .build import build_core
@@ -50,6 +51,14 @@ class InstanceEntry:
     failures: int = 0  # consecutive failed health checks
     last_error: str = ""
     callback_token: str | None = None  # its secret for /notify/task_complete (when tokens are set)
+    protocol: str = "enqueue"  # its dialect (scheduler.live.dialects)
+    own_ids: bool = False  # it answered a delivery with an id of its own
+
+    @property
+    def address_checked(self) -> bool:
+        """No callback secret (its dialect has none, or it assigns its own ids and so does not
+        follow this protocol): completions only from its registered address, and it is polled."""
+        return self.own_ids or not has_callback_secret(self.protocol)
 
 
 @dataclass
@@ -93,6 +102,8 @@ class ServiceState:
                 self.decision_log.close()
             raise
         self.client = client or TaskInstanceClient(timeout_s=self.config.request_timeout_s)
+        #: per task, the id its instance answered with when not the scheduler's own
+        self._remote_ids = RemoteIds()
         self.allowlist = Allowlist(self.config.allow_instance_hosts, resolver)
         #: each instance gets a callback secret when either token is set (docs/api.md, "Completion callbacks")
         self.callback_secrets = bool(self.config.api_token or self.config.admin_token)
@@ -127,7 +138,22 @@ class ServiceState:
         """Write the task's current record to the state store (batched; see :meth:`StateStore.flush`)."""
         rec = self.core.task(task_id)
         if rec is not None:
-            self.store.put_task(stored_task(rec, task_input, body_hash, answer_ti))
+            self.store.put_task(
+                stored_task(rec, task_input, body_hash, answer_ti, self._remote_ids.stored(task_id))
+            )
+
+    @property
+    def client(self) -> TaskInstanceClient:
+        """The client every call to an instance goes through (each dialect's adapter uses it)."""
+        return self._client
+
+    @client.setter
+    def client(self, client: TaskInstanceClient) -> None:
+        self._client = client
+        self.dialects = Dialects(client)
+
+    def _dialect(self, entry: InstanceEntry) -> Dialect:
+        return self.dialects[entry.protocol]
 
     def _persist_instance(self, ti: str) -> None:
         e = self._entries[ti]
@@ -142,6 +168,8 @@ class ServiceState:
                 inst.speed,
                 inst.active,
                 e.callback_token,
+                e.protocol,
+                e.own_ids,
             )
         )
 

@@ -51,7 +51,8 @@ class Watchdog(Dispatch):
             why = f"instance {entry.ti_uuid} is unhealthy ({entry.last_error})"
         else:
             try:
-                res = await self.client.result(entry.base_url, task_id)
+                remote = self._remote_ids.remote(task_id, entry.ti_uuid)
+                res = await self._dialect(entry).result(entry.base_url, remote)
             except InstanceError as e:
                 if e.unreachable:
                     self._set_unhealthy(entry, str(e))
