@@ -43,7 +43,7 @@ from .sweep import offered_load, set_offered_load, sweep
 from .sweep_units import SweepResult, run_sweep
 
 # names of sim.fidelity, imported on first use: the web stack loads only for live tools
-_FIDELITY = ("DriveResult", "TwinResult", "drive", "replay_file", "twin")
+_FIDELITY = ("Calibration", "DriveResult", "TwinResult", "calibrate", "drive", "replay_file", "twin")
 
 
 def __getattr__(name: str) -> Any:
@@ -96,4 +96,6 @@ __all__ = [
     "plot_latency_cdf_overlay",
     "RunLogs",
     "replay_file",
+    "Calibration",
+    "calibrate",
 ]

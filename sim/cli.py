@@ -9,6 +9,7 @@
                                       [--warmup-tasks N] [--max-seconds S]
     python -m sim twin SCENARIO.yaml [--out DIR] [--strategies a,b] [--tasks N] [--warmup-tasks N]
     python -m sim replay LOG [LOG ...]
+    python -m sim calibrate RUN_DIR [--out calibrated.yaml] [--p50-target PCT] [--p95-target PCT]
     python -m sim sweep SWEEP.yaml --out DIR [--cluster local|ADDRESS] [--format parquet|csv|both]
 
 ``validate`` and ``run`` print each model pool's offered load, warn at 0.95
@@ -20,7 +21,8 @@ running live scheduler and writes the same tables and plots from the
 scheduler's own timestamps (:mod:`sim.fidelity.drive`).  ``twin`` runs every strategy
 live and simulated and prints their latency percentiles side by side
 (:mod:`sim.fidelity.twin`).  ``replay`` feeds decision logs back through the core
-(:mod:`sim.fidelity.replay`); these three are handled by :mod:`sim.fidelity.commands`,
+(:mod:`sim.fidelity.replay`); ``calibrate`` fits a scenario to a twin run's live records
+(:mod:`sim.fidelity.calibrate`); these four are handled by :mod:`sim.fidelity.commands`,
 loaded only when one of them runs.  ``sweep`` runs a scenario over a grid, locally or on a
 Dask cluster (:mod:`sim.sweep_cli`).  Exit codes: 0 ok, 1 when something failed after the
 run (a plot or a file; for ``drive``, tasks that did not complete; for
@@ -169,6 +171,30 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--max-seconds", type=float, help="wall-clock limit of each strategy's drive")
     t.add_argument("--no-progress", action="store_true", help="no progress lines")
 
+    c = sub.add_parser(
+        "calibrate",
+        help="fit network delays and service times from a live run; write a calibrated scenario",
+        description="Read a sim twin output folder, fit the dispatch and notify delays, each model's "
+        "service time and each instance's speed, write the calibrated scenario, simulate the run's "
+        "tasks with it and print the calibration report (errors per percentile, per-task MAPE, ranking).",
+    )
+    c.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by python -m sim twin")
+    c.add_argument(
+        "--out",
+        metavar="FILE",
+        default="calibrated.yaml",
+        help="the calibrated scenario (default calibrated.yaml)",
+    )
+    c.add_argument(
+        "--p50-target", type=float, default=5.0, metavar="PCT", help="p50 target in %% (default 5)"
+    )
+    c.add_argument(
+        "--p95-target", type=float, default=10.0, metavar="PCT", help="p95 target in %% (default 10)"
+    )
+    c.add_argument(
+        "--no-evaluate", action="store_true", help="fit and write only, no simulation and no report"
+    )
+
     p = sub.add_parser(
         "replay",
         help="feed decision logs back through the core; count identical decisions",
@@ -196,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _validate(args)
         if args.command == "sweep":
             return sweep_cli.main(args)
-        if args.command in ("drive", "twin", "replay"):
+        if args.command in ("drive", "twin", "replay", "calibrate"):
             from .fidelity import commands  # local: only these commands load live mode and httpx
 
             return commands.run_command(args)

@@ -11,11 +11,27 @@ loads it only when one of these names is first used (``sim.drive``,
   workload, latency percentiles compared;
 - :mod:`sim.fidelity.replay`: decision logs of either shell fed back through
   the core, every decision checked;
-- :mod:`sim.fidelity.commands`: ``python -m sim drive|twin|replay``.
+- :mod:`sim.fidelity.calibrate`: a scenario fitted to a twin run's live records
+  (network delays, service times, speeds), and how well it reproduces the run
+  (:mod:`sim.fidelity.calibrate_report`);
+- :mod:`sim.fidelity.commands`: ``python -m sim drive|twin|replay|calibrate``.
 """
 
+from .calibrate import Calibration, calibrate
+from .calibrate_report import Evaluation
 from .drive import DriveError, DriveResult, drive
 from .replay import RunReplay, replay_file
 from .twin import TwinResult, twin
 
-__all__ = ["DriveError", "DriveResult", "RunReplay", "TwinResult", "drive", "replay_file", "twin"]
+__all__ = [
+    "Calibration",
+    "DriveError",
+    "DriveResult",
+    "Evaluation",
+    "RunReplay",
+    "TwinResult",
+    "calibrate",
+    "drive",
+    "replay_file",
+    "twin",
+]

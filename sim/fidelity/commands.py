@@ -1,6 +1,6 @@
-"""``python -m sim drive``, ``twin`` and ``replay``: the fidelity tools' command handlers.
+"""``python -m sim drive``, ``twin``, ``replay`` and ``calibrate``: the fidelity tools' command handlers.
 
-:mod:`sim.cli` parses the command line and hands these three commands here
+:mod:`sim.cli` parses the command line and hands these four commands here
 (importing this module only then); exit codes as :mod:`sim.cli` describes.
 """
 
@@ -30,6 +30,8 @@ def run_command(args: argparse.Namespace) -> int:
         return _drive(args)
     if args.command == "twin":
         return _twin(args)
+    if args.command == "calibrate":
+        return _calibrate(args)
     return replay.main(args.logs, show=args.show)
 
 
@@ -117,4 +119,21 @@ def _twin(args: argparse.Namespace) -> int:
     print(f"results in {out.resolve()}/:")
     for name, p in tw.paths.items():
         print(f"  {name:22s} {Path(p).name}")
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from .calibrate import calibrate
+    from .calibrate_report import TARGETS, evaluate, report_text
+
+    for flag in ("p50_target", "p95_target"):
+        value = getattr(args, flag)
+        if not 0 < value < 100:
+            raise SpecError(f"--{flag.replace('_', '-')}", value, "a percentage between 0 and 100")
+    cal = calibrate(args.run_dir)
+    path = cal.write(args.out)
+    if not args.no_evaluate:
+        targets = dict(TARGETS, p50=args.p50_target / 100.0, p95=args.p95_target / 100.0)
+        print(report_text(cal, evaluate(cal, targets)))
+    print(f"calibrated scenario written to {path}")
     return 0

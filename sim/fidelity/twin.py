@@ -146,7 +146,7 @@ def twin(
 
     drives, hops = _live(scn, workload, out, mode, seed, max_seconds, decision_logs, progress)
     t_live = time.perf_counter() - t_start
-    sim_res = _simulate(scn, workload, seed)
+    sim_res = simulate_workload(scn, workload, seed)
 
     live_tasks = pd.concat([d.tasks for d in drives.values()], ignore_index=True)
     live_tasks["strategy"] = pd.Categorical(
@@ -319,7 +319,7 @@ def _wait_idle(cluster: LocalCluster, timeout_s: float = IDLE_TIMEOUT_S) -> None
 
 
 # -- simulated ------------------------------------------------------------------------------------
-def _simulate(scn: Scenario, workload: Workload, seed: int) -> Results:
+def simulate_workload(scn: Scenario, workload: Workload, seed: int) -> Results:
     """Every strategy on the driven workload, the scheduler stream seeded with ``seed`` as live."""
     records = [RunRecord(s.label, 0, workload, simulate(scn, workload, s, seed)) for s in scn.strategies]
     return build_results(scn, records, [s.label for s in scn.strategies])
