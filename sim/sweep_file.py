@@ -22,12 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from scheduler import SpecError
 
 from .grid import grid_points
 from .scenario import Scenario
+from .scenario.checks import read_yaml
 from .sweep_units import KEEP
 
 __all__ = ["SweepSpec", "load_sweep"]
@@ -58,12 +57,7 @@ def _positive_int(field: str, value: Any) -> int | None:
 def load_sweep(path: str | Path) -> SweepSpec:
     """Read and validate a sweep file (every grid point is validated later, by :func:`sim.sweep`)."""
     p = Path(path)
-    if not p.is_file():
-        raise SpecError("sweep", str(path), "an existing YAML sweep file")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as e:
-        raise SpecError(f"sweep ({p})", "(file contents)", f"valid YAML; the parser said: {e}") from None
+    data = read_yaml(p, "sweep", "YAML sweep file")
     if not isinstance(data, Mapping):
         raise SpecError("sweep", data, f"a mapping with keys {', '.join(KEYS)}")
     unknown = [k for k in data if k not in KEYS]

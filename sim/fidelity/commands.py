@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from scheduler import SpecError
+from scheduler import COMPLETED, SpecError
 
 from ..cli import output_dir, resized, strategy_list
 from ..report import write_results
@@ -79,7 +79,7 @@ def _drive(args: argparse.Namespace) -> int:
     )
     if failed is None:
         return 1
-    if m["outcomes"].get("completed", 0) < m["tasks"]:
+    if m["outcomes"].get(COMPLETED, 0) < m["tasks"]:
         print("error: not every task completed; outcomes.csv says what became of each", file=sys.stderr)
         return 1
     return 1 if failed else 0
@@ -109,7 +109,7 @@ def _twin(args: argparse.Namespace) -> int:
         f"{m['warmup_tasks']} excluded), live {m['live_wall_s']:.0f} s, total {m['total_wall_s']:.0f} s"
     )
     for label, d in m["drives"].items():
-        bad = {k: v for k, v in d["outcomes"].items() if k != "completed"}
+        bad = {k: v for k, v in d["outcomes"].items() if k != COMPLETED}
         if bad:
             print(f"warning: live {label}: not every task completed: {bad}", file=sys.stderr)
     print("latency (ms), live vs simulated; diff = (sim - live) / live")

@@ -32,6 +32,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from scheduler import COMPLETED, FAILED
+
 from ..engine import Workload
 from ..frames import Run, RunRecord, build_results
 from ..results import Results
@@ -39,15 +41,9 @@ from ..scenario import Scenario
 
 log = logging.getLogger(__name__)
 
-# what became of a task of the workload
-COMPLETED, FAILED, REFUSED, UNFINISHED, NOT_SUBMITTED, ERROR = (
-    "completed",
-    "failed",
-    "refused",
-    "unfinished",
-    "not_submitted",
-    "error",
-)
+# what became of a task of the workload: the core's COMPLETED and FAILED (the scheduler said so),
+# or one of these
+REFUSED, UNFINISHED, NOT_SUBMITTED, ERROR = "refused", "unfinished", "not_submitted", "error"
 OUTCOME_COLUMNS = ("task_id", "model", "size_ms", "outcome", "scheduler_task_id", "instance", "detail")
 
 

@@ -29,15 +29,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from scheduler import SpecError, check_integer
+from scheduler import COMPLETED, FAILED, SpecError, check_integer
 from scheduler.live import pooled_transport
 
 from ..engine import Workload
 from ..scenario import Scenario, StrategySpec
 from .drive_results import (
-    COMPLETED,
     ERROR,
-    FAILED,
     REFUSED,
     UNFINISHED,
     DrivenTask,

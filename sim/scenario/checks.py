@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from scheduler import SpecError, check_integer, check_number
 
@@ -51,3 +52,15 @@ def plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def read_yaml(path: str | Path, what: str, kind: str) -> Any:
+    """The parsed contents of a YAML file; ``what`` names it in errors, ``kind`` says what it
+    should be (``an existing <kind>``)."""
+    p = Path(path)
+    if not p.is_file():
+        raise SpecError(what, str(path), f"an existing {kind}")
+    try:
+        return yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise SpecError(f"{what} ({p})", "(file contents)", f"valid YAML; the parser said: {e}") from None

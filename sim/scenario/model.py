@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from scheduler import Distribution, SpecError
 from scheduler.core.tokens import TokenService
 
 from .. import network as _network
 from ..traces import Trace
+from .checks import read_yaml
 from .overrides import apply_overrides
 from .specs import InstanceSpec, StrategySpec
 from .validate import validate
@@ -86,14 +86,7 @@ class Scenario:
     def load(cls, path: str | Path) -> Scenario:
         """Read and validate a YAML scenario file."""
         p = Path(path)
-        if not p.is_file():
-            raise SpecError("scenario", str(path), "an existing YAML file")
-        try:
-            data = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as e:
-            raise SpecError(
-                f"scenario ({p})", "(file contents)", f"valid YAML; the parser said: {e}"
-            ) from None
+        data = read_yaml(p, "scenario", "YAML file")
         return cls.from_dict(data if data is not None else {}, p.resolve().parent, p.stem)
 
     # -- changes -----------------------------------------------------------------
