@@ -80,7 +80,7 @@ class Calibration:
     def evaluate(self, targets: Mapping[str, float | None] | None = None) -> Evaluation:
         """Simulate the run's tasks with the calibrated scenario and compare with live
         (:func:`sim.fidelity.calibrate_report.evaluate`; ``targets`` default: p50 5%, p95 10%)."""
-        from .calibrate_report import TARGETS, evaluate
+        from .calibrate_report import TARGETS, evaluate  # local: calibrate_report imports this module
 
         return evaluate(self, TARGETS if targets is None else targets)
 

@@ -19,6 +19,8 @@ from ..cli import output_dir, resized, strategy_list
 from ..report import write_results
 from ..scenario import load_scenario
 from . import replay
+from .calibrate import calibrate
+from .calibrate_report import TARGETS, evaluate, report_text
 from .drive import MAX_TASKS, DriveError, drive, loopback_url
 from .ranking import format_rankings
 from .twin import format_comparison, targets_text, twin
@@ -123,9 +125,6 @@ def _twin(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from .calibrate import calibrate
-    from .calibrate_report import TARGETS, evaluate, report_text
-
     for flag in ("p50_target", "p95_target"):
         value = getattr(args, flag)
         if not 0 < value < 100:
