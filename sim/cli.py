@@ -33,6 +33,7 @@ arguments (the message on stderr, no traceback).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -76,6 +77,14 @@ def _overload_flag(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run even when a model pool's offered load is >= 1 (its queue then grows without bound)",
     )
+
+
+def _json_object(text: str) -> dict:
+    """A JSON object given on the command line (argparse reports the ValueError as a usage error)."""
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError(f"not a JSON object: {text}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -148,6 +157,21 @@ def _parser() -> argparse.ArgumentParser:
         help="wall-clock limit of the whole drive (default: the workload's span plus 60 s, at most an hour)",
     )
     d.add_argument("--concurrency", type=int, default=128, help="submissions in flight at most (default 128)")
+    d.add_argument(
+        "--task-input",
+        choices=("size_ms", "openai"),
+        default="size_ms",
+        help="what each task carries: size_ms (reference instances, the default) or openai (a prompt "
+        "of the task's input tokens and max_tokens = its output tokens, for --backend openai "
+        "instances; see docs/openai_backend.md)",
+    )
+    d.add_argument(
+        "--openai-extra",
+        type=_json_object,
+        default=None,
+        metavar="JSON",
+        help="with --task-input openai: fields added to each request, e.g. '{\"ignore_eos\": true}'",
+    )
     d.add_argument(
         "--token",
         help="the scheduler's bearer token: its admin token to set --strategy, else its api token "

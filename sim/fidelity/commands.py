@@ -57,6 +57,8 @@ def _drive(args: argparse.Namespace) -> int:
             max_tasks=args.max_tasks or MAX_TASKS,
             max_seconds=args.max_seconds,
             concurrency=args.concurrency,
+            task_input=args.task_input,
+            openai_extra=args.openai_extra,
             progress=not args.no_progress,
             token=args.token
             or os.environ.get("SCHEDULER_ADMIN_TOKEN")

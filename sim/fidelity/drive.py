@@ -67,6 +67,8 @@ def drive(
     request_timeout_s: float = 30.0,
     progress: bool = True,
     token: str | None = None,
+    task_input: str = "size_ms",
+    openai_extra: dict | None = None,
 ) -> DriveResult:
     """Replay replication ``replication`` of a scenario's workload against the scheduler at
     ``scheduler_url`` (loopback) and return the tables built from its own timestamps.
@@ -77,7 +79,10 @@ def drive(
     ``max_tasks`` caps it; ``max_seconds`` bounds the whole drive (default: the workload's
     span plus 60 s, at most an hour).  With ``out_dir`` the tables are written there.
     ``token`` is the scheduler's bearer token: its admin token (needed to set a strategy), or its
-    api token when the strategy is kept.
+    api token when the strategy is kept.  ``task_input`` is what each task carries:
+    ``size_ms`` (for reference instances) or ``openai`` (a prompt of the task's input tokens and
+    ``max_tokens`` = its output tokens, for OpenAI-backend instances; ``openai_extra`` adds fields
+    to that body); see :mod:`sim.fidelity.inputs`.
     """
     scn = load_scenario(scenario_or_path)
     if tasks is not None:
@@ -97,6 +102,8 @@ def drive(
             request_timeout_s=request_timeout_s,
             progress=progress,
             token=token,
+            task_input=task_input,
+            openai_extra=openai_extra,
         )
     )
     if out_dir is not None:

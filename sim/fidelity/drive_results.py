@@ -28,6 +28,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -56,6 +57,7 @@ class DrivenTask:
     size_ms: float
     tid: str
     metadata: dict = field(default_factory=dict)  # token counts, as the simulator's core got them
+    task_input: Any = None  # what is submitted (sim.fidelity.inputs); None: {"size_ms": size_ms}
     outcome: str = NOT_SUBMITTED
     due: float = 0.0  # loop time the submission was scheduled for
     sent: float = math.nan  # loop time it went out

@@ -24,7 +24,8 @@ import math
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -42,6 +43,8 @@ from .drive_results import (
     DriveResult,
     drive_result,
 )
+from .inputs import check_task_input
+from .inputs import task_input as make_input
 
 log = logging.getLogger(__name__)
 
@@ -103,13 +106,17 @@ async def drive_async(
     request_timeout_s: float = 30.0,
     progress: bool = True,
     token: str | None = None,
+    task_input: str = "size_ms",
+    openai_extra: Mapping[str, Any] | None = None,
 ) -> DriveResult:
     """The driver as a coroutine (see the module docstring); :func:`sim.drive` runs it.
 
     ``strategy`` is set on the scheduler first; ``label`` names the run in the tables
-    (default: the strategy's label, else the scheduler's strategy name)."""
+    (default: the strategy's label, else the scheduler's strategy name).  ``task_input`` is
+    what each task carries (:mod:`sim.fidelity.inputs`: ``size_ms`` or ``openai``)."""
     scheduler_url = loopback_url(scheduler_url)
     concurrency = check_integer("concurrency", concurrency, low=1)
+    check_task_input(task_input, openai_extra)
     if not (poll_interval_s > 0 and math.isfinite(poll_interval_s)):
         raise SpecError("poll_interval_s", poll_interval_s, "a number of seconds > 0")
     arrival_s = workload.arrival_ms / 1000.0
@@ -121,8 +128,16 @@ async def drive_async(
     run_tag = uuid.uuid4().hex[:8]
     names = [workload.models[k] for k in workload.model.tolist()]
     metas = workload.metadata()
+    sizes = workload.size_ms.tolist()
     jobs = [
-        DrivenTask(i, names[i], float(workload.size_ms[i]), f"drive-{run_tag}-{i:06d}", metas[i])
+        DrivenTask(
+            i,
+            names[i],
+            sizes[i],
+            f"drive-{run_tag}-{i:06d}",
+            metas[i],
+            make_input(task_input, sizes[i], metas[i], openai_extra),
+        )
         for i in range(len(workload))
     ]
     warnings: list[str] = []
@@ -189,7 +204,7 @@ class _Driver:
             job.sent = self.loop.time()
             body = {
                 "model_name": job.model,
-                "task_input": {"size_ms": job.size_ms},
+                "task_input": job.task_input if job.task_input is not None else {"size_ms": job.size_ms},
                 "metadata": job.metadata,
                 "task_id": job.tid,
             }
