@@ -102,6 +102,30 @@ def test_retention_deletes_old_ended_tasks_from_the_file(tmp_path):
     assert any(t.task_id == "live" for t in tasks)
 
 
+def test_retention_in_the_file_is_bounded_in_bytes_as_well(fakes, tmp_path):
+    # found in review: the file kept --max-history ended tasks whatever their size, ignoring
+    # --max-history-bytes (the tracker in memory honoured it): 300 results of 10 kB each stayed
+    fake = fakes.add(8100)
+    path = tmp_path / "state.db"
+    svc = make_service(fakes, state_db=str(path), max_history=100_000, max_history_bytes=200_000)
+    big = "x" * 10_000
+    with serve(svc) as tc:
+        register(tc, 8100)
+        for _ in range(300):
+            tid = submit(tc).json()["task_id"]
+            assert notify(tc, tid, fake.instance_id, result={"text": big})["status"] == "success"
+        tc.portal.call(_flushed, svc.store)
+    with sqlite3.connect(path) as db:
+        n, size = db.execute(
+            "SELECT count(*), sum(length(result) + length(metadata)) FROM tasks WHERE ended = 1"
+        ).fetchone()
+    assert size <= 200_000 * 1.1 + 10_100, (n, size)  # the bound, its batch slack, one row
+    assert 15 <= n <= 25, n  # about 200 kB / 10 kB: the newest kept
+    with sqlite3.connect(path) as db:
+        newest = db.execute("SELECT task_id FROM tasks ORDER BY end_ms DESC, rowid DESC LIMIT 1").fetchone()[0]
+    assert newest == tid
+
+
 # -- idempotent submit ---------------------------------------------------------------------
 
 

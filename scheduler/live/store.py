@@ -16,8 +16,10 @@ Two implementations:
   queued before it is committed.  ``/queue/submit`` awaits it, so a task is on
   disk before its client hears ``success``, without one fsync per request.
 
-Retention: at most ``max_history`` ended tasks are kept in the file too; older
-ones are deleted by the writer.
+Retention: the file keeps what the tracker keeps in memory (``--max-history`` and
+``--max-history-bytes``): at most ``max_history`` ended tasks, whose results, metadata
+and errors take at most about ``max_bytes``; the writer deletes the oldest beyond either
+bound (in batches, so a bound may be passed by a tenth before the next deletion).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from typing import Any, Protocol
 log = logging.getLogger("scheduler.live")
 
 ENDED = ("completed", "failed")
+#: about what an ended task takes, in bytes: ids and timings, plus its result, metadata and error
+ROW_OVERHEAD_BYTES = 200
 
 
 @dataclass
@@ -232,10 +236,18 @@ def _task_of(row: sqlite3.Row) -> StoredTask:
 class SqliteStore:
     """An embedded SQLite file (WAL) written by one batching writer thread."""
 
-    def __init__(self, path: str, *, max_history: int = 100_000, interval_s: float = 0.005):
+    def __init__(
+        self,
+        path: str,
+        *,
+        max_history: int = 100_000,
+        max_bytes: int = 256 << 20,
+        interval_s: float = 0.005,
+    ):
         self.path = path
         self.description = f"sqlite {path} (WAL)"
         self.max_history = max_history
+        self.max_bytes = max_bytes
         self.interval_s = interval_s
         self.commits = 0  # transactions committed by the writer (for tests and benchmarks)
         self._lock = threading.Lock()
@@ -255,7 +267,9 @@ class SqliteStore:
             for table, col, decl in _ADDED:
                 if col not in {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}:
                     db.execute(f"ALTER TABLE {table} ADD COLUMN {col} {decl}")
-            self._ended = db.execute("SELECT count(*) FROM tasks WHERE ended = 1").fetchone()[0]
+            self._ended, self._ended_bytes = db.execute(
+                f"SELECT count(*), coalesce(sum({_ROW_BYTES}), 0) FROM tasks WHERE ended = 1"
+            ).fetchone()
         finally:
             db.close()
         self._thread = threading.Thread(target=self._run, name="state-writer", daemon=True)
@@ -374,8 +388,9 @@ class SqliteStore:
     ) -> None:
         db.execute("BEGIN")
         try:
-            if tasks:
-                db.executemany(_UPSERT_TASK, [_task_row(t) for t in tasks])
+            rows = [_task_row(t) for t in tasks]
+            if rows:
+                db.executemany(_UPSERT_TASK, rows)
             if insts:
                 db.executemany(
                     f"INSERT OR REPLACE INTO instances ({_INSTANCE_COLS}) VALUES ({', '.join('?' * 10)})",
@@ -400,8 +415,13 @@ class SqliteStore:
                     "INSERT OR REPLACE INTO settings VALUES (?, ?)",
                     [(k, _dumps(v)) for k, v in settings.items()],
                 )
-            self._ended += sum(t.status in ENDED for t in tasks)  # an upper bound: recounted below
-            if self._ended > self.max_history + max(100, self.max_history // 10):
+            ended = [r for r in rows if r[_COL["ended"]]]  # upper bounds (a row may be updated): recounted by _retain
+            self._ended += len(ended)
+            self._ended_bytes += sum(map(_row_bytes, ended))
+            if (
+                self._ended > self.max_history + max(100, self.max_history // 10)
+                or self._ended_bytes > self.max_bytes + self.max_bytes // 10
+            ):
                 self._retain(db)
             db.execute("COMMIT")
         except BaseException:
@@ -410,13 +430,33 @@ class SqliteStore:
         self.commits += 1
 
     def _retain(self, db: sqlite3.Connection) -> None:
-        """Delete the oldest ended tasks beyond ``max_history``."""
+        """Delete the oldest ended tasks beyond ``max_history`` or ``max_bytes`` (newest kept first)."""
         db.execute(
-            "DELETE FROM tasks WHERE ended = 1 AND task_id NOT IN "
-            "(SELECT task_id FROM tasks WHERE ended = 1 ORDER BY end_ms DESC LIMIT ?)",
-            (self.max_history,),
+            "DELETE FROM tasks WHERE task_id IN (SELECT task_id FROM ("
+            f"SELECT task_id, row_number() OVER w AS n, sum({_ROW_BYTES}) OVER w AS b "
+            "FROM tasks WHERE ended = 1 WINDOW w AS (ORDER BY end_ms DESC, rowid DESC)"
+            ") WHERE n > ? OR b > ?)",
+            (self.max_history, self.max_bytes),
         )
-        self._ended = db.execute("SELECT count(*) FROM tasks WHERE ended = 1").fetchone()[0]
+        self._ended, self._ended_bytes = db.execute(
+            f"SELECT count(*), coalesce(sum({_ROW_BYTES}), 0) FROM tasks WHERE ended = 1"
+        ).fetchone()
+
+
+# what an ended row takes (the same measure as _ended_bytes, so the two agree)
+_ROW_BYTES = (
+    f"{ROW_OVERHEAD_BYTES} + length(CAST(task_id AS BLOB)) + coalesce(length(CAST(result AS BLOB)), 0) "
+    "+ coalesce(length(CAST(metadata AS BLOB)), 0) + coalesce(length(CAST(error AS BLOB)), 0)"
+)
+
+
+_COL = {name.strip(): i for i, name in enumerate(_TASK_COLS.split(","))}  # a row's positions
+_SIZED = tuple(_COL[c] for c in ("task_id", "result", "error", "metadata"))
+
+
+def _row_bytes(row: tuple) -> int:
+    """:data:`_ROW_BYTES` of a row from :func:`_task_row`: its id, result, error and metadata."""
+    return ROW_OVERHEAD_BYTES + sum(len(row[i].encode()) for i in _SIZED if row[i])
 
 
 def _resolve(fut: asyncio.Future[None], error: BaseException | None, path: str) -> None:
@@ -428,8 +468,9 @@ def _resolve(fut: asyncio.Future[None], error: BaseException | None, path: str) 
         fut.set_exception(RuntimeError(f"the state store {path} failed: {error}"))
 
 
-def open_store(spec: str | None, *, max_history: int = 100_000) -> StateStore:
-    """The store ``--state-db`` names: ``none`` (or nothing) keeps state in memory, else a SQLite file."""
+def open_store(spec: str | None, *, max_history: int = 100_000, max_bytes: int = 256 << 20) -> StateStore:
+    """The store ``--state-db`` names: ``none`` (or nothing) keeps state in memory, else a SQLite file
+    keeping at most ``max_history`` ended tasks and about ``max_bytes`` of their results and metadata."""
     if spec is None or spec.strip().lower() in ("", "none"):
         return MemoryStore()
-    return SqliteStore(spec, max_history=max_history)
+    return SqliteStore(spec, max_history=max_history, max_bytes=max_bytes)

@@ -121,7 +121,9 @@ class ServiceState:
         self.duplicates = 0  # late completions from an instance a task was taken from
         #: where tasks, instances and settings are kept across restarts (``--state-db``)
         self.store: StateStore = store or open_store(
-            self.config.state_db, max_history=self.config.max_history
+            self.config.state_db,
+            max_history=self.config.max_history,
+            max_bytes=self.config.max_history_bytes,
         )
         self._answers: dict[str, tuple[str, str | None]] = {}  # client task_id -> (body hash, answered ti)
         self._submitting: dict[str, asyncio.Future[None]] = {}  # client task_ids being submitted now
