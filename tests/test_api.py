@@ -44,6 +44,7 @@ class Fake:
     instance_id: str = ""
     up: bool = True
     status: str = "running"
+    queue_size: int = 0  # what /status reports
     enqueue_status: int = 200  # anything else: the instance refuses tasks
     enqueued: list = field(default_factory=list)
     results: dict = field(default_factory=dict)  # task_id -> /results body; absent: 404
@@ -75,7 +76,7 @@ class FakeInstances:
                     "instance_id": fake.instance_id,
                     "model_type": fake.model,
                     "replicas_running": fake.replicas,
-                    "queue_size": 0,
+                    "queue_size": fake.queue_size,
                     "status": fake.status,
                 },
             )

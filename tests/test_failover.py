@@ -4,7 +4,9 @@ of issue 9 about failover, each reproduced and then fixed.
 * slow failover: tasks on an instance that went unhealthy waited for ``--task-timeout-s``;
 * a stopped (SIGSTOP) instance held each client routed to it for the request timeout, and the
   tasks sent elsewhere meanwhile also ran on it when it resumed;
-* ``task_input: {size_ms: 1e308}`` held a reference-instance replica for ever.
+* ``task_input: {size_ms: 1e308}`` held a reference-instance replica for ever, and once the
+  scheduler had failed it (``--task-hard-limit-s``) it saw that instance as idle and kept routing
+  there.
 """
 
 from __future__ import annotations
@@ -73,6 +75,31 @@ def test_a_huge_size_ms_does_not_hold_a_replica_forever():
     status, error, next_status = asyncio.run(run())
     assert status == "failed" and "--max-task-ms" in (error or "")
     assert next_status == "completed"  # the replica was free again
+
+
+def test_after_a_hard_limit_failure_the_instance_reported_queue_size_is_trusted():
+    # the probe: a task past --task-hard-limit-s is failed here but still holds the instance's
+    # replica; the core's estimate then said "idle" and new tasks queued behind it
+    fakes = FakeInstances()
+    a, b = fakes.add(8100), fakes.add(8101)
+    svc = make_service(fakes, strategy="shortest_queue", task_timeout_s=10.0, task_hard_limit_s=30.0)
+    with serve(svc) as tc:
+        ti_a = register(tc, 8100)["ti_uuid"]
+        stuck = submit(tc).json()["task_id"]  # on a, the only instance yet
+        ti_b = register(tc, 8101)["ti_uuid"]
+        a.results[stuck] = {"status": "running"}
+        a.queue_size = 1  # its one replica is still busy with it
+        for _ in range(3):
+            svc.core.clock.advance(11_000)
+            tc.portal.call(svc.check_overdue)
+        assert query(tc, stuck)["task_status"] == "failed"
+        tc.portal.call(svc.check_health)
+        placed = [submit(tc).json()["scheduled_ti"] for _ in range(4)]
+        assert placed == [ti_b] * 4, placed  # a's replica is held: nothing queues behind it
+        a.queue_size = 0  # the instance let it go (its own --max-task-ms): a takes tasks again
+        tc.portal.call(svc.check_health)
+        assert svc.core.instance(ti_a).healthy
+        assert ti_a in {submit(tc).json()["scheduled_ti"] for _ in range(8)}
 
 
 def test_a_stopped_instance_neither_holds_clients_nor_runs_the_tasks_sent_elsewhere(tmp_path):

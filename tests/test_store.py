@@ -222,6 +222,41 @@ def test_an_instance_that_does_not_answer_after_a_restart_stays_registered_but_u
         assert svc.core.instance(ti_b).healthy  # answers again: takes tasks again
 
 
+def _samples(text: str) -> dict[tuple[str, tuple], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+    }
+
+
+def test_metrics_after_a_restart_count_what_this_process_saw(fakes, tmp_path):
+    # found in review: a task submitted before a restart and completed after it was in no counter
+    # and no latency histogram of the new process (its metrics did not know it was open)
+    path = str(tmp_path / "state.db")
+    fake = fakes.add(8100)
+    with serve(_service(fakes, path)) as tc:
+        register(tc, 8100)
+        ids = [submit(tc).json()["task_id"] for _ in range(3)]
+        assert notify(tc, ids[0], fake.instance_id)["status"] == "success"
+    fake.results.update({t: {"status": "running"} for t in ids[1:]})
+    svc = _service(fakes, path)
+    with serve(svc) as tc:
+        m = _samples(tc.get("/metrics").text)
+        llm = (("model", "llm"),)
+        assert m[("infersched_tasks_in_flight", ())] == 2  # the restored tasks
+        assert m.get(("infersched_tasks_submitted_total", llm), 0) == 0  # counters restart at zero
+        assert notify(tc, ids[1], fake.instance_id)["status"] == "success"
+        assert notify(tc, ids[2], fake.instance_id, error="boom")["status"] == "success"
+        m = _samples(tc.get("/metrics").text)
+    assert m[("infersched_tasks_completed_total", llm)] == 1
+    assert m[("infersched_tasks_failed_total", llm)] == 1
+    assert m[("infersched_task_latency_seconds_count", llm)] == 2
+    assert m[("infersched_tasks_in_flight", ())] == 0
+
+
 def test_memory_only_store_forgets(fakes):
     fakes.add(8100)
     svc = make_service(fakes, state_db="none")

@@ -14,6 +14,10 @@ units in the name):
 * read at scrape time: ``infersched_tasks_in_flight``,
   ``infersched_instance_expected_wait_seconds{model,ti_uuid}`` and
   ``infersched_instance_healthy{model,ti_uuid}``.
+
+Counters and histograms live in the process: a restarted scheduler starts them at zero
+(Prometheus' ``rate()`` and ``increase()`` take a reset in their stride); tasks it restores in
+flight are counted when they end (:meth:`LiveMetrics.resume`).
 """
 
 from __future__ import annotations
@@ -85,6 +89,11 @@ class LiveMetrics:
         r.register(_Instances(read_instances))
         self._open: dict[str, tuple[str, float]] = {}  # task_id -> (model, submit ms)
         self._started: dict[str, float] = {}  # task_id -> perf_counter at submit/retry, until decided
+
+    def resume(self, task_id: str, model: str, submit_ms: float) -> None:
+        """A task restored in flight after a restart: its end counts (and its latency is observed)
+        in this process, though its submit was counted by the one before."""
+        self._open[task_id] = (model, submit_ms)
 
     def __call__(self, event: dict[str, Any]) -> None:
         kind, tid = event.get("event"), event.get("task_id")

@@ -171,9 +171,33 @@ class Instances(ServiceState):
         except InstanceError as e:
             why = str(e)
         if why is None:
-            self._set_healthy(entry)
+            held = self._held(entry, st.queue_size)
+            if held is None:
+                self._set_healthy(entry)
+            else:
+                self._set_unhealthy(entry, held)
             return
         entry.failures += 1
         entry.last_error = why
         if entry.failures >= self.config.unhealthy_after:
             self._set_unhealthy(entry, f"{entry.failures} failed health checks; last: {why}")
+
+    def _held(self, entry: InstanceEntry, reported: int) -> str | None:
+        """After a hard-limit failure the instance's own ``queue_size`` is trusted over the core's
+        estimate (which let the failed task go): why it takes no new tasks, or None.
+
+        It holds ``reported - in flight here`` tasks the core no longer counts; once they fill its
+        replicas it gets nothing until they are gone, and once none is left it is trusted as before."""
+        if not entry.overdue:
+            return None
+        inst = self.core.instance(entry.ti_uuid)
+        extra = reported - inst.in_flight
+        if extra <= 0:
+            entry.overdue = 0
+            return None
+        if extra < inst.replicas:
+            return None
+        return (
+            f"it reports queue_size {reported} but only {inst.in_flight} task(s) of ours are there: "
+            f"tasks failed past task_hard_limit_s still hold its {inst.replicas} replica(s)"
+        )

@@ -105,6 +105,7 @@ def _restore_tasks(service: LiveScheduler, state: StoredState) -> list[str]:
             service._answers[t.task_id] = (t.body_hash, t.answer_ti)
         if rec.status in (QUEUED, SCHEDULED):
             service._inflight[t.task_id] = InFlight(t.task_input, dict(t.metadata), 0.0)  # due at once
+            service.metrics.resume(t.task_id, t.model, t.submit_ms)
         if rec.status == QUEUED:
             queued.append(t.task_id)
     return queued

@@ -53,6 +53,7 @@ class InstanceEntry:
     callback_token: str | None = None  # its secret for /notify/task_complete (when tokens are set)
     protocol: str = "enqueue"  # its dialect (scheduler.live.dialects)
     own_ids: bool = False  # it answered a delivery with an id of its own
+    overdue: int = 0  # tasks failed here past task_hard_limit_s that it may still hold
 
     @property
     def address_checked(self) -> bool:

@@ -79,6 +79,7 @@ class Watchdog(Dispatch):
                     now = self.core.clock.now_ms()
                     age_s = (now - rec.schedule_ms) / 1000.0
                     if age_s >= self.config.task_hard_limit_s:
+                        entry.overdue += 1  # it still holds the task: trust its queue_size from now on
                         self._fail(
                             task_id,
                             f"still {res.status} on instance {entry.ti_uuid} {age_s:.0f} s after "
