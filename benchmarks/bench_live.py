@@ -1,99 +1,131 @@
-"""Live mode on loopback: tasks per second through the scheduler, and the latency it adds.
+"""Live mode on loopback: tasks per second through the scheduler, the latency it adds, its CPU cost.
 
 Starts four reference task instances whose model takes no time
-(``{dist: deterministic, value_ms: 0}``, four replicas each) and a scheduler,
-as subprocesses on 127.0.0.1, and registers the instances.  After
-``--warmup`` tasks (not measured), two phases:
+(``{dist: deterministic, value_ms: 0}``, four replicas each) and, registered with the same
+instances, the routers compared side by side:
 
-1. latency, at a moderate load: ``--latency-tasks`` tasks submitted open loop
-   at ``--rate`` tasks/s (each on its own schedule, not waiting for the
-   previous one).  Printed, p50 and p99:
+* ``store off``: the scheduler with ``--state-db none``;
+* ``store on``: the scheduler with its SQLite state file (the default of ``serve``);
+* ``null router`` (``benchmarks/null_router.py``): the same web stack (FastAPI, uvicorn, the pooled
+  transport) forwarding each submit round robin and recording the completion; no core, no
+  tracker, no store: the cost of the HTTP messages alone.
 
-   * submit round trip, client-measured: ``POST /queue/submit`` until its
-     answer; it includes the decision and the delivery to the instance (a
-     ``/queue/enqueue`` round trip);
-   * added latency, scheduler-measured: per task, total time (submit received
-     -> completion recorded) minus the execution time the instance measured,
-     i.e. decision, delivery, queueing at the instance and the completion
-     callback (``/scheduler/stats`` over the last 1000 tasks, which are this
-     phase's when ``--latency-tasks`` is 1000).
+After a warm-up, ``--rounds`` rounds; in each round every router (in an order rotated from round
+to round, so a busy moment of the shared machine does not fall on one of them) runs:
 
-2. throughput: ``--tasks`` tasks from ``--concurrency`` concurrent client
-   connections, closed loop; throughput = tasks / (first submit -> the
-   scheduler records the last one as ended), i.e. completed end to end.
+1. throughput: ``--tasks`` tasks from ``--concurrency`` client connections, closed loop;
+   throughput = tasks / (first submit -> the router records the last one as ended), i.e.
+   completed end to end.  The router's CPU time (user + system, from ``/proc``) and the four
+   instances' over the phase, divided by the tasks, give the CPU time per completed task.
+2. latency: ``--latency-tasks`` tasks open loop at ``--rate`` tasks/s (each on its own schedule).
+   Added latency, router-measured: per task, total time (submit received -> completion recorded)
+   minus the execution time the instance measured, i.e. decision, delivery, queueing at the
+   instance and the completion callback (p50 and p99 over these tasks, from ``/task/details``).
 
-Both phases run twice, side by side in one run: with the durable state store
-off (``--state-db none``) and on (a SQLite file in a temporary directory);
-target: with it on, at least 90% of the throughput with it off.
+Figures are medians over the rounds; ratios are taken per round, then the median.  Then:
 
-3. burst (store on): ``--burst`` (10,000) submits as fast as ``--burst-concurrency``
-   connections can send them.  Every submit must be answered 200 or 429
-   (``--max-pending`` back-pressure), and every accepted task must end
-   ``completed``: none lost.
+3. batch (store on): ``--batch-tasks`` tasks through ``POST /queue/submit_batch`` in batches of
+   ``--batch-size``; tasks/s accepted, and completed end to end.
+4. burst (store on, ``--burst-max-pending`` as ``--max-pending``): ``--burst`` submits as fast
+   as ``--burst-concurrency`` connections send them.  Every submit must be answered 200 or 429,
+   and every accepted task must end ``completed``: none lost.
 
-Targets on a 2-core machine: >= 300 tasks/s, p50 added latency <= 5 ms.
-Bounded: every phase stops submitting after ``--max-seconds``.  The client
-uses the same lean HTTP transport as the scheduler, so that the load generator
-takes little of the CPU it measures.
+Every target is printed with met or missed.  The client uses the same lean HTTP transport as the
+scheduler, so that the load generator takes little of the CPU it measures; it shares the machine
+with everything it measures (and, on a shared machine, with whatever else runs).
 
-Run: .venv/bin/python benchmarks/bench_live.py [--tasks 3000] [--concurrency 16] [--rate 200]
+Run: .venv/bin/python benchmarks/bench_live.py [--rounds 3] [--tasks 3000] [--rate 200] [--burst 10000]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import numpy as np
 
-from scheduler.live import LocalCluster, pooled_transport
+from scheduler.live import ServerProcess, free_port, pooled_transport, start_instance, start_scheduler
 
-TARGET_TASKS_PER_S = 300.0
-TARGET_P50_MS = 5.0
-TARGET_STORE_RATIO = 0.9
+TARGET_STORE_RATIO = 0.9  # store on / store off throughput (issue 9)
+TARGET_NULL_RATIO = 0.8  # scheduler / null router throughput (issue 12)
+TARGET_TASKS_PER_S = 1000.0
+TARGET_ADDED_P50_MS, TARGET_ADDED_P99_MS = 1.0, 3.0
+TARGET_CPU_SCHEDULER_US, TARGET_CPU_INSTANCE_US = 600.0, 400.0
+MODEL = "zero"
+NULL_ROUTER = str(Path(__file__).with_name("null_router.py"))
 
 
-async def submit_all(
-    url: str, n: int, concurrency: int, max_seconds: float
-) -> tuple[list[float], int, float]:
-    """Submit up to ``n`` tasks; returns client round trips (ms), failures, and the start time."""
-    rtts: list[float] = []
-    failures = 0
+@dataclass
+class Router:
+    name: str
+    proc: ServerProcess
+    runs: list[dict] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.proc.url
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux ``/proc``)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def submit_body(i: int) -> dict:
+    return {"model_name": MODEL, "task_input": {"i": i}}
+
+
+async def closed_loop(
+    url: str, n: int, concurrency: int, max_seconds: float, path: str = "/queue/submit", body=submit_body
+) -> tuple[dict[int, int], list[str]]:
+    """Up to ``n`` requests from ``concurrency`` connections, each sent when the last answer came:
+    answers by status code (-1: no answer) and the task ids accepted."""
+    statuses: dict[int, int] = {}
+    accepted: list[str] = []
     next_i = 0
-    t_start = time.perf_counter()
-    deadline = t_start + max_seconds
-    transport = pooled_transport(concurrency)  # the client's own CPU cost stays small
-    async with httpx.AsyncClient(base_url=url, transport=transport, timeout=30.0) as client:
+    deadline = time.perf_counter() + max_seconds
+    async with httpx.AsyncClient(base_url=url, transport=pooled_transport(concurrency), timeout=60.0) as c:
 
         async def worker() -> None:
-            nonlocal next_i, failures
+            nonlocal next_i
             while next_i < n and time.perf_counter() < deadline:
                 i = next_i
                 next_i += 1
-                t0 = time.perf_counter()
-                r = await client.post("/queue/submit", json={"model_name": "zero", "task_input": {"i": i}})
-                rtts.append((time.perf_counter() - t0) * 1000.0)
-                if r.status_code != 200:
-                    failures += 1
+                try:
+                    r = await c.post(path, json=body(i))
+                except httpx.HTTPError:
+                    statuses[-1] = statuses.get(-1, 0) + 1
+                    continue
+                statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+                if r.status_code == 200:
+                    answer = r.json()
+                    if "results" in answer:  # a batch: one answer per task
+                        accepted.extend(t["task_id"] for t in answer["results"] if t["status"] == "success")
+                    else:
+                        accepted.append(answer["task_id"])
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return rtts, failures, t_start
+    return statuses, accepted
 
 
-async def open_loop(url: str, n: int, rate: float, max_seconds: float) -> list[float]:
-    """Submit ``n`` tasks at ``rate`` per second, each on its own schedule; returns round trips (ms)."""
-    rtts: list[float] = []
-    async with httpx.AsyncClient(base_url=url, transport=pooled_transport(256), timeout=30.0) as client:
+async def open_loop(url: str, n: int, rate: float, max_seconds: float) -> list[str]:
+    """``n`` submits at ``rate`` per second, each on its own schedule; returns the ids accepted."""
+    accepted: list[str] = []
+    async with httpx.AsyncClient(base_url=url, transport=pooled_transport(256), timeout=30.0) as c:
 
         async def one(i: int) -> None:
-            t0 = time.perf_counter()
-            r = await client.post("/queue/submit", json={"model_name": "zero", "task_input": {"i": i}})
+            r = await c.post("/queue/submit", json=submit_body(i))
             if r.status_code == 200:
-                rtts.append((time.perf_counter() - t0) * 1000.0)
+                accepted.append(r.json()["task_id"])
 
         start = time.perf_counter()
         pending = []
@@ -105,47 +137,87 @@ async def open_loop(url: str, n: int, rate: float, max_seconds: float) -> list[f
                 await asyncio.sleep(due - time.perf_counter())
             pending.append(asyncio.create_task(one(i)))
         await asyncio.gather(*pending)
-    return rtts
+    return accepted
 
 
-def wait_ended(url: str, expected: int, timeout_s: float) -> dict:
+def added_ms(url: str, ids: list[str]) -> np.ndarray:
+    """Per task: total time (submit received -> completion recorded) minus the instance's execution."""
+    out = []
+    with httpx.Client(base_url=url, timeout=30.0) as client:
+        for k in range(0, len(ids), 1000):
+            for t in client.post("/task/details", json={"task_ids": ids[k : k + 1000]}).json()["tasks"]:
+                if t["completion_time"] is not None and t["execution_time_ms"] is not None:
+                    total = (t["completion_time"] - t["submit_time"]) * 1000.0
+                    out.append(total - t["execution_time_ms"])
+    return np.array(out)
+
+
+def stats(url: str) -> dict:
+    return httpx.get(f"{url}/scheduler/stats", timeout=10.0).json()
+
+
+def ended(url: str) -> int:
+    c = stats(url)["counts"]
+    return c["completed"] + c["failed"]
+
+
+def wait_ended(url: str, expected: int, timeout_s: float) -> int:
     deadline = time.monotonic() + timeout_s
-    with httpx.Client(base_url=url, timeout=10.0) as client:
-        while True:
-            stats = client.get("/scheduler/stats").json()
-            c = stats["counts"]
-            if c["completed"] + c["failed"] >= expected or time.monotonic() > deadline:
-                return stats
-            time.sleep(0.02)
+    while True:
+        n = ended(url)
+        if n >= expected or time.monotonic() > deadline:
+            return n
+        time.sleep(0.01)
 
 
-async def burst(url: str, n: int, concurrency: int) -> tuple[dict[int, int], list[str]]:
-    """``n`` submits as fast as ``concurrency`` connections send them: status counts, accepted ids."""
-    statuses: dict[int, int] = {}
-    accepted: list[str] = []
-    next_i = 0
-    async with httpx.AsyncClient(
-        base_url=url, transport=pooled_transport(concurrency), timeout=60.0
-    ) as client:
+def throughput(r: Router, args: argparse.Namespace, instances: list[ServerProcess]) -> dict:
+    base = ended(r.url)
+    cpu0 = cpu_s(r.proc.proc.pid), sum(cpu_s(p.proc.pid) for p in instances)
+    t0 = time.perf_counter()
+    statuses, accepted = asyncio.run(closed_loop(r.url, args.tasks, args.concurrency, args.max_seconds))
+    done = wait_ended(r.url, base + len(accepted), 60.0) - base
+    elapsed = time.perf_counter() - t0
+    cpu1 = cpu_s(r.proc.proc.pid), sum(cpu_s(p.proc.pid) for p in instances)
+    return {
+        "rate": done / elapsed,
+        "ended": done,
+        "refused": len(accepted) < args.tasks,
+        "cpu_router_us": (cpu1[0] - cpu0[0]) / max(done, 1) * 1e6,
+        "cpu_instance_us": (cpu1[1] - cpu0[1]) / max(done, 1) * 1e6,
+    }
 
-        async def worker() -> None:
-            nonlocal next_i
-            while next_i < n:
-                i = next_i
-                next_i += 1
-                try:
-                    r = await client.post(
-                        "/queue/submit", json={"model_name": "zero", "task_input": {"b": i}}
-                    )
-                except httpx.HTTPError:
-                    statuses[-1] = statuses.get(-1, 0) + 1
-                    continue
-                statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
-                if r.status_code == 200:
-                    accepted.append(r.json()["task_id"])
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return statuses, accepted
+def latency(r: Router, args: argparse.Namespace) -> dict:
+    base = ended(r.url)
+    ids = asyncio.run(open_loop(r.url, args.latency_tasks, args.rate, args.max_seconds))
+    wait_ended(r.url, base + len(ids), 30.0)
+    p50, p99 = np.percentile(added_ms(r.url, ids), [50, 99])
+    return {"added_p50": p50, "added_p99": p99}
+
+
+def start_routers(args: argparse.Namespace, instances: list[ServerProcess], tmp: str) -> list[Router]:
+    common = dict(log_dir=tmp, log_level="warning", seed=0, max_pending=args.burst_max_pending)
+    routers = [
+        Router("store off", start_scheduler(state_db="none", **common)),
+        Router("store on", start_scheduler(state_db=str(Path(tmp) / "state.db"), **common)),
+    ]
+    if not args.no_null:
+        port = free_port()
+        argv = [NULL_ROUTER, "--port", str(port)]
+        for inst in instances:
+            argv += ["--instance", inst.url]
+        routers.append(
+            Router("null router", ServerProcess("null-router", argv, f"http://127.0.0.1:{port}", "/health"))
+        )
+    for r in routers:
+        r.proc.wait_ready()
+        if r.name != "null router":
+            for inst in instances:
+                where = httpx.URL(inst.url)
+                body = {"host": where.host, "port": where.port}
+                answer = httpx.post(f"{r.url}/ti/register", json=body, timeout=10).json()
+                assert answer["status"] == "success", answer
+    return routers
 
 
 def final_states(url: str, ids: list[str], timeout_s: float) -> dict[str, int]:
@@ -167,100 +239,165 @@ def final_states(url: str, ids: list[str], timeout_s: float) -> dict[str, int]:
             time.sleep(0.2)
 
 
-def measure(args: argparse.Namespace, state_db: str, do_burst: bool) -> dict:
-    """Warm-up, latency and throughput phases (and the burst) on a fresh cluster."""
-    zero = {"dist": "deterministic", "value_ms": 0}
-    spec = [
-        dict(model="zero", replicas=args.replicas, service_time=zero, seed=i) for i in range(args.instances)
-    ]
-    out: dict = {}
-    with LocalCluster(spec, scheduler=dict(log_level="warning", seed=0, state_db=state_db)) as cluster:
-        asyncio.run(submit_all(cluster.url, args.warmup, args.concurrency, args.max_seconds))
-        done = args.warmup
-        wait_ended(cluster.url, done, 30.0)
+def verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
 
-        lat_rtts = asyncio.run(open_loop(cluster.url, args.latency_tasks, args.rate, args.max_seconds))
-        done += len(lat_rtts)
-        lat_stats = wait_ended(cluster.url, done, 30.0)
 
-        rtts, failures, t0 = asyncio.run(
-            submit_all(cluster.url, args.tasks, args.concurrency, args.max_seconds)
+def med(runs: list[dict], key: str) -> float:
+    return float(np.median([run[key] for run in runs]))
+
+
+def report_rounds(routers: list[Router], args: argparse.Namespace) -> None:
+    by = {r.name: r for r in routers}
+    print(
+        f"\n{args.rounds} rounds, medians; throughput: {args.tasks} tasks, {args.concurrency} connections, "
+        f"closed loop, completed end to end; latency: {args.latency_tasks} tasks open loop at {args.rate:g}/s"
+    )
+    print(
+        f"{'router':12} {'tasks/s':>8} {'added p50':>10} {'added p99':>10} "
+        f"{'CPU/task router':>16} {'CPU/task instances':>19}"
+    )
+    for r in routers:
+        print(
+            f"{r.name:12} {med(r.runs, 'rate'):8.0f} {med(r.runs, 'added_p50'):8.2f}ms "
+            f"{med(r.runs, 'added_p99'):8.2f}ms {med(r.runs, 'cpu_router_us'):14.0f}us "
+            f"{med(r.runs, 'cpu_instance_us'):17.0f}us"
         )
-        stats = wait_ended(cluster.url, done + len(rtts), 60.0)
-        elapsed = time.perf_counter() - t0
-        counts = stats["counts"]
-        out["ended"] = counts["completed"] + counts["failed"] - done
-        out["failed"], out["refused"], out["submitted"] = counts["failed"], failures, len(rtts)
-        out["elapsed"] = elapsed
-        out["rate"] = out["ended"] / elapsed
-        out["added"] = lat_stats["wait_ms"]
-        out["lat"] = np.percentile(lat_rtts, [50, 99])
-        out["sat"] = np.percentile(rtts, [50, 99])
-        if do_burst:
-            t = time.perf_counter()
-            out["burst_statuses"], accepted = asyncio.run(
-                burst(cluster.url, args.burst, args.burst_concurrency)
-            )
-            out["burst_s"] = time.perf_counter() - t
-            out["burst_accepted"] = len(accepted)
-            out["burst_final"] = final_states(cluster.url, accepted, 120.0)
-    return out
+    on, off = by["store on"].runs, by["store off"].runs
+
+    def ratio(a: list[dict], b: list[dict]) -> float:
+        return float(np.median([x["rate"] / y["rate"] for x, y in zip(a, b)]))
+
+    targets: list[tuple[str, float, str, bool]] = []
+    store = ratio(on, off)
+    targets.append(("store on / store off throughput", store, f">= {TARGET_STORE_RATIO}", store >= 0.9))
+    if "null router" in by:
+        null = by["null router"].runs
+        r_on = ratio(on, null)
+        targets.append(("scheduler (store on) / null router", r_on, f">= {TARGET_NULL_RATIO}", r_on >= 0.8))
+    rate = med(on, "rate")
+    targets.append(("scheduler tasks/s end to end", rate, f">= {TARGET_TASKS_PER_S:g}", rate >= 1000))
+    for key, target in (("added_p50", TARGET_ADDED_P50_MS), ("added_p99", TARGET_ADDED_P99_MS)):
+        v = med(on, key)
+        targets.append((f"scheduler added latency {key[-3:]} (ms)", v, f"<= {target:g}", v <= target))
+    for key, name, target in (
+        ("cpu_router_us", "scheduler", TARGET_CPU_SCHEDULER_US),
+        ("cpu_instance_us", "instance", TARGET_CPU_INSTANCE_US),
+    ):
+        v = med(on, key)
+        targets.append((f"{name} CPU per completed task (us)", v, f"<= {target:g}", v <= target))
+    print("\ntargets (scheduler = store on, the default):")
+    for what, value, target, ok in targets:
+        print(f"  {what:40} {value:10.2f}   target {target:8}  {verdict(ok)}")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def run_batch(r: Router, args: argparse.Namespace) -> None:
+    size = args.batch_size
+
+    def body(i: int) -> dict:
+        return {"tasks": [submit_body(i * size + k) for k in range(size)]}
+
+    base = ended(r.url)
+    t0 = time.perf_counter()
+    statuses, accepted = asyncio.run(
+        closed_loop(r.url, args.batch_tasks // size, 4, args.max_seconds, "/queue/submit_batch", body)
+    )
+    t_acc = time.perf_counter() - t0
+    done = wait_ended(r.url, base + len(accepted), 60.0) - base
+    t_done = time.perf_counter() - t0
+    print(
+        f"\nbatch ({r.name}): {args.batch_tasks} tasks in batches of {size} from 4 connections: "
+        f"{len(accepted)} accepted at {len(accepted) / t_acc:.0f} tasks/s, "
+        f"{done} completed end to end at {done / t_done:.0f} tasks/s (answers {statuses})"
+    )
+
+
+def run_burst(r: Router, args: argparse.Namespace) -> None:
+    t0 = time.perf_counter()
+    statuses, accepted = asyncio.run(
+        closed_loop(r.url, args.burst, args.burst_concurrency, 600.0, body=lambda i: submit_body(-i))
+    )
+    took = time.perf_counter() - t0
+    final = final_states(r.url, accepted, 120.0)
+    other = sum(v for k, v in statuses.items() if k not in (200, 429))
+    lost = len(accepted) - final.get("completed", 0)
+    print(
+        f"\nburst ({r.name}, --max-pending {args.burst_max_pending}): {args.burst} submits from "
+        f"{args.burst_concurrency} connections in {took:.1f} s ({args.burst / took:.0f}/s): answers "
+        f"{dict(sorted(statuses.items()))}; {len(accepted)} accepted, final states {final}"
+    )
+    print(
+        f"  every submit answered 200 or 429: {verdict(other == 0)} ({other} other); every accepted "
+        f"task completed, none lost: {verdict(lost == 0)} ({lost} not completed)"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     ap.add_argument("--tasks", type=int, default=3000, help="throughput phase (default 3000)")
-    ap.add_argument("--concurrency", type=int, default=16, help="throughput phase (default 16)")
-    ap.add_argument("--latency-tasks", type=int, default=1000, help="latency phase (default 1000)")
+    ap.add_argument("--concurrency", type=int, default=32, help="throughput phase (default 32)")
+    ap.add_argument("--latency-tasks", type=int, default=600, help="latency phase (default 600)")
     ap.add_argument("--rate", type=float, default=200.0, help="latency phase, tasks/s (default 200)")
-    ap.add_argument("--warmup", type=int, default=300)
+    ap.add_argument("--warmup", type=int, default=500)
     ap.add_argument("--instances", type=int, default=4)
     ap.add_argument("--replicas", type=int, default=4)
     ap.add_argument("--max-seconds", type=float, default=30.0, help="per phase (default 30)")
+    ap.add_argument("--no-null", action="store_true", help="skip the null router")
+    ap.add_argument("--batch-tasks", type=int, default=0, help="batch phase (default 0: skip)")
+    ap.add_argument("--batch-size", type=int, default=500, help="tasks per batch (default 500)")
+    ap.add_argument("--burst", type=int, default=10_000, help="burst submits (default 10000; 0: skip)")
+    ap.add_argument("--burst-concurrency", type=int, default=256, help="burst connections (default 256)")
     ap.add_argument(
-        "--burst", type=int, default=10_000, help="burst submits, store on (default 10000; 0: skip)"
+        "--burst-max-pending", type=int, default=2000, help="--max-pending of the schedulers (default 2000)"
     )
-    ap.add_argument("--burst-concurrency", type=int, default=64, help="burst connections (default 64)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
-    print(f"{args.instances} instances x {args.replicas} replicas, zero-time model; store off, then on")
+    zero = {"dist": "deterministic", "value_ms": 0}
+    load = os.getloadavg()
+    print(
+        f"{args.instances} instances x {args.replicas} replicas, zero-time model; {os.cpu_count()} CPUs, "
+        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the start; python {sys.version.split()[0]}"
+    )
     with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp:
-        runs = {
-            "off": measure(args, "none", False),
-            "on": measure(args, str(Path(tmp) / "state.db"), args.burst > 0),
-        }
-    print(f"latency phase: {args.latency_tasks} tasks open loop at {args.rate:g}/s")
-    for name, r in runs.items():
-        print(
-            f"  store {name:3}: submit round trip p50 {r['lat'][0]:6.2f} ms  p99 {r['lat'][1]:6.2f} ms | "
-            f"added latency p50 {r['added']['p50']:6.2f} ms  p99 {r['added']['p99']:6.2f} ms"
-            f"   (target p50 <= {TARGET_P50_MS:g} ms)"
-        )
-    print(f"throughput phase: {args.tasks} tasks, concurrency {args.concurrency}, completed end to end")
-    for name, r in runs.items():
-        print(
-            f"  store {name:3}: {r['rate']:6.0f} tasks/s ({r['ended']} ended in {r['elapsed']:.2f} s, "
-            f"{r['failed']} failed, {r['refused']} refused) | saturated submit p50 {r['sat'][0]:6.2f} ms "
-            f"p99 {r['sat'][1]:6.2f} ms   (target >= {TARGET_TASKS_PER_S:g}/s)"
-        )
-    ratio = runs["on"]["rate"] / runs["off"]["rate"]
-    verdict = "met" if ratio >= TARGET_STORE_RATIO else "NOT met"
-    print(f"  store on / off throughput: {ratio:.2f}   (target >= {TARGET_STORE_RATIO:g}: {verdict})")
-    if args.burst > 0:
-        r = runs["on"]
-        other = {k: v for k, v in r["burst_statuses"].items() if k not in (200, 429)}
-        final = r["burst_final"]
-        lost = r["burst_accepted"] - final.get("completed", 0)
-        print(
-            f"burst (store on): {args.burst} submits from {args.burst_concurrency} connections in "
-            f"{r['burst_s']:.1f} s: answers {dict(sorted(r['burst_statuses'].items()))}; "
-            f"{r['burst_accepted']} accepted, final states {final}"
-        )
-        ok = not other and lost == 0
-        print(
-            f"  every submit 200 or 429, every accepted task completed: {'yes' if ok else 'NO'} "
-            f"({len(other) and sum(other.values())} other answers, {lost} accepted but not completed)"
-        )
+        instances = [
+            start_instance(MODEL, replicas=args.replicas, service_time=zero, seed=i, log_dir=tmp)
+            for i in range(args.instances)
+        ]
+        routers: list[Router] = []
+        try:
+            for p in instances:
+                p.wait_ready()
+            routers = start_routers(args, instances, tmp)
+            for r in routers:
+                asyncio.run(closed_loop(r.url, args.warmup, args.concurrency, args.max_seconds))
+            for k in range(args.rounds):
+                order = routers[k % len(routers) :] + routers[: k % len(routers)]
+                for r in order:
+                    run = throughput(r, args, instances)
+                    run.update(latency(r, args))
+                    r.runs.append(run)
+                    print(
+                        f"round {k + 1}, {r.name:11}: {run['rate']:6.0f} tasks/s, added p50 "
+                        f"{run['added_p50']:.2f} ms p99 {run['added_p99']:.2f} ms, CPU/task "
+                        f"{run['cpu_router_us']:.0f} us router {run['cpu_instance_us']:.0f} us instances",
+                        flush=True,
+                    )
+            report_rounds(routers, args)
+            on = next(r for r in routers if r.name == "store on")
+            if args.batch_tasks > 0:
+                run_batch(on, args)
+            if args.burst > 0:
+                run_burst(on, args)
+        finally:
+            procs = [r.proc for r in routers] + instances
+            for p in procs:
+                if p.alive:
+                    p.proc.terminate()
+            for p in procs:
+                p.stop()
+    load = os.getloadavg()
+    print(f"\nload average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the end")
 
 
 if __name__ == "__main__":

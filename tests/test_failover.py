@@ -81,7 +81,8 @@ def test_after_a_hard_limit_failure_the_instance_reported_queue_size_is_trusted(
     # the probe: a task past --task-hard-limit-s is failed here but still holds the instance's
     # replica; the core's estimate then said "idle" and new tasks queued behind it
     fakes = FakeInstances()
-    a, b = fakes.add(8100), fakes.add(8101)
+    a = fakes.add(8100)
+    fakes.add(8101)
     svc = make_service(fakes, strategy="shortest_queue", task_timeout_s=10.0, task_hard_limit_s=30.0)
     with serve(svc) as tc:
         ti_a = register(tc, 8100)["ti_uuid"]

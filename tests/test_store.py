@@ -122,7 +122,9 @@ def test_retention_in_the_file_is_bounded_in_bytes_as_well(fakes, tmp_path):
     assert size <= 200_000 * 1.1 + 10_100, (n, size)  # the bound, its batch slack, one row
     assert 15 <= n <= 25, n  # about 200 kB / 10 kB: the newest kept
     with sqlite3.connect(path) as db:
-        newest = db.execute("SELECT task_id FROM tasks ORDER BY end_ms DESC, rowid DESC LIMIT 1").fetchone()[0]
+        newest = db.execute("SELECT task_id FROM tasks ORDER BY end_ms DESC, rowid DESC LIMIT 1").fetchone()[
+            0
+        ]
     assert newest == tid
 
 

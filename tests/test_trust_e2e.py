@@ -3,6 +3,7 @@ reference instance, and the connection limits of :mod:`scheduler.protocol.guard`
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
 
@@ -11,7 +12,7 @@ import pytest
 from live_helpers import ServerThread, wait_for
 
 from scheduler.live import LocalCluster, wait_for_tasks
-from scheduler.protocol.guard import guarded
+from scheduler.protocol.guard import MAX_HEAD_BYTES, FloodFilter, guarded
 
 pytestmark = pytest.mark.e2e
 
@@ -97,3 +98,55 @@ def test_concurrency_limit_answers_503_and_the_cap_closes_connections_before_des
         wait_for(
             lambda: httpx.get(url, timeout=5).status_code == 200, 10, "service back after the sockets closed"
         )
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def test_a_flood_of_refused_requests_writes_few_log_lines():
+    """Probe finding: with descriptors exhausted the log grew by 106 MB in 25 s, one warning per
+    request refused above the concurrency limit; now one line per 10 s, with the count held back."""
+    uv = logging.getLogger("uvicorn.error")
+    for f in [f for f in uv.filters if isinstance(f, FloodFilter)]:
+        uv.removeFilter(f)  # a fresh one (guarded() installs it): earlier tests' warnings do not count
+    with ServerThread(_ok(), http=guarded(30.0, 400), limit_concurrency=5) as url:
+        port = int(url.rsplit(":", 1)[1])
+        socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(10)]
+        seen = _Collect()
+        logging.getLogger("uvicorn.error").addHandler(seen)  # uvicorn's loggers do not reach the root
+        try:
+            with httpx.Client(timeout=5) as http:
+                codes = [http.get(url).status_code for _ in range(200)]
+        finally:
+            logging.getLogger("uvicorn.error").removeHandler(seen)
+            for s in socks:
+                s.close()
+    assert codes.count(503) == 200
+    flood = [line for line in seen.lines if "concurrency limit" in line]
+    assert 1 <= len(flood) <= 2, flood
+
+
+def test_a_request_head_above_the_cap_is_refused():
+    """A head of headers larger than MAX_HEAD_BYTES is refused (400) and its connection closed,
+    whichever HTTP parser uvicorn runs (h11 has its own limit, httptools none)."""
+    with ServerThread(_ok(), http=guarded(30.0, 100)) as url:
+        port = int(url.rsplit(":", 1)[1])
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.settimeout(10)
+        try:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            for _ in range(MAX_HEAD_BYTES // 1000 + 2):
+                sock.sendall(b"X-Pad: " + b"a" * 1000 + b"\r\n")
+            answer = sock.recv(200)
+        except (ConnectionResetError, BrokenPipeError):
+            answer = b""
+        finally:
+            sock.close()
+        assert answer == b"" or answer.startswith(b"HTTP/1.1 4"), answer
+        assert httpx.get(url, timeout=5).status_code == 200

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp
 from uvicorn.config import LOG_LEVELS, LOGGING_CONFIG
 
 from ..core import SpecError
-from .guard import HEADER_TIMEOUT_S, MAX_CONNECTIONS, guarded
+from .guard import HEADER_TIMEOUT_S, MAX_CONNECTIONS, MAX_HEAD_BYTES, guarded
 
 
 def log_config(level: str) -> dict[str, Any]:
@@ -55,6 +55,6 @@ def run(app: ASGIApp, *, host: str, port: int, log_level: str = "info", access_l
         http=guarded(HEADER_TIMEOUT_S, max_connections),
         limit_concurrency=limit_concurrency,
         timeout_keep_alive=5,
-        h11_max_incomplete_event_size=64 * 1024,  # a request head larger than this is refused
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES,  # under h11; the guard caps it under httptools
         timeout_graceful_shutdown=10,
     )
