@@ -415,7 +415,9 @@ class SqliteStore:
                     "INSERT OR REPLACE INTO settings VALUES (?, ?)",
                     [(k, _dumps(v)) for k, v in settings.items()],
                 )
-            ended = [r for r in rows if r[_COL["ended"]]]  # upper bounds (a row may be updated): recounted by _retain
+            ended = [
+                r for r in rows if r[_COL["ended"]]
+            ]  # upper bounds (a row may be updated): recounted by _retain
             self._ended += len(ended)
             self._ended_bytes += sum(map(_row_bytes, ended))
             if (
