@@ -23,7 +23,7 @@ is polled with ``GET /results`` (:func:`scheduler.live.polling.poll_results`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import OrderedDict
 from typing import Any, ClassVar, NamedTuple
 from urllib.parse import quote, urlsplit
 
@@ -309,13 +309,16 @@ class RemoteIds:
     """Per task, the id its instance answered with when it differs from the scheduler's own.
 
     ``remote(task_id, ti)`` is what to send to instance ``ti`` about the task; ``local(ti, rid)``
-    turns an id an instance used back into the scheduler's.  A binding is dropped when the task
-    moves to an instance that keeps the scheduler's id, and pruned once the task has ended
-    (``prune(keep)`` drops what ``keep`` rejects)."""
+    turns an id an instance used back into the scheduler's.  A binding ends when the task moves
+    to another instance or ends (:meth:`drop`); the last ``retired`` ended bindings are still
+    turned back by :meth:`local`, so that a late completion is known as a duplicate or as a task
+    already recorded, not as an unknown task."""
 
-    def __init__(self) -> None:
+    def __init__(self, retired: int = 10_000) -> None:
         self._remote: dict[str, tuple[str, str]] = {}  # task_id -> (ti_uuid, instance's id)
         self._local: dict[tuple[str, str], str] = {}  # (ti_uuid, instance's id) -> task_id
+        self._retired: OrderedDict[tuple[str, str], str] = OrderedDict()  # ended bindings, oldest first
+        self._keep_retired = retired
 
     def __len__(self) -> int:
         return len(self._remote)
@@ -330,6 +333,9 @@ class RemoteIds:
         old = self._remote.pop(task_id, None)
         if old is not None:
             self._local.pop(old, None)
+            self._retired[old] = task_id
+            while len(self._retired) > self._keep_retired:
+                self._retired.popitem(last=False)
 
     def remote(self, task_id: str, ti: str | None) -> str:
         got = self._remote.get(task_id)
@@ -341,11 +347,8 @@ class RemoteIds:
         return got[1] if got is not None else None
 
     def local(self, ti: str, remote_id: str) -> str:
-        return self._local.get((ti, remote_id), remote_id)
-
-    def prune(self, keep: Callable[[str], bool]) -> None:
-        for tid in [t for t in self._remote if not keep(t)]:
-            self.drop(tid)
+        key = (ti, remote_id)
+        return self._local.get(key) or self._retired.get(key, remote_id)
 
 
 def host_of(base_url: str) -> str:
