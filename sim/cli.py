@@ -218,6 +218,12 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--no-evaluate", action="store_true", help="fit and write only, no simulation and no report"
     )
+    c.add_argument(
+        "--per-strategy-delays",
+        action="store_true",
+        help="in the report, simulate each strategy with the delays of its own live run (when the machine's "
+        "load changed between runs) instead of the pooled fit written to the scenario",
+    )
 
     p = sub.add_parser(
         "replay",

@@ -173,3 +173,34 @@ def test_fits_and_their_goodness():
     _close(tf.spec["per_output_token_ms"], 2.0, 0.05)
     _close(tf.spec["cv"], 0.2, 0.1)
     assert mean.shape == y.shape
+
+
+def test_per_strategy_delays_replay_each_runs_own(simulated_run, tmp_path):
+    # make the second strategy's run see ten times the delays, as on a machine that got busy
+    import pandas as pd
+
+    run = load_run(simulated_run)
+    slow = run.hops["strategy"] == "random"
+    for k in ("dispatch_ms", "notify_ms"):
+        run.hops.loc[slow, k] *= 10.0
+    run.tasks = run.tasks.merge(
+        run.hops[["strategy", "task_id", "dispatch_ms", "notify_ms"]], on=["strategy", "task_id"]
+    )
+    extra = (run.tasks["strategy"] == "random") * (run.tasks["dispatch_ms"] + run.tasks["notify_ms"]) * 0.9
+    run.tasks["latency_ms"] += extra
+    run.tasks["finish_ms"] += extra
+    cal = calibrate(run)
+    pooled, matched = evaluate(cal), evaluate(cal, per_strategy_delays=True)
+    text = report_text(cal, matched)
+    assert "the delays changed between the strategies' runs" in text and "own run's delays" in text
+    assert set(matched.delays.index) == {"least_requests", "random"}
+    by = {
+        name: ev.comparison.set_index(["strategy", "percentile"])["relative_difference"]
+        for name, ev in (("pooled", pooled), ("matched", matched))
+    }
+    # pooled delays are too long for the quiet run and too short for the busy one; matched fit both
+    assert by["pooled"][("least_requests", "p50")] > 0.03 and by["pooled"][("random", "p50")] < -0.03
+    assert (
+        abs(by["matched"][("least_requests", "p50")]) < 0.03 and abs(by["matched"][("random", "p50")]) < 0.03
+    )
+    assert isinstance(matched.delays, pd.DataFrame)

@@ -161,6 +161,13 @@ def test_sim_vs_live_reads_a_twin_folder(kernel_dirs, tmp_path, monkeypatch):
     assert images(nb) >= 3  # CDF panels, percentile bars, QQ plot
     table = "".join(o.get("data", {}).get("text/plain", "") for o in outputs(nb, "pct"))
     assert "shortest_queue" in table and "p99" in table
+    # the fake folder has no hops: the calibration section reads the run shipped in examples/runs
+    report = "".join(o.get("text", "") for o in outputs(nb, "calibration"))
+    assert "twin_hetero_small" in report and "per-task latency MAPE" in report and "Kendall's tau" in report
+    ranking = "".join(
+        o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in outputs(nb, "ranking")
+    )
+    assert "calibrated, by mean latency: Kendall's tau" in ranking and "probabilistic" in ranking
 
 
 @pytest.mark.e2e

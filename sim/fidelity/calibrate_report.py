@@ -28,7 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from scheduler import from_spec
+
 from ..engine import Workload, simulate
+from ..fitting import fit_distribution
 from ..frames import RunRecord, build_results
 from ..results import ALL_MODELS
 from ..scenario import Scenario
@@ -64,6 +67,8 @@ class Evaluation:
     sim_tasks: pd.DataFrame
     targets: dict[str, float | None]
     calibration: Calibration | None = None
+    per_strategy_delays: bool = False
+    delays: pd.DataFrame | None = None  # delays_by_strategy of the live run
 
     def report(self) -> str:
         """The calibration report, as ``python -m sim calibrate`` prints it."""
@@ -92,26 +97,52 @@ def per_task_mape(live: pd.DataFrame, simulated: pd.DataFrame) -> float:
     return float((np.abs(m["latency_ms_sim"] - m["latency_ms_live"]) / m["latency_ms_live"]).mean())
 
 
-def _replayed(base: Workload, label: str, t: pd.DataFrame, ratio: Mapping[str, float]) -> Workload:
-    """``base`` with each task's size as measured live under strategy ``label`` (see module docstring)."""
+def _replayed(
+    base: Workload, label: str, t: pd.DataFrame, ratio: Mapping[str, float], hops: pd.DataFrame | None
+) -> Workload:
+    """``base`` with each task's size as measured live under strategy ``label`` (see module docstring)
+    and, with ``hops``, delays drawn from that strategy's own run (fitted as the pooled ones are)."""
     size = base.size_ms * np.array([ratio.get(m, 1.0) for m in base.models])[base.model]
     own = t[t["strategy"].astype(str) == label]
     size[own["task_id"].to_numpy()] = own["x_ms"].to_numpy()
+    network = base.network
+    if hops is not None:
+        mine = hops[hops["strategy"].astype(str) == label]
+        rng = np.random.default_rng(len(base))
+        network = {
+            k: np.asarray(
+                from_spec(fit_distribution(mine[k].to_numpy()).spec).sample(rng, len(base)), dtype=float
+            )
+            for k in ("dispatch_ms", "notify_ms")
+        }
     return Workload(
-        base.arrival_ms, base.model, size, base.models, base.tokens, base.klass, base.classes, base.network
+        base.arrival_ms, base.model, size, base.models, base.tokens, base.klass, base.classes, network
     )
 
 
-def _simulate_replay(cal: Calibration, scn: Scenario) -> pd.DataFrame:
+def _simulate_replay(cal: Calibration, scn: Scenario, per_strategy: bool) -> pd.DataFrame:
     t = measured_tasks(cal.run)
     base = scenario_workload(scn, 0)
     ratio = {m: float(g["x_ms"].sum() / g["size_ms"].sum()) for m, g in t.groupby("model")}
+    hops = cal.run.hops if per_strategy else None
     records = [
         RunRecord(s.label, 0, w, simulate(scn, w, s, int(scn.seed)))
         for s in scn.strategies
-        for w in [_replayed(base, s.label, t, ratio)]
+        for w in [_replayed(base, s.label, t, ratio, hops)]
     ]
     return build_results(scn, records, [s.label for s in scn.strategies]).tasks
+
+
+def delays_by_strategy(hops: pd.DataFrame) -> pd.DataFrame:
+    """Per strategy's live run: mean, p50 and p99 of the dispatch and notify delays (ms)."""
+    g = hops.groupby(hops["strategy"].astype(str), sort=False)
+    parts = {}
+    for k in ("dispatch_ms", "notify_ms"):
+        name = k.removesuffix("_ms")
+        parts[f"{name}_mean"] = g[k].mean()
+        parts[f"{name}_p50"] = g[k].median()
+        parts[f"{name}_p99"] = g[k].quantile(0.99)
+    return pd.DataFrame(parts)
 
 
 def _errors(comparison: pd.DataFrame) -> pd.DataFrame:
@@ -125,13 +156,19 @@ def _errors(comparison: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def evaluate(cal: Calibration, targets: Mapping[str, float | None] = TARGETS) -> Evaluation:
-    """Simulate the calibrated scenario and the scenario as run on the run's tasks; compare with live."""
+def evaluate(
+    cal: Calibration, targets: Mapping[str, float | None] = TARGETS, per_strategy_delays: bool = False
+) -> Evaluation:
+    """Simulate the calibrated scenario and the scenario as run on the run's tasks; compare with live.
+
+    ``per_strategy_delays``: draw each strategy's delays from its own live run instead of the
+    pooled fit (the strategies ran one after another, and a shared machine's load, hence its
+    delays, can change in between: this compares the worlds under matched conditions)."""
     run = cal.run
     labels = [s.label for s in run.scenario.strategies]
     live = run.tasks
     live_stats = latency_stats(live, labels)
-    after = _simulate_replay(cal, cal.scenario)
+    after = _simulate_replay(cal, cal.scenario, per_strategy_delays)
     before = simulate_before(run.scenario)
     out = {}
     for name, sim_tasks in (("after", after), ("before", before)):
@@ -163,6 +200,8 @@ def evaluate(cal: Calibration, targets: Mapping[str, float | None] = TARGETS) ->
         after,
         dict(targets),
         cal,
+        per_strategy_delays,
+        delays_by_strategy(run.hops),
     )
 
 
@@ -216,9 +255,28 @@ def report_text(cal: Calibration, ev: Evaluation) -> str:
             f"WARNING: near saturation (load or utilization >= {NEAR_SATURATION}): small errors in service "
             "time or delays change the queues a lot; read the errors below with care"
         )
+    if ev.delays is not None and len(ev.delays):
+        lines.append("delays per strategy's live run (ms): mean, p50, p99")
+        for s, r in ev.delays.iterrows():
+            lines.append(
+                f"  {s:16s} dispatch {r.dispatch_mean:6.1f} {r.dispatch_p50:6.1f} {r.dispatch_p99:7.1f}   "
+                f"notify {r.notify_mean:6.1f} {r.notify_p50:6.1f} {r.notify_p99:7.1f}"
+            )
+        total = ev.delays["dispatch_mean"] + ev.delays["notify_mean"]
+        if total.max() > 2.0 * total.min() and total.max() - total.min() > 2.0:
+            lines.append(
+                f"WARNING: the delays changed between the strategies' runs (mean total {total.min():.1f} to "
+                f"{total.max():.1f} ms): the machine's load varied"
+                + (
+                    "; each strategy is simulated with its own run's delays (per-strategy delays)"
+                    if ev.per_strategy_delays
+                    else "; the pooled fit is their average (--per-strategy-delays matches each run's)"
+                )
+            )
     lines.append("")
+    how = "each strategy with its own run's delays" if ev.per_strategy_delays else "the pooled delays"
     lines.append(
-        "simulated (calibrated, the run's tasks replayed) vs live latency (ms); diff = (sim - live) / live"
+        f"simulated (calibrated, the run's tasks replayed, {how}) vs live latency (ms); diff = (sim - live) / live"
     )
     lines.append(format_comparison(ev.comparison))
     lines.append(targets_text(ev.comparison, ev.targets))
