@@ -69,6 +69,7 @@ class Evaluation:
     calibration: Calibration | None = None
     per_strategy_delays: bool = False
     delays: pd.DataFrame | None = None  # delays_by_strategy of the live run
+    ranking_scenario: pd.DataFrame | None = None  # the calibrated scenario alone (fresh sizes)
 
     def report(self) -> str:
         """The calibration report, as ``python -m sim calibrate`` prints it."""
@@ -170,8 +171,9 @@ def evaluate(
     live_stats = latency_stats(live, labels)
     after = _simulate_replay(cal, cal.scenario, per_strategy_delays)
     before = simulate_before(run.scenario)
+    alone = simulate_before(cal.scenario)
     out = {}
-    for name, sim_tasks in (("after", after), ("before", before)):
+    for name, sim_tasks in (("after", after), ("before", before), ("alone", alone)):
         stats = latency_stats(sim_tasks, labels)
         out[name] = (
             compare(live_stats, stats, labels, live, sim_tasks, targets=targets),
@@ -180,6 +182,9 @@ def evaluate(
         )
     errors = _errors(out["after"][0]).join(
         _errors(out["before"][0]).add_suffix("_before")[["error_before", "bias_before"]]
+    )
+    errors = errors.join(
+        _errors(out["alone"][0]).add_suffix("_scenario")[["error_scenario", "bias_scenario"]]
     )
     loads = model_loads(cal.scenario)
     util = _live_utilization(run.tasks, cal.scenario)
@@ -202,6 +207,7 @@ def evaluate(
         cal,
         per_strategy_delays,
         delays_by_strategy(run.hops),
+        out["alone"][2],
     )
 
 
@@ -292,4 +298,18 @@ def report_text(cal: Calibration, ev: Evaluation) -> str:
         f"per-task latency MAPE: {100 * ev.mape:.1f}% (before calibration {100 * ev.mape_before:.1f}%)"
     )
     lines.append(format_rankings(ev.ranking))
+    lines.append(
+        "the calibrated scenario alone (task sizes drawn from the fitted distributions, same arrivals and "
+        "seeds): "
+        + ", ".join(
+            f"{r.percentile} error {100 * r.error_scenario:.1f}% bias {100 * r.bias_scenario:+.1f}%"
+            for r in ev.errors.itertuples()
+        )
+    )
+    if ev.ranking_scenario is not None:
+        lines += [
+            f"  ranking by {r.metric}: Kendall's tau {r.kendall_tau:+.2f}, "
+            + ("same winner" if r.same_winner else "DIFFERENT winner")
+            for r in ev.ranking_scenario.itertuples()
+        ]
     return "\n".join(lines)
