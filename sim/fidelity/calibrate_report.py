@@ -1,7 +1,7 @@
 """How well a calibrated scenario reproduces the live run it came from.
 
-:func:`evaluate` simulates, for each strategy, the run's own tasks: the same
-arrivals and models, each measured task with the execution time it had live
+:func:`evaluate` simulates, for each strategy, the run's own tasks: each
+measured task arriving when the live scheduler had it, with the execution time it had live
 (at speed 1: ``x_ms``, so a task routed elsewhere takes ``x / speed`` there),
 the warm-up tasks (not measured live) with their drawn size scaled by the
 model's measured ``x / size``; the network delays are drawn from the
@@ -105,7 +105,10 @@ def _replayed(
     and, with ``hops``, delays drawn from that strategy's own run (fitted as the pooled ones are)."""
     size = base.size_ms * np.array([ratio.get(m, 1.0) for m in base.models])[base.model]
     own = t[t["strategy"].astype(str) == label]
-    size[own["task_id"].to_numpy()] = own["x_ms"].to_numpy()
+    ids = own["task_id"].to_numpy()
+    size[ids] = own["x_ms"].to_numpy()
+    arrival = base.arrival_ms.copy()
+    arrival[ids] = own["arrival_ms"].to_numpy()  # when the scheduler had it (a late driver shows)
     network = base.network
     if hops is not None:
         mine = hops[hops["strategy"].astype(str) == label]
@@ -116,9 +119,7 @@ def _replayed(
             )
             for k in ("dispatch_ms", "notify_ms")
         }
-    return Workload(
-        base.arrival_ms, base.model, size, base.models, base.tokens, base.klass, base.classes, network
-    )
+    return Workload(arrival, base.model, size, base.models, base.tokens, base.klass, base.classes, network)
 
 
 def _simulate_replay(cal: Calibration, scn: Scenario, per_strategy: bool) -> pd.DataFrame:
