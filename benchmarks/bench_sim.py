@@ -1,18 +1,32 @@
-"""Simulator speed: simulated tasks per wall second, against bare SimPy, and a big run.
+"""Simulator speed: simulated tasks per wall second, against bare SimPy and Ciw, and a big run.
 
-Part 1 (``--tasks``, default 200,000): 8 exponential instances at load 0.8,
-``shortest_queue`` with the oracle predictor, simulated by ``sim.run`` (the
-whole thing: validation, drawing, simulation, DataFrames and summary) and, in
-the same process and on the same arrivals and sizes, by bare SimPy loops that
-route each arrival to the instance with the fewest tasks and record nothing:
+Part 1 (``--tasks``, default 200,000): 8 single-server instances with
+exponential service (mean 10 ms) at load 0.8, the same arrivals and task sizes
+for every contender, measured in one run, in interleaved rounds (every
+contender once per round, so that load from other processes hits them alike);
+each rate is the median over ``--repeats`` rounds:
 
-* ``bare-process``: the textbook SimPy model, one process per task holding a
-  ``simpy.Resource`` request per instance;
-* ``bare-worker``: one worker process per instance pulling from a
-  ``simpy.Store`` (cheaper per task than a process per task).
+* ``sim.run``, end to end (validation, drawing, simulation, DataFrames and
+  summary), with ``shortest_queue`` and with ``round_robin`` (oracle predictor);
+* ``bare SimPy``: the textbook SimPy model of join-shortest-queue, one process
+  per task holding a ``simpy.Resource`` request at the instance with the fewest
+  tasks, that records nothing but the sum of the waits;
+* ``Ciw`` (optional: ``pip install -e '.[bench]'``): the same system in Ciw, a
+  zero-time dispatch node routing each arrival with Ciw's ``LoadBalancing``
+  (join the shortest queue, counting the task in service) to 8 single-server
+  nodes, each task served for its own size.
 
-The ratio ``sim / bare`` is printed for both (target: >= 0.5).  Each rate is
-the best of ``--repeats`` runs, to damp noise from other processes.
+Each rate is printed beside the mean wait it simulated: ``shortest_queue`` on
+exponential service makes the choices of join-the-shortest-queue (each running
+task keeps its full mean), so the three join-shortest-queue contenders simulate
+the same system and their mean waits agree (ties are broken differently, so not
+to the last digit).  ``round_robin`` is another policy (a longer wait), measured
+against the same bare loop.  Targets: ``shortest_queue`` at least 0.7x the bare
+loop and at least 4x Ciw, ``round_robin`` at least 0.9x the bare loop.
+
+``--baseline DIR`` also times ``sim.run`` of another source tree (for example
+an export of an older commit: ``git archive REV | tar -x -C DIR``) in a child
+process per round, within the same rounds, and prints this tree's speed-up.
 
 Part 2 (``--big-tasks``, default 1,000,000; 0 skips): 256 instances, same
 load, ``sim.run`` once: wall time and peak memory, measured as the process's
@@ -21,15 +35,20 @@ includes the interpreter and the libraries, and tracemalloc is not used (it
 would slow the run down several times).  Run part 2 in its own process
 (``--tasks 0``) for a clean peak.
 
-Run: .venv/bin/python benchmarks/bench_sim.py [--tasks N] [--big-tasks N] [--repeats R]
+Run: .venv/bin/python benchmarks/bench_sim.py [--tasks N] [--repeats R] [--baseline DIR] [--big-tasks N]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import resource
+import statistics
+import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import numpy as np
 import simpy
@@ -38,16 +57,22 @@ import sim
 
 MEAN_MS = 10.0
 LOAD = 0.8
+N_INSTANCES = 8
+TARGETS = (  # (contender, reference, at least)
+    ("sim.run shortest_queue", "bare SimPy", 0.7),
+    ("sim.run shortest_queue", "Ciw", 4.0),
+    ("sim.run round_robin", "bare SimPy", 0.9),
+)
 
 
-def scenario(n_instances: int, tasks: int) -> dict:
+def scenario(n_instances: int, tasks: int, strategy: str = "shortest_queue") -> dict:
     rate_per_s = LOAD * n_instances * 1000.0 / MEAN_MS
     return {
         "name": f"bench-{n_instances}",
         "seed": 1,
         "replications": 1,
         "tasks": tasks,
-        "strategies": ["shortest_queue"],
+        "strategies": [strategy],
         "predictor": {"mode": "oracle"},
         "models": {"m": {"service_time": {"dist": "exponential", "mean_ms": MEAN_MS}}},
         "instances": [{"model": "m", "count": n_instances}],
@@ -55,15 +80,19 @@ def scenario(n_instances: int, tasks: int) -> dict:
     }
 
 
-def bare_process(arrival_ms: np.ndarray, size_ms: np.ndarray, n_instances: int) -> None:
-    """Textbook SimPy: a process per task, a Resource per instance, join the fewest tasks."""
+def bare_process(arrival_ms: np.ndarray, size_ms: np.ndarray, n_instances: int) -> float:
+    """Textbook SimPy: a process per task, a Resource per instance, join the fewest tasks.
+    Returns the mean wait (ms)."""
     env = simpy.Environment()
     servers = [simpy.Resource(env, capacity=1) for _ in range(n_instances)]
     in_system = [0] * n_instances
+    waited = [0.0]
 
     def task(k, size):
+        arrived = env.now
         with servers[k].request() as req:
             yield req
+            waited[0] += env.now - arrived
             yield env.timeout(size)
         in_system[k] -= 1
 
@@ -76,76 +105,141 @@ def bare_process(arrival_ms: np.ndarray, size_ms: np.ndarray, n_instances: int) 
 
     env.process(source())
     env.run()
+    return waited[0] / len(arrival_ms)
 
 
-def bare_worker(arrival_ms: np.ndarray, size_ms: np.ndarray, n_instances: int) -> None:
-    """Leaner SimPy: a worker process per instance pulling sizes from a Store."""
-    env = simpy.Environment()
-    queues = [simpy.Store(env) for _ in range(n_instances)]
-    in_system = [0] * n_instances
+def ciw_jsq(arrival_ms: np.ndarray, size_ms: np.ndarray, n_instances: int) -> float:
+    """The same system in Ciw: arrivals enter a dispatch node of zero service time with
+    unlimited servers, which routes each one by ``LoadBalancing`` (the fewest tasks,
+    in service included, ties at random) to ``n_instances`` single-server nodes; task
+    ``i`` is served for ``size_ms[i]``.  Returns the mean wait (ms) at those nodes."""
+    import ciw
 
-    def worker(k):
-        q = queues[k]
-        while True:
-            size = yield q.get()
-            yield env.timeout(size)
-            in_system[k] -= 1
+    sizes = size_ms.tolist()
 
-    def source():
-        for a, size in zip(arrival_ms.tolist(), size_ms.tolist()):
-            yield env.timeout(a - env.now)
-            k = min(range(n_instances), key=in_system.__getitem__)
-            in_system[k] += 1
-            queues[k].put(size)
+    class TaskSize(ciw.dists.Distribution):
+        def sample(self, t=None, ind=None):
+            return sizes[ind.id_number - 1]  # customers are numbered from 1 in arrival order
 
-    for k in range(n_instances):
-        env.process(worker(k))
-    env.process(source())
-    env.run()
+    gaps = np.diff(arrival_ms, prepend=0.0).tolist() + [float("inf")]  # then no more arrivals
+    network = ciw.create_network(
+        arrival_distributions=[ciw.dists.Sequential(gaps)] + [None] * n_instances,
+        service_distributions=[ciw.dists.Deterministic(0.0)] + [TaskSize()] * n_instances,
+        number_of_servers=[float("inf")] + [1] * n_instances,
+        routing=ciw.routing.NetworkRouting(
+            [ciw.routing.LoadBalancing(destinations=list(range(2, n_instances + 2)))]
+            + [ciw.routing.Leave()] * n_instances
+        ),
+    )
+    ciw.seed(1)
+    q = ciw.Simulation(network)
+    q.simulate_until_max_time(float(arrival_ms[-1]) * 2 + 1e6)
+    waits = [r.waiting_time for r in q.get_all_records() if r.node > 1]
+    if len(waits) != len(sizes):
+        raise RuntimeError(f"Ciw served {len(waits)} of {len(sizes)} tasks")
+    return sum(waits) / len(waits)
 
 
-def best_rates(fns: dict, tasks: int, repeats: int) -> dict[str, float]:
-    """Tasks per second of each callable, best of ``repeats``.  The callables take
-    turns within every repeat, so a burst of load from other processes hits
-    them alike instead of one of them."""
-    best = dict.fromkeys(fns, float("inf"))
+def timed_sim_run(spec: dict) -> tuple[float, float]:
+    """Seconds ``sim.run(spec)`` took, and the mean wait (ms) it simulated."""
+    t0 = time.perf_counter()
+    res = sim.run(spec)
+    return time.perf_counter() - t0, float(res.tasks["wait_ms"].mean())
+
+
+_CHILD = """
+import json, sys, time
+import sim
+t0 = time.perf_counter()
+res = sim.run(json.loads(sys.argv[1]))
+print(json.dumps([time.perf_counter() - t0, float(res.tasks["wait_ms"].mean())]))
+"""
+
+
+def timed_baseline(tree: str, spec: dict) -> tuple[float, float]:
+    """As :func:`timed_sim_run`, with the ``sim`` and ``scheduler`` packages of ``tree``,
+    in a child process (timed inside it: start-up and imports excluded)."""
+    env = {**os.environ, "PYTHONPATH": os.path.abspath(tree)}
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, json.dumps(spec)],
+        env=env,
+        cwd=tree,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    seconds, wait = json.loads(out.splitlines()[-1])
+    return float(seconds), float(wait)
+
+
+def rounds(fns: dict[str, Callable[[], float | tuple[float, float]]], repeats: int) -> dict[str, list]:
+    """Run every callable once per round, ``repeats`` rounds; each gives its mean wait
+    (or ``(seconds, mean wait)`` when it times itself).  Returns the list of
+    ``(seconds, mean wait)`` per callable."""
+    out: dict[str, list] = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
             t0 = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - t0)
-    return {name: tasks / t for name, t in best.items()}
+            got = fn()
+            wall = time.perf_counter() - t0
+            out[name].append(got if isinstance(got, tuple) else (wall, got))
+    return out
 
 
-def part1(tasks: int, repeats: int) -> None:
-    spec = scenario(8, tasks)
-    scn = sim.load_scenario(spec)
-    seeds = sim.replication_seeds(scn.seed, 1)[0]
-    wl = sim.draw_workload(scn, seeds)
+def part1(tasks: int, repeats: int, baseline: str | None) -> None:
+    specs = {s: scenario(N_INSTANCES, tasks, s) for s in ("shortest_queue", "round_robin")}
+    scn = sim.load_scenario(specs["shortest_queue"])
+    wl = sim.draw_workload(scn, sim.replication_seeds(scn.seed, 1)[0])
     n = len(wl)
-    strategy = scn.strategies[0]
-    rates = best_rates(
-        {
-            "sim.run (end to end)": lambda: sim.run(spec),
-            "sim.simulate (engine only)": lambda: sim.simulate(scn, wl, strategy, seeds["scheduler"]),
-            "bare-process": lambda: bare_process(wl.arrival_ms, wl.size_ms, 8),
-            "bare-worker": lambda: bare_worker(wl.arrival_ms, wl.size_ms, 8),
-        },
-        n,
-        repeats,
+    fns: dict[str, Callable[[], float | tuple[float, float]]] = {}
+    for s, spec in specs.items():
+        fns[f"sim.run {s}"] = lambda spec=spec: timed_sim_run(spec)
+        if baseline:
+            fns[f"baseline sim.run {s}"] = lambda spec=spec: timed_baseline(baseline, spec)
+    fns["bare SimPy"] = lambda: bare_process(wl.arrival_ms, wl.size_ms, N_INSTANCES)
+    try:
+        import ciw
+
+        fns["Ciw"] = lambda: ciw_jsq(wl.arrival_ms, wl.size_ms, N_INSTANCES)
+        ciw_version = ciw.__version__
+    except ImportError:
+        ciw_version = None
+    load = os.getloadavg()
+    got = rounds(fns, repeats)
+    load_after = os.getloadavg()
+    secs = {name: statistics.median(t for t, _ in runs) for name, runs in got.items()}
+    rate = {name: n / s for name, s in secs.items()}
+    print(
+        f"part 1: {n:,} tasks, {N_INSTANCES} single-server instances, exponential service "
+        f"(mean {MEAN_MS:g} ms), load {LOAD}; median of {repeats} interleaved rounds"
     )
     print(
-        f"part 1: {n:,} tasks, 8 exponential instances, load {LOAD}, shortest_queue, oracle "
-        f"(best of {repeats}, interleaved)"
+        f"  load average (1 min) {load[0]:.2f} before, {load_after[0]:.2f} after, "
+        f"on {os.cpu_count()} cores: other processes shared the machine when above 0"
     )
-    for name, rate in rates.items():
-        print(f"  {name:28s} {rate:12,.0f} tasks/s")
-    for sim_name in ("sim.run (end to end)", "sim.simulate (engine only)"):
-        for bare in ("bare-process", "bare-worker"):
-            ratio = rates[sim_name] / rates[bare]
+    names = {
+        "bare SimPy": "bare SimPy, process per task, JSQ",
+        "Ciw": f"Ciw {ciw_version}, LoadBalancing (JSQ)",
+    }
+    print(f"  {'contender':42s} {'tasks/s':>10s} {'mean wait ms':>13s} {'/ bare SimPy':>13s}")
+    for name, runs in got.items():
+        wait = runs[0][1]
+        print(
+            f"  {names.get(name, name):42s} {rate[name]:10,.0f} {wait:13.3f} "
+            f"{rate[name] / rate['bare SimPy']:13.2f}"
+        )
+    if ciw_version is None:
+        print("  Ciw: not installed (pip install -e '.[bench]'), its target is not measured")
+    for who, ref, target in TARGETS:
+        if ref not in rate:
+            continue
+        ratio = rate[who] / rate[ref]
+        print(f"  target {who} >= {target:g}x {ref}: {ratio:.2f}x, {'met' if ratio >= target else 'MISSED'}")
+    if baseline:
+        for s in specs:
             print(
-                f"  ratio {sim_name:28s} / {bare:13s} = {ratio:5.2f}  (target >= 0.5: "
-                f"{'met' if ratio >= 0.5 else 'not met'})"
+                f"  speed-up of sim.run {s} over the baseline tree: "
+                f"{rate[f'sim.run {s}'] / rate[f'baseline sim.run {s}']:.2f}x"
             )
 
 
@@ -168,10 +262,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", type=int, default=200_000, help="tasks for part 1 (0 skips it)")
     ap.add_argument("--big-tasks", type=int, default=1_000_000, help="tasks for part 2 (0 skips it)")
-    ap.add_argument("--repeats", type=int, default=3, help="runs per rate in part 1; the best is kept")
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved rounds in part 1; medians are kept")
+    ap.add_argument("--baseline", metavar="DIR", help="another source tree to time side by side in part 1")
     args = ap.parse_args()
     if args.tasks:
-        part1(args.tasks, args.repeats)
+        part1(args.tasks, args.repeats, args.baseline)
     if args.big_tasks:
         part2(args.big_tasks)
 
