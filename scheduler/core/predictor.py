@@ -133,6 +133,16 @@ class _PoolStats:
         # ``cold``: positions with fewer than min_samples observations, whose
         # online prediction is the model-level fallback (applied when read)
         self.n_cold = 0
+        self.stale: set[int] = set()  # positions whose on_mean/on_std lag their accumulator
+
+    def refresh(self) -> None:
+        """Write the learned mean and spread of the stale positions into the arrays (learning
+        only marks them: a mode that never reads the online predictions never pays for it)."""
+        for p in self.stale:
+            w = self.welford[p]
+            self.on_mean[p] = w.mean
+            self.on_std[p] = w.std
+        self.stale.clear()
 
     def _acc(self) -> Welford | DecayingStats:
         return Welford() if self.half_life is None else DecayingStats(self.half_life)
@@ -300,6 +310,8 @@ class Predictor:
         mode = self.mode
         if mode == "online":
             stats = self._stats[pool.model]
+            if stats.stale:
+                stats.refresh()
             if stats.n_cold == 0:  # every instance warm: a slice of the kept predictions
                 if idx is None:
                     return stats.on_mean_ro[: pool.n], stats.on_std_ro[: pool.n]
@@ -335,6 +347,8 @@ class Predictor:
         self, pool: Pool, stats: _PoolStats, idx: NDArray[np.intp] | None, inv_speed: FloatArray
     ) -> tuple[FloatArray, FloatArray]:
         # kept current by learn(): once every instance is warm, reading is a slice
+        if stats.stale:
+            stats.refresh()
         if idx is None:
             mean, std = stats.on_mean_ro[: pool.n], stats.on_std_ro[: pool.n]
         else:
@@ -376,6 +390,8 @@ class Predictor:
         mode = self.mode
         if mode == "online" or mode == "lookup_table" and math.isnan(self._stats[pool.model].table_mean[pos]):
             stats = self._stats[pool.model]
+            if stats.stale:
+                stats.refresh()
             if stats.cold[pos]:
                 fb_mean, fb_std = self._model_fallback(pool.model)
                 return fb_mean * inv_speed, fb_std * inv_speed
@@ -414,28 +430,28 @@ class Predictor:
     ) -> None:
         """Learn one observed execution time (ms) of a task on ``inst`` (with its metadata)."""
         x = float(execution_ms)
-        if not math.isfinite(x) or x < 0:
+        if not (0.0 <= x < math.inf):  # also false for nan
             return
+        model = pool.model
         if metadata:
             self.regression.learn(pool, inst, metadata, x)
-        stats = self._stats[pool.model]
+        stats = self._stats[model]
         p = inst.pos
         w = stats.welford[p]
         if self.clip_sigmas is not None and w.n >= self.min_samples:
             reach = self.clip_sigmas * max(w.std, 0.1 * w.mean)
             x = min(max(x, w.mean - reach), w.mean + reach)
         w.add(x)
-        ms = self._model_stats.get(pool.model)
+        ms = self._model_stats.get(model)
         if ms is None:
-            ms = self._model_stats[pool.model] = Welford()
+            ms = self._model_stats[model] = Welford()
         y = x * inst.speed  # sizes normalised to speed 1
         ms.add(y)
-        if self.shapes.observe(pool.model, y, ms) and self.mode != "oracle":
-            self._push_shape(pool.model)
+        if self.shapes.observe(model, y, ms) and self.mode != "oracle":
+            self._push_shape(model)
         if w.n >= self.min_samples:
-            stats.on_mean[p] = w.mean
-            stats.on_std[p] = w.std
-            if stats.cold[p]:
+            stats.stale.add(p)  # on_mean and on_std are written when next read
+            if stats.n_cold and stats.cold[p]:
                 stats.cold[p] = False
                 stats.n_cold -= 1
 

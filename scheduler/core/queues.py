@@ -50,6 +50,18 @@ def _freeze(a: FloatArray) -> FloatArray:
     return a
 
 
+class _Views:
+    """What the residual-life estimate reads of every position, as views kept between events
+    (their arrays change in place), with scratch arrays for its intermediate steps."""
+
+    __slots__ = ("start", "kscale", "scale2", "add2", "age", "row")
+
+    def __init__(self, start: FloatArray, kscale: FloatArray, scale2: FloatArray, add2: FloatArray | None):
+        self.start, self.kscale, self.scale2, self.add2 = start, kscale, scale2, add2
+        self.age = np.empty(start.shape)  # now - start
+        self.row: NDArray[np.intp] = np.empty(start.shape, dtype=np.intp)  # the table row read
+
+
 class Pool:
     """The instances of one model, with their queue state as arrays."""
 
@@ -63,6 +75,8 @@ class Pool:
     inv_c: FloatArray
     available: NDArray[np.bool_]
     pend_var_c2: FloatArray  # variance of the waiting tasks' predictions over c^2
+    wait2: FloatArray  # (position, 2): the flat case's wait mean and variance (see _update_flat)
+    wait2_ro: FloatArray
     add2: FloatArray  # (position, 2): pend_mean and pend_var_c2 side by side (they are its columns)
     # per (position, replica slot), Fortran order: one column per slot
     ends: FloatArray  # predicted end time of the running task, -inf if free
@@ -89,6 +103,8 @@ class Pool:
         self.res: ResidualTable | None = None  # residual life of the model's shape; None: countdown
         self._inv_du = 1.0  # the table's, folded into kscale
         self._kcache: tuple[float, Index, FloatArray] | None = None
+        self._views: _Views | None = None  # of every position (made by _all_views)
+        self._flat: tuple[float, float] | None = None  # (g, h) of a flat table, one replica each
 
     # -- storage ---------------------------------------------------------------
     def _alloc(self, cap: int) -> None:
@@ -112,9 +128,12 @@ class Pool:
             if old2 is not None:
                 new2[: self.n] = old2[: self.n]
             setattr(self, name, new2)
-        add2, scale2 = np.zeros((cap, 2)), np.zeros((cap, self._cols, 2))
+        add2, scale2, wait2 = np.zeros((cap, 2)), np.zeros((cap, self._cols, 2)), np.zeros((cap, 2))
         if getattr(self, "add2", None) is not None:
             add2[: self.n], scale2[: self.n] = self.add2[: self.n], self.scale2[: self.n]
+            wait2[: self.n] = self.wait2[: self.n]
+        self.wait2 = wait2
+        self.wait2_ro = _readonly(wait2)
         self._pairs(add2, scale2)
         self.capacity = cap
         self._refresh_views()
@@ -139,6 +158,8 @@ class Pool:
         self._cols = cols
         self._homogeneous = False
         self._kcache = None
+        self._views = None
+        self._update_flat()
 
     def add(self, inst: InstanceState) -> None:
         if self.n == self.capacity:
@@ -163,6 +184,8 @@ class Pool:
             self._homogeneous = False
         self.n += 1
         self._kcache = None
+        self._views = None
+        self._update_flat()
         self.refresh_availability()
 
     def refresh_availability(self) -> None:
@@ -197,7 +220,7 @@ class Pool:
             inst.pend_var += var
             self.pend_mean[pos] = inst.pend_mean
             self.pend_var_c2[pos] = inst.pend_var / (inst.replicas * inst.replicas)
-        self._sync_var(inst)
+        self._sync(inst)
 
     def release(self, inst: InstanceState, task_id: str, now: float) -> bool:
         """The task left the instance (completed, failed or withdrawn).  False if unknown."""
@@ -225,12 +248,12 @@ class Pool:
                 self._kcache = None
                 inst.free_slots.append(slot)
                 self.n_running[pos] = len(inst.running)
-            self._sync_var(inst)
+            self._sync(inst)
             return True
         pend = inst.pending.pop(task_id, None)
         if pend is not None:
             self._drop_pending(inst, *pend)
-            self._sync_var(inst)
+            self._sync(inst)
             return True
         return False
 
@@ -265,13 +288,37 @@ class Pool:
             self._inv_du = inv_du
         self.res = table
         self._kcache = None
+        self._update_flat()
 
-    def _sync_var(self, inst: InstanceState) -> None:
-        """Variance of the wait: the prediction variances of the tasks ahead over c^2,
-        zero while a replica is free."""
+    def _sync(self, inst: InstanceState) -> None:
+        """After an event on ``inst``: the variance of its wait (the prediction variances of
+        the tasks ahead over c^2, zero while a replica is free) and, under a flat table, the
+        wait's mean and variance as the residual-life estimate computes them."""
         c = inst.replicas
+        pos = inst.pos
         busy = len(inst.running) >= c
-        self.wait_var_[inst.pos] = (inst.run_var + inst.pend_var) / (c * c) if busy else 0.0
+        self.wait_var_[pos] = (inst.run_var + inst.pend_var) / (c * c) if busy else 0.0
+        if self._flat is not None:
+            g0, h0 = self._flat
+            self.wait2[pos, 0] = g0 * self.smu.item(pos, 0) + self.pend_mean.item(pos)
+            self.wait2[pos, 1] = h0 * self.svs.item(pos, 0) + self.pend_var_c2.item(pos)
+
+    def _update_flat(self) -> None:
+        """Whether the residual-life estimate is the flat case, and its kept result if so.
+
+        A flat table (memoryless service: exponential) gives every age the same row, so
+        with one replica per instance the estimate of a position changes only with its
+        events: ``wait2`` holds, per position, exactly what :meth:`_residuals` would
+        compute (the same operations on the same values), updated by :meth:`_sync`."""
+        res = self.res
+        if res is None or not res.flat or self._cols != 1:
+            self._flat = None
+            return
+        g0, h0 = res.g.item(0), res.h.item(0)
+        self._flat = (g0, h0)
+        n = self.n
+        self.wait2[:n, 0] = g0 * self.smu[:n, 0] + self.pend_mean[:n]
+        self.wait2[:n, 1] = h0 * self.svs[:n, 0] + self.pend_var_c2[:n]
 
     # -- estimates -------------------------------------------------------------
     def _sel(self, arr: FloatArray, idx: Index) -> FloatArray:
@@ -279,8 +326,11 @@ class Pool:
 
     def wait_mean(self, now: float, idx: Index = None) -> FloatArray:
         """Expected wait (ms) a new task would see, per position (``idx``: a selection, ``None``: all)."""
-        if self.res is not None:
-            return self._wait_mean_residual(now, idx, self.res)
+        res = self.res
+        if res is not None:
+            if self._cols == 1:  # the wait's mean is the first column (pending work included)
+                return self._residuals(now, idx, res)[:, 0]
+            return self._wait_mean_residual(now, idx, res)
         sel = self._sel
         if self._cols == 1:  # one replica each: residual of the running task plus the work pending
             resid = sel(self.ends[:, 0], idx) - now
@@ -325,9 +375,21 @@ class Pool:
         the table row at its age over its predicted mean (clipped to the last row), scaled
         by ``scale2``.  With one replica per instance the pending work is added too: each
         row is then the wait's (mean, variance).  Cached per instant and selection."""
+        if self._flat is not None:  # kept current by _sync: no work per decision
+            return self.wait2_ro[: self.n] if idx is None else _freeze(self.wait2[idx])
         c = self._kcache
         if c is not None and c[0] == now and c[1] is idx:
             return c[2]
+        if idx is None:  # every position: the same steps on kept views, into kept scratch arrays
+            v = self._views or self._all_views()
+            np.subtract(now, v.start, out=v.age)
+            np.multiply(v.age, v.kscale, out=v.row, casting="unsafe")  # as .astype(np.intp)
+            mv = res.gh.take(v.row, axis=0, mode="clip")
+            mv *= v.scale2
+            if v.add2 is not None:
+                mv += v.add2
+            self._kcache = (now, idx, mv)
+            return mv
         sel = self._sel
         if self._cols == 1:
             u = now - sel(self.start[:, 0], idx)
@@ -342,6 +404,17 @@ class Pool:
             mv *= sel(self.scale2, idx)
         self._kcache = (now, idx, mv)
         return mv
+
+    def _all_views(self) -> _Views:
+        """Views of every position's slots (one column with one replica each), and scratch
+        arrays: kept until an instance is added or the arrays grow."""
+        n = self.n
+        if self._cols == 1:
+            v = _Views(self.start[:n, 0], self.kscale[:n, 0], self.scale2[:n, 0], self.add2[:n])
+        else:
+            v = _Views(self.start[:n], self.kscale[:n], self.scale2[:n], None)
+        self._views = v
+        return v
 
     def _wait_mean_residual(self, now: float, idx: Index, res: ResidualTable) -> FloatArray:
         """As the countdown, with each running task's mean residual life at its age."""

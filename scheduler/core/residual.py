@@ -119,7 +119,7 @@ class ResidualTable:
     ``int(a / mu * inv_du)`` (clipped to the last row) and scales by ``mu`` and
     ``mu**2``."""
 
-    __slots__ = ("g", "h", "gh", "inv_du", "u_max", "name")
+    __slots__ = ("g", "h", "gh", "inv_du", "u_max", "name", "flat")
 
     def __init__(self, dist: Distribution, cells: int = CELLS):
         mean = dist.mean_ms
@@ -138,6 +138,8 @@ class ResidualTable:
         self.gh: NDArray[np.float64] = np.stack([self.g, self.h], axis=1)  # one read for both
         for a in (self.g, self.h, self.gh):
             a.setflags(write=False)
+        # every row the same (memoryless service): the estimate does not depend on age
+        self.flat = bool((self.g == self.g[0]).all() and (self.h == self.h[0]).all())
         self.inv_du = cells / u_max
         self.u_max = u_max
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .clock import Clock, ManualClock
 from .errors import (
@@ -109,6 +110,7 @@ class Scheduler:
         self._pools: dict[str, Pool] = {}
         self._instances: dict[str, InstanceState] = {}
         self._task_inst: dict[str, InstanceState] = {}
+        self._known = self.tracker.ids  # a live view of the tracker's task ids (the submit check)
         self._instance_counter = itertools.count(0)
         self.strategy: Strategy
         self.strategy_name: str
@@ -251,14 +253,14 @@ class Scheduler:
         """
         now = self.clock.now_ms()
         tid = task_id if task_id is not None else self._next_task_id()
-        if self.tracker.known(tid):
+        if tid in self._known:
             raise DuplicateTaskError(tid)
         if self.recorder is not None:
             ev = {"event": "submit", "t": now, "task_id": tid, "model": model, "size_ms": size_ms}
             if metadata:
                 ev["metadata"] = dict(metadata)
             self._emit(ev)
-        return self._dispatch(tid, model, now, size_ms, (), new=(metadata,))
+        return self._dispatch(tid, model, now, size_ms, (), metadata, True)
 
     def retry(self, task_id: str, exclude: Iterable[str] = (), size_ms: float | None = None) -> Decision:
         """Take a scheduled task back from its instance and dispatch it again,
@@ -273,7 +275,7 @@ class Scheduler:
         excl = tuple(exclude)
         self._emit({"event": "retry", "t": now, "task_id": task_id, "exclude": list(excl)})
         try:
-            return self._dispatch(task_id, rec.model, now, size_ms, excl, metadata=rec.metadata)
+            return self._dispatch(task_id, rec.model, now, size_ms, excl, rec.metadata, False)
         except NoInstanceError:
             raise  # recorded as failed already
         except Exception as e:  # a strategy's bug must not leave the task queued forever
@@ -304,7 +306,7 @@ class Scheduler:
             raise UnknownTaskError(task_id)
         if rec.status != QUEUED:
             raise InvalidTransitionError(task_id, rec.status, SCHEDULED)
-        return self._dispatch(task_id, rec.model, self.clock.now_ms(), None, tuple(exclude))
+        return self._dispatch(task_id, rec.model, self.clock.now_ms(), None, tuple(exclude), None, False)
 
     def _dispatch(
         self,
@@ -313,11 +315,11 @@ class Scheduler:
         now: float,
         size_ms: float | None,
         exclude: tuple[str, ...],
-        new: tuple[dict[str, Any] | None] | None = None,
-        metadata: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None,
+        new: bool,
     ) -> Decision:
-        """Choose an instance for a task.  ``new`` is ``(metadata,)`` for a task not yet
-        in the tracker (it is added, scheduled, in one step), ``None`` for a retry."""
+        """Choose an instance for a task.  ``new``: the task is not in the tracker yet (it is
+        added, scheduled, in one step); otherwise it is queued there (a retry, a restored task)."""
         pool = self._pools.get(model)
         if pool is None or not pool.has_available:
             reason = (
@@ -328,35 +330,20 @@ class Scheduler:
             self._no_instance(tid, model, now, reason, new)
         idx = pool.candidates()
         if exclude:
-            drop = {
-                self._instances[e].pos
-                for e in exclude
-                if e in self._instances and self._instances[e].pool is pool
-            }
-            base = np.arange(pool.n) if idx is None else idx
-            idx = np.array([p for p in base if p not in drop], dtype=np.intp)
+            idx = self._excluding(pool, idx, exclude)
             if idx.size == 0:
                 self._no_instance(
                     tid, model, now, "every instance that serves this model refused the task", new
                 )
-        if new is not None:
-            metadata = new[0]
         view = Candidates(pool, idx, self.predictor, now, size_ms, metadata)
         i = self.strategy.choose(view, self.rng)
-        try:
-            i = operator.index(i)
-            if not 0 <= i < view.n:
-                raise IndexError
-        except (TypeError, IndexError):
-            raise RuntimeError(
-                f"strategy {self.strategy_name!r} chose {i!r}, expected 0 <= i < {view.n}"
-            ) from None
-        pos = i if idx is None else int(idx[i])
-        inst = pool.instances[pos]
+        if i.__class__ is not int or not 0 <= i < view.n:
+            i = self._checked_choice(i, view.n)
+        inst = pool.instances[i if idx is None else int(idx[i])]
         mean, std = view.predicted(i)
         wait = view.seen_wait(i)
-        if new is not None:
-            self.tracker.add_scheduled(tid, model, now, new[0], inst.instance_id, mean, std)
+        if new:
+            self.tracker.add_scheduled(tid, model, now, metadata, inst.instance_id, mean, std)
         else:
             self.tracker.schedule(tid, inst.instance_id, now, mean, std)
         pool.assign(inst, tid, mean, std * std, now)
@@ -374,10 +361,32 @@ class Scheduler:
             )
         return Decision(tid, model, inst.instance_id, self.strategy_name, now, mean, std, view.n, wait)
 
-    def _no_instance(
-        self, tid: str, model: str, now: float, reason: str, new: tuple[dict[str, Any] | None] | None = None
-    ) -> NoReturn:
-        if new is not None:  # a refused task keeps no metadata: a burst of refusals holds no memory
+    def _excluding(
+        self, pool: Pool, idx: NDArray[np.intp] | None, exclude: tuple[str, ...]
+    ) -> NDArray[np.intp]:
+        """The candidate positions ``idx`` (``None``: all) less those of ``exclude``."""
+        drop = {
+            self._instances[e].pos
+            for e in exclude
+            if e in self._instances and self._instances[e].pool is pool
+        }
+        base = np.arange(pool.n) if idx is None else idx
+        return np.array([p for p in base if p not in drop], dtype=np.intp)
+
+    def _checked_choice(self, i: Any, n: int) -> int:
+        """A strategy's choice as a position in ``range(n)`` (a numpy integer is accepted)."""
+        try:
+            i = operator.index(i)
+            if not 0 <= i < n:
+                raise IndexError
+        except (TypeError, IndexError):
+            raise RuntimeError(
+                f"strategy {self.strategy_name!r} chose {i!r}, expected 0 <= i < {n}"
+            ) from None
+        return int(i)
+
+    def _no_instance(self, tid: str, model: str, now: float, reason: str, new: bool = False) -> NoReturn:
+        if new:  # a refused task keeps no metadata: a burst of refusals holds no memory
             self.tracker.add(tid, model, now, None)
         self.tracker.fail(tid, now, f"no instance for model {model!r}: {reason}")
         self._emit({"event": "no_instance", "t": now, "task_id": tid, "reason": reason})

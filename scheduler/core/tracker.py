@@ -98,6 +98,7 @@ class TaskTracker:
         self.max_history = max_history
         self.window = window
         self._tasks: dict[str, TaskRecord] = {}
+        self.ids = self._tasks.keys()  # the recorded task ids, a live read-only view
         self._finished: deque[str] = deque()
         self._counts = dict.fromkeys(STATES, 0)
         self._recent: deque[tuple[float, float, float]] = deque(maxlen=window)  # total, wait, exec
@@ -203,8 +204,15 @@ class TaskTracker:
         result: Any = None,
         metrics: dict[str, int] | None = None,
     ) -> TaskRecord:
-        rec = self._get(task_id)
-        self._move(rec, COMPLETED)
+        rec = self._tasks.get(task_id)
+        if rec is None:
+            raise UnknownTaskError(task_id)
+        if rec.status != SCHEDULED:  # the one state a task completes from
+            raise InvalidTransitionError(task_id, rec.status, COMPLETED)
+        counts = self._counts
+        counts[SCHEDULED] -= 1
+        counts[COMPLETED] += 1
+        rec.status = COMPLETED
         rec.end_ms = now_ms
         rec.execution_ms = execution_ms
         rec.result = result
@@ -222,18 +230,21 @@ class TaskTracker:
         return rec
 
     def _finish(self, rec: TaskRecord) -> None:
-        if rec.execution_ms is not None and rec.end_ms is not None:
-            total = rec.end_ms - rec.submit_ms
-            self._recent.append((total, max(0.0, total - rec.execution_ms), rec.execution_ms))
-        self._finished.append(rec.task_id)
+        execution, end = rec.execution_ms, rec.end_ms
+        if execution is not None and end is not None:
+            total = end - rec.submit_ms
+            wait = total - execution
+            self._recent.append((total, wait if wait > 0.0 else 0.0, execution))
+        finished = self._finished
+        finished.append(rec.task_id)
         if self._sizeof is not None:
             size = self._sizeof(rec)
             self._sizes.append(size)
             self.history_bytes += size
-        while len(self._finished) > self.max_history or (
-            self.max_bytes is not None and self.history_bytes > self.max_bytes and len(self._finished) > 1
+        while len(finished) > self.max_history or (
+            self.max_bytes is not None and self.history_bytes > self.max_bytes and len(finished) > 1
         ):
-            old = self._tasks.pop(self._finished.popleft())
+            old = self._tasks.pop(finished.popleft())
             if self._sizeof is not None:
                 self.history_bytes -= self._sizes.popleft()
             self._counts[old.status] -= 1

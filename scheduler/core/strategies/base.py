@@ -158,9 +158,10 @@ def argmin_random(values: np.ndarray, rng: np.random.Generator, rtol: float = 1e
     """Index of the least value; among ties (within ``rtol``) one drawn at random."""
     i = int(values.argmin())
     best = values.item(i)  # a Python float: scalar arithmetic on numpy floats is slow
-    ties = (values <= best + abs(best) * rtol).nonzero()[0]
-    if len(ties) == 1:
+    near = values <= best + abs(best) * rtol
+    if np.count_nonzero(near) == 1:  # counting is cheaper than listing the ties
         return i
+    ties = near.nonzero()[0]
     return int(ties[pick(rng, len(ties))])
 
 
