@@ -52,14 +52,18 @@ def _freeze(a: FloatArray) -> FloatArray:
 
 class _Views:
     """What the residual-life estimate reads of every position, as views kept between events
-    (their arrays change in place), with scratch arrays for its intermediate steps."""
+    (their arrays change in place), with scratch arrays for its intermediate steps.  With one
+    replica per instance, ``add2`` and the columns of ``scale2`` and ``add2`` apart as well."""
 
-    __slots__ = ("start", "kscale", "scale2", "add2", "age", "row")
+    __slots__ = ("start", "kscale", "scale2", "add2", "age", "row", "scale", "add")
 
     def __init__(self, start: FloatArray, kscale: FloatArray, scale2: FloatArray, add2: FloatArray | None):
         self.start, self.kscale, self.scale2, self.add2 = start, kscale, scale2, add2
         self.age = np.empty(start.shape)  # now - start
         self.row: NDArray[np.intp] = np.empty(start.shape, dtype=np.intp)  # the table row read
+        # (mean, variance) columns: what scales the table's g and h, and what is added after
+        self.scale = (scale2[..., 0], scale2[..., 1])
+        self.add = None if add2 is None else (add2[:, 0], add2[:, 1])
 
 
 class Pool:
@@ -103,6 +107,7 @@ class Pool:
         self.res: ResidualTable | None = None  # residual life of the model's shape; None: countdown
         self._inv_du = 1.0  # the table's, folded into kscale
         self._kcache: tuple[float, Index, FloatArray] | None = None
+        self._rows_at: float | None = None  # when the kept views' table rows were computed
         self._views: _Views | None = None  # of every position (made by _all_views)
         self._flat: tuple[float, float] | None = None  # (g, h) of a flat table, one replica each
 
@@ -157,7 +162,7 @@ class Pool:
         )
         self._cols = cols
         self._homogeneous = False
-        self._kcache = None
+        self._kcache = self._rows_at = None
         self._views = None
         self._update_flat()
 
@@ -183,7 +188,7 @@ class Pool:
         if inst.replicas < self._cols:
             self._homogeneous = False
         self.n += 1
-        self._kcache = None
+        self._kcache = self._rows_at = None
         self._views = None
         self._update_flat()
         self.refresh_availability()
@@ -245,7 +250,7 @@ class Pool:
                     self.svs[pos, :] = 0.0  # a replica is free: the wait is 0, and so its spread
                 else:
                     self.svs[pos, slot] = 0.0
-                self._kcache = None
+                self._kcache = self._rows_at = None
                 inst.free_slots.append(slot)
                 self.n_running[pos] = len(inst.running)
             self._sync(inst)
@@ -275,7 +280,7 @@ class Pool:
         self.smu[pos, slot] = mean
         self.kscale[pos, slot] = self._inv_du / mean if mean > 1e-9 else 0.0
         self.svs[pos, slot] = var_scale
-        self._kcache = None
+        self._kcache = self._rows_at = None
 
     def set_residual(self, table: ResidualTable | None) -> None:
         """Use ``table`` (the model's service-time shape) for running tasks' residuals,
@@ -287,7 +292,7 @@ class Pool:
             self.kscale *= inv_du / self._inv_du
             self._inv_du = inv_du
         self.res = table
-        self._kcache = None
+        self._kcache = self._rows_at = None
         self._update_flat()
 
     def _sync(self, inst: InstanceState) -> None:
@@ -329,6 +334,8 @@ class Pool:
         res = self.res
         if res is not None:
             if self._cols == 1:  # the wait's mean is the first column (pending work included)
+                if idx is None and self._flat is None:
+                    return self._one_replica(now, res, 0)
                 return self._residuals(now, idx, res)[:, 0]
             return self._wait_mean_residual(now, idx, res)
         sel = self._sel
@@ -363,8 +370,11 @@ class Pool:
         """Variance of that wait (ms^2): the variances of the tasks ahead (residual variances
         of the running ones, prediction variances of the waiting ones), over c^2; zero while
         a replica is free.  Read-only."""
-        if self.res is not None:
-            return _freeze(self._wait_var_residual(now, idx, self.res))
+        res = self.res
+        if res is not None:
+            if self._cols == 1 and idx is None and self._flat is None:
+                return _freeze(self._one_replica(now, res, 1))
+            return _freeze(self._wait_var_residual(now, idx, res))
         if idx is None:
             return self.wait_var_ro[: self.n]
         return _freeze(self.wait_var_[idx])
@@ -404,6 +414,22 @@ class Pool:
             mv *= sel(self.scale2, idx)
         self._kcache = (now, idx, mv)
         return mv
+
+    def _one_replica(self, now: float, res: ResidualTable, k: int) -> FloatArray:
+        """One replica per instance, every position: column ``k`` (0: mean, 1: variance) of
+        what :meth:`_residuals` gives, computed alone, so that a strategy reading only the
+        wait's mean pays for the mean.  The table rows are kept until the next event."""
+        v = self._views or self._all_views()
+        if self._rows_at != now:
+            np.subtract(now, v.start, out=v.age)
+            np.multiply(v.age, v.kscale, out=v.age)
+            v.row[...] = v.age  # truncated toward zero, as .astype(np.intp)
+            self._rows_at = now
+        out: FloatArray = (res.g if k == 0 else res.h).take(v.row, mode="clip")
+        out *= v.scale[k]
+        assert v.add is not None  # one replica each
+        out += v.add[k]
+        return out
 
     def _all_views(self) -> _Views:
         """Views of every position's slots (one column with one replica each), and scratch
