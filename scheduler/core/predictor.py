@@ -386,21 +386,22 @@ class Predictor:
         self, pool: Pool, pos: int, size_ms: float | None = None, metadata: Mapping[str, Any] | None = None
     ) -> tuple[float, float]:
         """Scalar form of :meth:`predict` for one position (no array work)."""
-        inv_speed = float(pool.inv_speed[pos])
         mode = self.mode
         if mode == "online" or mode == "lookup_table" and math.isnan(self._stats[pool.model].table_mean[pos]):
             stats = self._stats[pool.model]
             if stats.stale:
                 stats.refresh()
-            if stats.cold[pos]:
+            if stats.n_cold and stats.cold[pos]:
                 fb_mean, fb_std = self._model_fallback(pool.model)
+                inv_speed = pool.inv_speed.item(pos)
                 return fb_mean * inv_speed, fb_std * inv_speed
-            return float(stats.on_mean[pos]), float(stats.on_std[pos])
+            return stats.on_mean.item(pos), stats.on_std.item(pos)
         if mode == "lookup_table":
             stats = self._stats[pool.model]
-            return float(stats.table_mean[pos]), float(stats.table_std[pos])
+            return stats.table_mean.item(pos), stats.table_std.item(pos)
         if mode == "oracle":
             dist = self._oracle_dist(pool.model)
+            inv_speed = pool.inv_speed.item(pos)
             return dist.mean_ms * inv_speed, dist.std_ms * inv_speed
         m, s = self.predict(pool, np.array([pos]), size_ms, metadata)
         return float(m[0]), float(s[0])

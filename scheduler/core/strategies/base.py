@@ -147,7 +147,8 @@ class Candidates:
         candidate ``i``: the values the strategy saw if it looked, else computed."""
         if self._exec is not None:
             return self._exec[0].item(i), self._exec[1].item(i)
-        return self._predictor.predict_one(self._pool, self.position(i), self.size_ms, self.metadata)
+        pos = i if self._idx is None else int(self._idx[i])
+        return self._predictor.predict_one(self._pool, pos, self.size_ms, self.metadata)
 
     def seen_wait(self, i: int) -> float | None:
         """Expected wait at candidate ``i`` if the strategy looked at waits, else ``None``."""
