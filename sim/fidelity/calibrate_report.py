@@ -235,6 +235,11 @@ def _live_utilization(tasks: pd.DataFrame, scn: Scenario) -> dict[str, float]:
 
 def report_text(cal: Calibration, ev: Evaluation) -> str:
     """The calibration report (what ``python -m sim calibrate`` prints)."""
+    return "\n".join(_fit_lines(cal) + _condition_lines(ev) + [""] + _result_lines(ev))
+
+
+def _fit_lines(cal: Calibration) -> list[str]:
+    """What was fitted: the delays, the service times, the instances."""
     run = cal.run
     lines = [
         f"calibration of {run.path} (scenario {run.scenario.name}, "
@@ -253,43 +258,50 @@ def report_text(cal: Calibration, ev: Evaluation) -> str:
             f"  {r.instance:12s} {r.tasks:6,} tasks  mean {r.mean_ms:7.2f} ms  cv {r.cv:.2f}  "
             f"speed {r.nominal_speed:g} -> {r.speed:.3f}  (lognormal KS {r.ks:.3f})"
         )
-    lines += cal.notes
+    return lines + cal.notes
+
+
+def _condition_lines(ev: Evaluation) -> list[str]:
+    """The run's conditions: load, saturation, the delays of each strategy's run."""
     load = ", ".join(f"{m} {v:.2f}" for m, v in ev.loads.items())
     util = ", ".join(f"{m} {v:.2f}" for m, v in ev.utilization.items())
-    lines.append(f"offered load per model pool (calibrated): {load}; busiest live instance: {util}")
+    lines = [f"offered load per model pool (calibrated): {load}; busiest live instance: {util}"]
     if ev.near_saturation:
         lines.append(
             f"WARNING: near saturation (load or utilization >= {NEAR_SATURATION}): small errors in service "
             "time or delays change the queues a lot; read the errors below with care"
         )
-    if ev.delays is not None and len(ev.delays):
-        lines.append("delays per strategy's live run (ms): mean, p50, p99")
-        for s, r in ev.delays.iterrows():
-            lines.append(
-                f"  {s:16s} dispatch {r.dispatch_mean:6.1f} {r.dispatch_p50:6.1f} {r.dispatch_p99:7.1f}   "
-                f"notify {r.notify_mean:6.1f} {r.notify_p50:6.1f} {r.notify_p99:7.1f}"
+    if ev.delays is None or not len(ev.delays):
+        return lines
+    lines.append("delays per strategy's live run (ms): mean, p50, p99")
+    for s, r in ev.delays.iterrows():
+        lines.append(
+            f"  {s:16s} dispatch {r.dispatch_mean:6.1f} {r.dispatch_p50:6.1f} {r.dispatch_p99:7.1f}   "
+            f"notify {r.notify_mean:6.1f} {r.notify_p50:6.1f} {r.notify_p99:7.1f}"
+        )
+    total = ev.delays["dispatch_mean"] + ev.delays["notify_mean"]
+    if total.max() > 2.0 * total.min() and total.max() - total.min() > 2.0:
+        lines.append(
+            f"WARNING: the delays changed between the strategies' runs (mean total {total.min():.1f} to "
+            f"{total.max():.1f} ms): the machine's load varied"
+            + (
+                "; each strategy is simulated with its own run's delays (per-strategy delays)"
+                if ev.per_strategy_delays
+                else "; the pooled fit is their average (--per-strategy-delays matches each run's)"
             )
-        total = ev.delays["dispatch_mean"] + ev.delays["notify_mean"]
-        if total.max() > 2.0 * total.min() and total.max() - total.min() > 2.0:
-            lines.append(
-                f"WARNING: the delays changed between the strategies' runs (mean total {total.min():.1f} to "
-                f"{total.max():.1f} ms): the machine's load varied"
-                + (
-                    "; each strategy is simulated with its own run's delays (per-strategy delays)"
-                    if ev.per_strategy_delays
-                    else "; the pooled fit is their average (--per-strategy-delays matches each run's)"
-                )
-            )
-    lines.append("")
+        )
+    return lines
+
+
+def _result_lines(ev: Evaluation) -> list[str]:
+    """Simulated against live: the comparison, errors and bias, MAPE, rankings, the scenario alone."""
     how = "each strategy with its own run's delays" if ev.per_strategy_delays else "the pooled delays"
-    lines.append(
-        f"simulated (calibrated, the run's tasks replayed, {how}) vs live latency (ms); diff = (sim - live) / live"
-    )
-    lines.append(format_comparison(ev.comparison))
-    lines.append(targets_text(ev.comparison, ev.targets))
-    lines.append(
-        "per percentile, over strategies: error = mean |diff|, bias = mean diff (before: the scenario as run)"
-    )
+    lines = [
+        f"simulated (calibrated, the run's tasks replayed, {how}) vs live latency (ms); diff = (sim - live) / live",
+        format_comparison(ev.comparison),
+        targets_text(ev.comparison, ev.targets),
+        "per percentile, over strategies: error = mean |diff|, bias = mean diff (before: the scenario as run)",
+    ]
     for r in ev.errors.itertuples():
         lines.append(
             f"  {r.percentile:4s} error {100 * r.error:5.1f}%  bias {100 * r.bias:+6.1f}%  "
@@ -313,4 +325,4 @@ def report_text(cal: Calibration, ev: Evaluation) -> str:
             + ("same winner" if r.same_winner else "DIFFERENT winner")
             for r in ev.ranking_scenario.itertuples()
         ]
-    return "\n".join(lines)
+    return lines
