@@ -1,6 +1,7 @@
 """The scheduling core: stdlib and numpy only, no I/O, no wall clock, no global random state."""
 
 from .clock import Clock, FunctionClock, ManualClock
+from .decision import Decision, QueueInfo
 from .distributions import (
     DISTRIBUTIONS,
     Deterministic,
@@ -26,9 +27,10 @@ from .errors import (
 )
 from .instance_state import WaitEstimate
 from .lookup import parse_lookup_table
-from .predictor import PREDICT_MODES, Prediction, Predictor
+from .pool_stats import Prediction
+from .predictor import PREDICT_MODES, Predictor
 from .replay import ReplayReport, replay
-from .scheduler import Decision, QueueInfo, Scheduler
+from .scheduler import Scheduler
 from .stats import Welford
 from .strategies import (
     STRATEGIES,

@@ -30,20 +30,20 @@ Every array :meth:`Predictor.predict` returns is read-only.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from .distributions import Distribution, LogNormal, from_spec
+from .arrays import frozen
+from .distributions import Distribution, from_spec
 from .errors import SpecError, UnknownPredictModeError
 from .lookup import parse_lookup_table
+from .pool_stats import PoolStats, Prediction
 from .regression import DEFAULT_FORGETTING, RegressionModel
-from .residual import residual_moments
 from .shapes import ShapeBook
-from .stats import DecayingStats, Welford
+from .stats import Welford
 from .validate import check_integer, check_number
 
 if TYPE_CHECKING:
@@ -53,116 +53,6 @@ if TYPE_CHECKING:
 PREDICT_MODES = ("online", "oracle", "lookup_table", "clairvoyant", "regression")
 
 FloatArray = NDArray[np.float64]
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """Predicted execution time of one task on one instance (ms)."""
-
-    expected_ms: float
-    error_ms: float  # standard deviation
-    dist: Distribution | None = None  # the full distribution where the mode knows it
-
-    def quantile(self, p: float) -> float:
-        if self.dist is not None:
-            return float(self.dist.quantile(p))
-        if self.error_ms <= 0 or self.expected_ms <= 0:
-            return self.expected_ms
-        # moment-matched lognormal: positive and right-skewed, like service times
-        return LogNormal(self.expected_ms, self.error_ms / self.expected_ms).quantile(p)
-
-    def quantiles(self, ps: Iterable[float] = (0.5, 0.9, 0.95, 0.99)) -> dict[float, float]:
-        return {p: self.quantile(p) for p in ps}
-
-    def residual(self, age_ms: float) -> tuple[float, float]:
-        """Mean and variance (ms, ms^2) of the time still to run after ``age_ms`` of
-        service: the residual life of the distribution where known, else the countdown
-        ``max(expected - age, 0)`` with the prediction's variance."""
-        if self.dist is not None:
-            return residual_moments(self.dist, age_ms)
-        return max(self.expected_ms - age_ms, 0.0), self.error_ms**2
-
-
-def _frozen(a: FloatArray) -> FloatArray:
-    """Mark a fresh array read-only and return it."""
-    a.setflags(write=False)
-    return a
-
-
-def _readonly(a: FloatArray) -> FloatArray:
-    v = a.view()
-    v.setflags(write=False)
-    return v
-
-
-class _PoolStats:
-    """Per-position statistics of one model's pool (arrays for vector reads).
-
-    The core writes the arrays; strategies read them through read-only views
-    (``*_ro``), whose slices stay read-only at no cost."""
-
-    _ARRAYS = (
-        ("table_mean", np.nan),
-        ("table_std", np.nan),
-        ("on_mean", 0.0),
-        ("on_std", 0.0),
-        ("cold", True),
-    )
-
-    table_mean: FloatArray
-    table_std: FloatArray
-    on_mean: FloatArray
-    on_std: FloatArray
-    cold: NDArray[np.bool_]
-    table_mean_ro: FloatArray
-    table_std_ro: FloatArray
-    on_mean_ro: FloatArray
-    on_std_ro: FloatArray
-
-    def __init__(self, cap: int, half_life: float | None = None):
-        self.half_life = half_life
-        for name, fill in self._ARRAYS:
-            setattr(self, name, np.full(cap, fill))
-        self._refresh_views()
-        # per-position accumulators, read only by learn()
-        self.welford: list[Welford | DecayingStats] = [self._acc() for _ in range(cap)]
-        # (pool size, distribution) the cached oracle arrays were built for
-        self.oracle_key: tuple[int, Distribution] | None = None
-        self.oracle_mean: FloatArray | None = None
-        self.oracle_std: FloatArray | None = None
-        # ``cold``: positions with fewer than min_samples observations, whose
-        # online prediction is the model-level fallback (applied when read)
-        self.n_cold = 0
-        self.stale: set[int] = set()  # positions whose on_mean/on_std lag their accumulator
-
-    def refresh(self) -> None:
-        """Write the learned mean and spread of the stale positions into the arrays (learning
-        only marks them: a mode that never reads the online predictions never pays for it)."""
-        for p in self.stale:
-            w = self.welford[p]
-            self.on_mean[p] = w.mean
-            self.on_std[p] = w.std
-        self.stale.clear()
-
-    def _acc(self) -> Welford | DecayingStats:
-        return Welford() if self.half_life is None else DecayingStats(self.half_life)
-
-    def _refresh_views(self) -> None:
-        self.table_mean_ro = _readonly(self.table_mean)
-        self.table_std_ro = _readonly(self.table_std)
-        self.on_mean_ro = _readonly(self.on_mean)
-        self.on_std_ro = _readonly(self.on_std)
-
-    def ensure(self, cap: int) -> None:
-        if cap <= len(self.welford):
-            return
-        self.welford.extend(self._acc() for _ in range(cap - len(self.welford)))
-        for name, fill in self._ARRAYS:
-            old = getattr(self, name)
-            new = np.full(cap, fill, dtype=old.dtype)
-            new[: old.size] = old
-            setattr(self, name, new)
-        self._refresh_views()
 
 
 class Predictor:
@@ -201,7 +91,7 @@ class Predictor:
         }
         self.table: dict[str, Any] = parse_lookup_table(lookup_table) if lookup_table else {}
         self._raw_table = dict(lookup_table) if lookup_table else None
-        self._stats: dict[str, _PoolStats] = {}
+        self._stats: dict[str, PoolStats] = {}
         self._model_stats: dict[str, Welford] = {}
         self._pools: dict[str, Pool] = {}
         self.regression = RegressionModel(features, forgetting)
@@ -247,7 +137,7 @@ class Predictor:
     def attach(self, pool: Pool, inst: InstanceState) -> None:
         stats = self._stats.get(pool.model)
         if stats is None:
-            stats = self._stats[pool.model] = _PoolStats(pool.capacity, self.half_life)
+            stats = self._stats[pool.model] = PoolStats(pool.capacity, self.half_life)
             self._pools[pool.model] = pool
         stats.ensure(pool.capacity)
         self._fill_table(pool.model, inst)
@@ -315,36 +205,36 @@ class Predictor:
             if stats.n_cold == 0:  # every instance warm: a slice of the kept predictions
                 if idx is None:
                     return stats.on_mean_ro[: pool.n], stats.on_std_ro[: pool.n]
-                return _frozen(stats.on_mean[idx]), _frozen(stats.on_std[idx])
+                return frozen(stats.on_mean[idx]), frozen(stats.on_std[idx])
         n = pool.n
         inv_speed = pool.inv_speed[:n] if idx is None else pool.inv_speed[idx]
         if mode == "clairvoyant":
             if size_ms is None:
                 raise SpecError("size_ms", None, "the task's true size for the clairvoyant predictor")
-            return _frozen(size_ms * inv_speed), _frozen(np.zeros_like(inv_speed))
+            return frozen(size_ms * inv_speed), frozen(np.zeros_like(inv_speed))
         if mode == "oracle":
             return self._oracle_arrays(pool, idx)
         stats = self._stats[pool.model]
         if mode == "lookup_table":
-            tm = stats.table_mean_ro[:n] if idx is None else _frozen(stats.table_mean[idx])
-            ts = stats.table_std_ro[:n] if idx is None else _frozen(stats.table_std[idx])
+            tm = stats.table_mean_ro[:n] if idx is None else frozen(stats.table_mean[idx])
+            ts = stats.table_std_ro[:n] if idx is None else frozen(stats.table_std[idx])
             if not np.isnan(tm).any():
                 return tm, ts
             # models absent from the table fall back to what was learned online
             om, os_ = self._online(pool, stats, idx, inv_speed)
             bad = np.isnan(tm)
-            return _frozen(np.where(bad, om, tm)), _frozen(np.where(bad, os_, ts))
+            return frozen(np.where(bad, om, tm)), frozen(np.where(bad, os_, ts))
         if mode == "regression":
             om, os_ = self._online(pool, stats, idx, inv_speed)
             x = self.regression.vector(metadata)
             if x is None:  # the task lacks the features: online
                 return om, os_
             rm, rs = self.regression.predict(pool, idx, x, inv_speed, om, os_)
-            return _frozen(rm), _frozen(rs)
+            return frozen(rm), frozen(rs)
         return self._online(pool, stats, idx, inv_speed)
 
     def _online(
-        self, pool: Pool, stats: _PoolStats, idx: NDArray[np.intp] | None, inv_speed: FloatArray
+        self, pool: Pool, stats: PoolStats, idx: NDArray[np.intp] | None, inv_speed: FloatArray
     ) -> tuple[FloatArray, FloatArray]:
         # kept current by learn(): once every instance is warm, reading is a slice
         if stats.stale:
@@ -352,14 +242,14 @@ class Predictor:
         if idx is None:
             mean, std = stats.on_mean_ro[: pool.n], stats.on_std_ro[: pool.n]
         else:
-            mean, std = _frozen(stats.on_mean[idx]), _frozen(stats.on_std[idx])
+            mean, std = frozen(stats.on_mean[idx]), frozen(stats.on_std[idx])
         if stats.n_cold == 0:
             return mean, std
         cold = stats.cold[: pool.n] if idx is None else stats.cold[idx]
         fb_mean, fb_std = self._model_fallback(pool.model)
         return (
-            _frozen(np.where(cold, fb_mean * inv_speed, mean)),
-            _frozen(np.where(cold, fb_std * inv_speed, std)),
+            frozen(np.where(cold, fb_mean * inv_speed, mean)),
+            frozen(np.where(cold, fb_std * inv_speed, std)),
         )
 
     def _oracle_dist(self, model: str) -> Distribution:
@@ -375,12 +265,12 @@ class Predictor:
         key = stats.oracle_key
         if key is None or key[0] != pool.n or key[1] is not dist or stats.oracle_mean is None:
             inv = pool.inv_speed[: pool.n]
-            stats.oracle_mean, stats.oracle_std = _frozen(dist.mean_ms * inv), _frozen(dist.std_ms * inv)
+            stats.oracle_mean, stats.oracle_std = frozen(dist.mean_ms * inv), frozen(dist.std_ms * inv)
             stats.oracle_key = (pool.n, dist)
         assert stats.oracle_std is not None
         if idx is None:
             return stats.oracle_mean, stats.oracle_std
-        return _frozen(stats.oracle_mean[idx]), _frozen(stats.oracle_std[idx])
+        return frozen(stats.oracle_mean[idx]), frozen(stats.oracle_std[idx])
 
     def predict_one(
         self, pool: Pool, pos: int, size_ms: float | None = None, metadata: Mapping[str, Any] | None = None

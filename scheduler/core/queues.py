@@ -28,8 +28,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .arrays import frozen, readonly
 from .instance_state import InstanceState, WaitEstimate
 from .residual import ResidualTable
+from .residual_wait import ResidualWait, Views
 
 _NEG_INF = -np.inf
 
@@ -37,36 +39,7 @@ FloatArray = NDArray[np.float64]
 Index = NDArray[np.intp] | None  # a selection of positions; None: all of them
 
 
-def _readonly(a: FloatArray) -> FloatArray:
-    """A read-only view of ``a`` (``a`` itself stays writable)."""
-    v = a.view()
-    v.setflags(write=False)
-    return v
-
-
-def _freeze(a: FloatArray) -> FloatArray:
-    """Mark a fresh array read-only and return it."""
-    a.setflags(write=False)
-    return a
-
-
-class _Views:
-    """What the residual-life estimate reads of every position, as views kept between events
-    (their arrays change in place), with scratch arrays for its intermediate steps.  With one
-    replica per instance, ``add2`` and the columns of ``scale2`` and ``add2`` apart as well."""
-
-    __slots__ = ("start", "kscale", "scale2", "add2", "age", "row", "scale", "add")
-
-    def __init__(self, start: FloatArray, kscale: FloatArray, scale2: FloatArray, add2: FloatArray | None):
-        self.start, self.kscale, self.scale2, self.add2 = start, kscale, scale2, add2
-        self.age = np.empty(start.shape)  # now - start
-        self.row: NDArray[np.intp] = np.empty(start.shape, dtype=np.intp)  # the table row read
-        # (mean, variance) columns: what scales the table's g and h, and what is added after
-        self.scale = (scale2[..., 0], scale2[..., 1])
-        self.add = None if add2 is None else (add2[:, 0], add2[:, 1])
-
-
-class Pool:
+class Pool(ResidualWait):
     """The instances of one model, with their queue state as arrays."""
 
     # per position (made by _alloc)
@@ -108,7 +81,7 @@ class Pool:
         self._inv_du = 1.0  # the table's, folded into kscale
         self._kcache: tuple[float, Index, FloatArray] | None = None
         self._rows_at: float | None = None  # when the kept views' table rows were computed
-        self._views: _Views | None = None  # of every position (made by _all_views)
+        self._views: Views | None = None  # of every position (made by _all_views)
         self._flat: tuple[float, float] | None = None  # (g, h) of a flat table, one replica each
 
     # -- storage ---------------------------------------------------------------
@@ -138,7 +111,7 @@ class Pool:
             add2[: self.n], scale2[: self.n] = self.add2[: self.n], self.scale2[: self.n]
             wait2[: self.n] = self.wait2[: self.n]
         self.wait2 = wait2
-        self.wait2_ro = _readonly(wait2)
+        self.wait2_ro = readonly(wait2)
         self._pairs(add2, scale2)
         self.capacity = cap
         self._refresh_views()
@@ -150,8 +123,8 @@ class Pool:
 
     def _refresh_views(self) -> None:
         """Read-only views of the arrays strategies may see (slices of them stay read-only)."""
-        self.replicas_ro = _readonly(self.replicas)
-        self.wait_var_ro = _readonly(self.wait_var_)
+        self.replicas_ro = readonly(self.replicas)
+        self.wait_var_ro = readonly(self.wait_var_)
 
     def _widen(self, cols: int) -> None:
         extra = np.full((self.capacity, cols - self._cols), 0.0)
@@ -308,27 +281,7 @@ class Pool:
             self.wait2[pos, 0] = g0 * self.smu.item(pos, 0) + self.pend_mean.item(pos)
             self.wait2[pos, 1] = h0 * self.svs.item(pos, 0) + self.pend_var_c2.item(pos)
 
-    def _update_flat(self) -> None:
-        """Whether the residual-life estimate is the flat case, and its kept result if so.
-
-        A flat table (memoryless service: exponential) gives every age the same row, so
-        with one replica per instance the estimate of a position changes only with its
-        events: ``wait2`` holds, per position, exactly what :meth:`_residuals` would
-        compute (the same operations on the same values), updated by :meth:`_sync`."""
-        res = self.res
-        if res is None or not res.flat or self._cols != 1:
-            self._flat = None
-            return
-        g0, h0 = res.g.item(0), res.h.item(0)
-        self._flat = (g0, h0)
-        n = self.n
-        self.wait2[:n, 0] = g0 * self.smu[:n, 0] + self.pend_mean[:n]
-        self.wait2[:n, 1] = h0 * self.svs[:n, 0] + self.pend_var_c2[:n]
-
     # -- estimates -------------------------------------------------------------
-    def _sel(self, arr: FloatArray, idx: Index) -> FloatArray:
-        return arr[: self.n] if idx is None else arr[idx]
-
     def wait_mean(self, now: float, idx: Index = None) -> FloatArray:
         """Expected wait (ms) a new task would see, per position (``idx``: a selection, ``None``: all)."""
         res = self.res
@@ -373,110 +326,17 @@ class Pool:
         res = self.res
         if res is not None:
             if self._cols == 1 and idx is None and self._flat is None:
-                return _freeze(self._one_replica(now, res, 1))
-            return _freeze(self._wait_var_residual(now, idx, res))
+                return frozen(self._one_replica(now, res, 1))
+            return frozen(self._wait_var_residual(now, idx, res))
         if idx is None:
             return self.wait_var_ro[: self.n]
-        return _freeze(self.wait_var_[idx])
-
-    # -- residual life ---------------------------------------------------------
-    def _residuals(self, now: float, idx: Index, res: ResidualTable) -> FloatArray:
-        """Per slot, the residual (mean, variance) pair of its running task at ``now``, from
-        the table row at its age over its predicted mean (clipped to the last row), scaled
-        by ``scale2``.  With one replica per instance the pending work is added too: each
-        row is then the wait's (mean, variance).  Cached per instant and selection."""
-        if self._flat is not None:  # kept current by _sync: no work per decision
-            return self.wait2_ro[: self.n] if idx is None else _freeze(self.wait2[idx])
-        c = self._kcache
-        if c is not None and c[0] == now and c[1] is idx:
-            return c[2]
-        if idx is None:  # every position: the same steps on kept views, into kept scratch arrays
-            v = self._views or self._all_views()
-            np.subtract(now, v.start, out=v.age)
-            np.multiply(v.age, v.kscale, out=v.row, casting="unsafe")  # as .astype(np.intp)
-            mv = res.gh.take(v.row, axis=0, mode="clip")
-            mv *= v.scale2
-            if v.add2 is not None:
-                mv += v.add2
-            self._kcache = (now, idx, mv)
-            return mv
-        sel = self._sel
-        if self._cols == 1:
-            u = now - sel(self.start[:, 0], idx)
-            u *= sel(self.kscale[:, 0], idx)
-            mv = res.gh.take(u.astype(np.intp), axis=0, mode="clip")
-            mv *= sel(self.scale2[:, 0], idx)
-            mv += sel(self.add2, idx)
-        else:
-            u = now - sel(self.start, idx)
-            u *= sel(self.kscale, idx)
-            mv = res.gh.take(u.astype(np.intp), axis=0, mode="clip")
-            mv *= sel(self.scale2, idx)
-        self._kcache = (now, idx, mv)
-        return mv
-
-    def _one_replica(self, now: float, res: ResidualTable, k: int) -> FloatArray:
-        """One replica per instance, every position: column ``k`` (0: mean, 1: variance) of
-        what :meth:`_residuals` gives, computed alone, so that a strategy reading only the
-        wait's mean pays for the mean.  The table rows are kept until the next event."""
-        v = self._views or self._all_views()
-        if self._rows_at != now:
-            np.subtract(now, v.start, out=v.age)
-            np.multiply(v.age, v.kscale, out=v.age)
-            v.row[...] = v.age  # truncated toward zero, as .astype(np.intp)
-            self._rows_at = now
-        out: FloatArray = (res.g if k == 0 else res.h).take(v.row, mode="clip")
-        out *= v.scale[k]
-        assert v.add is not None  # one replica each
-        out += v.add[k]
-        return out
-
-    def _all_views(self) -> _Views:
-        """Views of every position's slots (one column with one replica each), and scratch
-        arrays: kept until an instance is added or the arrays grow."""
-        n = self.n
-        if self._cols == 1:
-            v = _Views(self.start[:n, 0], self.kscale[:n, 0], self.scale2[:n, 0], self.add2[:n])
-        else:
-            v = _Views(self.start[:n], self.kscale[:n], self.scale2[:n], None)
-        self._views = v
-        return v
-
-    def _wait_mean_residual(self, now: float, idx: Index, res: ResidualTable) -> FloatArray:
-        """As the countdown, with each running task's mean residual life at its age."""
-        sel = self._sel
-        mv = self._residuals(now, idx, res)
-        if self._cols == 1:
-            return mv[:, 0]
-        r = mv[..., 0]  # free slots: 0
-        if self._cols <= 4 and self._homogeneous:
-            min_resid = np.minimum(r[:, 0], r[:, 1])
-            work = r[:, 0] + r[:, 1]
-            for k in range(2, self._cols):
-                np.minimum(min_resid, r[:, k], out=min_resid)
-                work += r[:, k]
-        else:
-            min_resid = r.min(axis=1) if self._homogeneous else (r + sel(self.pad, idx)).min(axis=1)
-            work = r.sum(axis=1)
-        work += sel(self.pend_mean, idx)
-        work *= sel(self.inv_c, idx)
-        return np.where(sel(self.n_pending, idx) > 0, work, min_resid)
-
-    def _wait_var_residual(self, now: float, idx: Index, res: ResidualTable) -> FloatArray:
-        """Residual variances of the running tasks plus the waiting tasks' prediction
-        variances, over c^2; 0 while a replica is free (``svs`` is 0 then)."""
-        mv = self._residuals(now, idx, res)
-        if self._cols == 1:
-            return mv[:, 1]
-        v: FloatArray = mv[..., 1].sum(axis=1)
-        v += self._sel(self.pend_var_c2, idx)
-        return v
+        return frozen(self.wait_var_[idx])
 
     def replicas_at(self, idx: Index = None) -> FloatArray:
         """Replicas per position, read-only."""
         if idx is None:
             return self.replicas_ro[: self.n]
-        return _freeze(self.replicas[idx])
+        return frozen(self.replicas[idx])
 
     def wait(self, now: float, idx: Index = None) -> tuple[FloatArray, FloatArray]:
         return self.wait_mean(now, idx), self.wait_var(now, idx)

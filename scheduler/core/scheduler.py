@@ -15,16 +15,13 @@ caller that shares it across threads must serialise its calls.
 from __future__ import annotations
 
 import itertools
-import math
-import operator
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import numpy as np
-from numpy.typing import NDArray
 
 from .clock import Clock, ManualClock
+from .decision import Decision, QueueInfo, checked_choice, excluding, queue_info
 from .errors import (
     DuplicateTaskError,
     InvalidTransitionError,
@@ -34,43 +31,14 @@ from .errors import (
     UnknownTaskError,
 )
 from .instance_state import InstanceState, WaitEstimate
-from .predictor import Prediction, Predictor
+from .pool_stats import Prediction
+from .predictor import Predictor
 from .queues import Pool
 from .strategies import Candidates, Strategy, make_strategy
 from .tracker import QUEUED, SCHEDULED, TaskRecord, TaskTracker
 from .validate import check_integer, check_number
 
 Recorder = Callable[[dict[str, Any]], None]
-
-
-@dataclass(slots=True)
-class Decision:
-    """Where a task went and what the core expected there."""
-
-    task_id: str
-    model: str
-    instance_id: str
-    strategy: str
-    now_ms: float
-    predicted_ms: float
-    predicted_error_ms: float
-    candidates: int
-    wait_ms: float | None = None  # expected wait there, when the strategy looked at it
-
-
-@dataclass(frozen=True)
-class QueueInfo:
-    model: str
-    instance_id: str
-    name: str
-    replicas: int
-    speed: float
-    running: int
-    pending: int
-    wait_mean_ms: float
-    wait_std_ms: float
-    active: bool
-    healthy: bool
 
 
 def _check_model(model: Any) -> str:
@@ -330,7 +298,7 @@ class Scheduler:
             self._no_instance(tid, model, now, reason, new)
         idx = pool.candidates()
         if exclude:
-            idx = self._excluding(pool, idx, exclude)
+            idx = excluding(self._instances, pool, idx, exclude)
             if idx.size == 0:
                 self._no_instance(
                     tid, model, now, "every instance that serves this model refused the task", new
@@ -338,7 +306,7 @@ class Scheduler:
         view = Candidates(pool, idx, self.predictor, now, size_ms, metadata)
         i = self.strategy.choose(view, self.rng)
         if i.__class__ is not int or not 0 <= i < view.n:
-            i = self._checked_choice(i, view.n)
+            i = checked_choice(self.strategy_name, i, view.n)
         inst = pool.instances[i if idx is None else int(idx[i])]
         mean, std = view.predicted(i)
         wait = view.seen_wait(i)
@@ -360,30 +328,6 @@ class Scheduler:
                 }
             )
         return Decision(tid, model, inst.instance_id, self.strategy_name, now, mean, std, view.n, wait)
-
-    def _excluding(
-        self, pool: Pool, idx: NDArray[np.intp] | None, exclude: tuple[str, ...]
-    ) -> NDArray[np.intp]:
-        """The candidate positions ``idx`` (``None``: all) less those of ``exclude``."""
-        drop = {
-            self._instances[e].pos
-            for e in exclude
-            if e in self._instances and self._instances[e].pool is pool
-        }
-        base = np.arange(pool.n) if idx is None else idx
-        return np.array([p for p in base if p not in drop], dtype=np.intp)
-
-    def _checked_choice(self, i: Any, n: int) -> int:
-        """A strategy's choice as a position in ``range(n)`` (a numpy integer is accepted)."""
-        try:
-            i = operator.index(i)
-            if not 0 <= i < n:
-                raise IndexError
-        except (TypeError, IndexError):
-            raise RuntimeError(
-                f"strategy {self.strategy_name!r} chose {i!r}, expected 0 <= i < {n}"
-            ) from None
-        return int(i)
 
     def _no_instance(self, tid: str, model: str, now: float, reason: str, new: bool = False) -> NoReturn:
         if new:  # a refused task keeps no metadata: a burst of refusals holds no memory
@@ -443,31 +387,7 @@ class Scheduler:
     # -- estimates -------------------------------------------------------------
     def queue_info(self, model: str | None = None, *, include_removed: bool = False) -> list[QueueInfo]:
         """The wait a new task would see on each instance, from the core's own estimate."""
-        now = self.clock.now_ms()
-        out = []
-        for pool in self._pools.values():
-            if model is not None and pool.model != model or pool.n == 0:
-                continue
-            mean, var = pool.wait(now)
-            for inst in pool.instances:
-                if not inst.active and not include_removed:
-                    continue
-                out.append(
-                    QueueInfo(
-                        pool.model,
-                        inst.instance_id,
-                        inst.name,
-                        inst.replicas,
-                        inst.speed,
-                        len(inst.running),
-                        len(inst.pending),
-                        float(mean[inst.pos]),
-                        float(math.sqrt(max(var[inst.pos], 0.0))),
-                        inst.active,
-                        inst.healthy,
-                    )
-                )
-        return out
+        return queue_info(self._pools.values(), self.clock.now_ms(), model, include_removed)
 
     def wait_estimate(self, instance_id: str) -> WaitEstimate:
         inst = self._instance(instance_id)

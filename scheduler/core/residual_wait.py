@@ -1,0 +1,173 @@
+"""The residual-life side of the queue estimates (a part of :class:`~.queues.Pool`).
+
+A running task's remaining time is read from its model's :class:`ResidualTable` at
+the task's age over its predicted mean.  With one replica per instance the wait's
+mean and variance are computed apart (a strategy reading only the mean pays for the
+mean), from table rows kept until the next event; a flat table (memoryless service)
+needs no per-decision work at all: the estimate is kept current per event.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .arrays import frozen
+from .residual import ResidualTable
+
+FloatArray = NDArray[np.float64]
+Index = NDArray[np.intp] | None  # a selection of positions; None: all of them
+
+
+class Views:
+    """What the residual-life estimate reads of every position, as views kept between events
+    (their arrays change in place), with scratch arrays for its intermediate steps.  With one
+    replica per instance, ``add2`` and the columns of ``scale2`` and ``add2`` apart as well."""
+
+    __slots__ = ("start", "kscale", "scale2", "add2", "age", "row", "scale", "add")
+
+    def __init__(self, start: FloatArray, kscale: FloatArray, scale2: FloatArray, add2: FloatArray | None):
+        self.start, self.kscale, self.scale2, self.add2 = start, kscale, scale2, add2
+        self.age = np.empty(start.shape)  # now - start
+        self.row: NDArray[np.intp] = np.empty(start.shape, dtype=np.intp)  # the table row read
+        # (mean, variance) columns: what scales the table's g and h, and what is added after
+        self.scale = (scale2[..., 0], scale2[..., 1])
+        self.add = None if add2 is None else (add2[:, 0], add2[:, 1])
+
+
+class ResidualWait:
+    """The residual-life estimate of a :class:`~.queues.Pool` (whose arrays it reads)."""
+
+    n: int
+    _cols: int
+    _homogeneous: bool
+    res: ResidualTable | None
+    start: FloatArray
+    kscale: FloatArray
+    pad: FloatArray
+    scale2: FloatArray
+    add2: FloatArray
+    smu: FloatArray
+    svs: FloatArray
+    pend_mean: FloatArray
+    pend_var_c2: FloatArray
+    inv_c: FloatArray
+    n_pending: FloatArray
+    wait2: FloatArray  # (position, 2): the flat case's wait mean and variance (see _update_flat)
+    wait2_ro: FloatArray
+    _flat: tuple[float, float] | None  # (g, h) of a flat table, one replica each
+    _kcache: tuple[float, Index, FloatArray] | None
+    _rows_at: float | None  # when the kept views' table rows were computed
+    _views: Views | None  # of every position (made by _all_views)
+
+    def _sel(self, arr: FloatArray, idx: Index) -> FloatArray:
+        return arr[: self.n] if idx is None else arr[idx]
+
+    def _update_flat(self) -> None:
+        """Whether the residual-life estimate is the flat case, and its kept result if so.
+
+        A flat table (memoryless service: exponential) gives every age the same row, so
+        with one replica per instance the estimate of a position changes only with its
+        events: ``wait2`` holds, per position, exactly what :meth:`_residuals` would
+        compute (the same operations on the same values), updated by :meth:`_sync`."""
+        res = self.res
+        if res is None or not res.flat or self._cols != 1:
+            self._flat = None
+            return
+        g0, h0 = res.g.item(0), res.h.item(0)
+        self._flat = (g0, h0)
+        n = self.n
+        self.wait2[:n, 0] = g0 * self.smu[:n, 0] + self.pend_mean[:n]
+        self.wait2[:n, 1] = h0 * self.svs[:n, 0] + self.pend_var_c2[:n]
+
+    def _residuals(self, now: float, idx: Index, res: ResidualTable) -> FloatArray:
+        """Per slot, the residual (mean, variance) pair of its running task at ``now``, from
+        the table row at its age over its predicted mean (clipped to the last row), scaled
+        by ``scale2``.  With one replica per instance the pending work is added too: each
+        row is then the wait's (mean, variance).  Cached per instant and selection."""
+        if self._flat is not None:  # kept current by _sync: no work per decision
+            return self.wait2_ro[: self.n] if idx is None else frozen(self.wait2[idx])
+        c = self._kcache
+        if c is not None and c[0] == now and c[1] is idx:
+            return c[2]
+        if idx is None:  # every position: the same steps on kept views, into kept scratch arrays
+            v = self._views or self._all_views()
+            np.subtract(now, v.start, out=v.age)
+            np.multiply(v.age, v.kscale, out=v.row, casting="unsafe")  # as .astype(np.intp)
+            mv = res.gh.take(v.row, axis=0, mode="clip")
+            mv *= v.scale2
+            if v.add2 is not None:
+                mv += v.add2
+            self._kcache = (now, idx, mv)
+            return mv
+        sel = self._sel
+        if self._cols == 1:
+            u = now - sel(self.start[:, 0], idx)
+            u *= sel(self.kscale[:, 0], idx)
+            mv = res.gh.take(u.astype(np.intp), axis=0, mode="clip")
+            mv *= sel(self.scale2[:, 0], idx)
+            mv += sel(self.add2, idx)
+        else:
+            u = now - sel(self.start, idx)
+            u *= sel(self.kscale, idx)
+            mv = res.gh.take(u.astype(np.intp), axis=0, mode="clip")
+            mv *= sel(self.scale2, idx)
+        self._kcache = (now, idx, mv)
+        return mv
+
+    def _one_replica(self, now: float, res: ResidualTable, k: int) -> FloatArray:
+        """One replica per instance, every position: column ``k`` (0: mean, 1: variance) of
+        what :meth:`_residuals` gives, computed alone, so that a strategy reading only the
+        wait's mean pays for the mean.  The table rows are kept until the next event."""
+        v = self._views or self._all_views()
+        if self._rows_at != now:
+            np.subtract(now, v.start, out=v.age)
+            np.multiply(v.age, v.kscale, out=v.age)
+            v.row[...] = v.age  # truncated toward zero, as .astype(np.intp)
+            self._rows_at = now
+        out: FloatArray = (res.g if k == 0 else res.h).take(v.row, mode="clip")
+        out *= v.scale[k]
+        assert v.add is not None  # one replica each
+        out += v.add[k]
+        return out
+
+    def _all_views(self) -> Views:
+        """Views of every position's slots (one column with one replica each), and scratch
+        arrays: kept until an instance is added or the arrays grow."""
+        n = self.n
+        if self._cols == 1:
+            v = Views(self.start[:n, 0], self.kscale[:n, 0], self.scale2[:n, 0], self.add2[:n])
+        else:
+            v = Views(self.start[:n], self.kscale[:n], self.scale2[:n], None)
+        self._views = v
+        return v
+
+    def _wait_mean_residual(self, now: float, idx: Index, res: ResidualTable) -> FloatArray:
+        """As the countdown, with each running task's mean residual life at its age."""
+        sel = self._sel
+        mv = self._residuals(now, idx, res)
+        if self._cols == 1:
+            return mv[:, 0]
+        r = mv[..., 0]  # free slots: 0
+        if self._cols <= 4 and self._homogeneous:
+            min_resid = np.minimum(r[:, 0], r[:, 1])
+            work = r[:, 0] + r[:, 1]
+            for k in range(2, self._cols):
+                np.minimum(min_resid, r[:, k], out=min_resid)
+                work += r[:, k]
+        else:
+            min_resid = r.min(axis=1) if self._homogeneous else (r + sel(self.pad, idx)).min(axis=1)
+            work = r.sum(axis=1)
+        work += sel(self.pend_mean, idx)
+        work *= sel(self.inv_c, idx)
+        return np.where(sel(self.n_pending, idx) > 0, work, min_resid)
+
+    def _wait_var_residual(self, now: float, idx: Index, res: ResidualTable) -> FloatArray:
+        """Residual variances of the running tasks plus the waiting tasks' prediction
+        variances, over c^2; 0 while a replica is free (``svs`` is 0 then)."""
+        mv = self._residuals(now, idx, res)
+        if self._cols == 1:
+            return mv[:, 1]
+        v: FloatArray = mv[..., 1].sum(axis=1)
+        v += self._sel(self.pend_var_c2, idx)
+        return v
