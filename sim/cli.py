@@ -219,10 +219,12 @@ def _parser() -> argparse.ArgumentParser:
         "--no-evaluate", action="store_true", help="fit and write only, no simulation and no report"
     )
     c.add_argument(
-        "--per-strategy-delays",
-        action="store_true",
-        help="in the report, simulate each strategy with the delays of its own live run (when the machine's "
-        "load changed between runs) instead of the pooled fit written to the scenario",
+        "--delays",
+        choices=("pooled", "per-strategy", "replayed"),
+        default="pooled",
+        help="the report's network delays: pooled (the fit written to the scenario; default), per-strategy "
+        "(each strategy's drawn from its own run, when the machine's load changed between runs) or "
+        "replayed (each task's own, as live: a diagnostic)",
     )
 
     p = sub.add_parser(

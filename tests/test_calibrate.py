@@ -190,9 +190,9 @@ def test_per_strategy_delays_replay_each_runs_own(simulated_run, tmp_path):
     run.tasks["latency_ms"] += extra
     run.tasks["finish_ms"] += extra
     cal = calibrate(run)
-    pooled, matched = evaluate(cal), evaluate(cal, per_strategy_delays=True)
+    pooled, matched = evaluate(cal), evaluate(cal, delays="per_strategy")
     text = report_text(cal, matched)
-    assert "the delays changed between the strategies' runs" in text and "own run's delays" in text
+    assert "the delays changed between the strategies' runs" in text and "drawn from its own run" in text
     assert set(matched.delays.index) == {"least_requests", "random"}
     by = {
         name: ev.comparison.set_index(["strategy", "percentile"])["relative_difference"]
@@ -204,3 +204,22 @@ def test_per_strategy_delays_replay_each_runs_own(simulated_run, tmp_path):
         abs(by["matched"][("least_requests", "p50")]) < 0.03 and abs(by["matched"][("random", "p50")]) < 0.03
     )
     assert isinstance(matched.delays, pd.DataFrame)
+
+
+def test_replayed_delays_put_each_tasks_own_back(simulated_run):
+    cal = calibrate(simulated_run)
+    ev = evaluate(cal, delays="replayed")
+    assert (ev.errors.set_index("percentile")["error"] < 0.03).all(), ev.errors
+    # each measured task gets its own delays back; the warm-up's are drawn, which a state-blind
+    # strategy (random: the same draws in both runs) forgets once the warm-up's queues have drained
+    live = load_run(simulated_run).tasks.set_index(["strategy", "task_id"])["latency_ms"]
+    sim_ = ev.sim_tasks.assign(strategy=ev.sim_tasks["strategy"].astype(str)).set_index(
+        ["strategy", "task_id"]
+    )
+    later = live.loc["random"].index[live.loc["random"].index >= 400]
+    a, b = sim_.loc["random"].loc[later, "latency_ms"].to_numpy(), live.loc["random"].loc[later].to_numpy()
+    assert np.mean(np.abs(a - b) <= 1e-3 * b) > 0.99  # the rest: near-ties at an instance, broken otherwise
+    assert "each task's own live delays replayed" in report_text(cal, ev)
+    with pytest.raises(SpecError) as e:
+        evaluate(cal, delays="sometimes")
+    assert e.value.field == "delays"

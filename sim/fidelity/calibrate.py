@@ -78,13 +78,13 @@ class Calibration:
     notes: list[str] = field(default_factory=list)
 
     def evaluate(
-        self, targets: Mapping[str, float | None] | None = None, per_strategy_delays: bool = False
+        self, targets: Mapping[str, float | None] | None = None, delays: str = "pooled"
     ) -> Evaluation:
         """Simulate the run's tasks with the calibrated scenario and compare with live
         (:func:`sim.fidelity.calibrate_report.evaluate`; ``targets`` default: p50 5%, p95 10%)."""
         from .calibrate_report import TARGETS, evaluate  # local: calibrate_report imports this module
 
-        return evaluate(self, TARGETS if targets is None else targets, per_strategy_delays)
+        return evaluate(self, TARGETS if targets is None else targets, delays)
 
     @property
     def scenario(self) -> Scenario:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from scheduler import from_spec
+from scheduler import SpecError, from_spec
 
 from ..engine import Workload, simulate
 from ..fitting import fit_distribution
@@ -46,6 +46,12 @@ PERCENTILES = ("p50", "p90", "p95", "p99")
 #: the issue's targets for twin.yaml (p50 within 5%, p95 within 10%); p90 and p99 reported only
 TARGETS: dict[str, float | None] = {"p50": 0.05, "p90": None, "p95": 0.10, "p99": None}
 NEAR_SATURATION = 0.85
+#: how the report's simulation draws the network delays (see :func:`evaluate`)
+DELAY_MODES = {
+    "pooled": "the pooled delays",
+    "per_strategy": "each strategy's delays drawn from its own run",
+    "replayed": "each task's own live delays replayed",
+}
 
 
 @dataclass
@@ -67,7 +73,7 @@ class Evaluation:
     sim_tasks: pd.DataFrame
     targets: dict[str, float | None]
     calibration: Calibration | None = None
-    per_strategy_delays: bool = False
+    delay_mode: str = "pooled"
     delays: pd.DataFrame | None = None  # delays_by_strategy of the live run
     ranking_scenario: pd.DataFrame | None = None  # the calibrated scenario alone (fresh sizes)
 
@@ -99,10 +105,16 @@ def per_task_mape(live: pd.DataFrame, simulated: pd.DataFrame) -> float:
 
 
 def _replayed(
-    base: Workload, label: str, t: pd.DataFrame, ratio: Mapping[str, float], hops: pd.DataFrame | None
+    base: Workload,
+    label: str,
+    t: pd.DataFrame,
+    ratio: Mapping[str, float],
+    hops: pd.DataFrame | None,
+    replay: bool,
 ) -> Workload:
-    """``base`` with each task's size as measured live under strategy ``label`` (see module docstring)
-    and, with ``hops``, delays drawn from that strategy's own run (fitted as the pooled ones are)."""
+    """``base`` with each task's size as measured live under strategy ``label`` (see module docstring);
+    with ``hops``, delays drawn from that strategy's own run (fitted as the pooled ones are), and with
+    ``replay`` too, each measured task's own two delays as they were live."""
     size = base.size_ms * np.array([ratio.get(m, 1.0) for m in base.models])[base.model]
     own = t[t["strategy"].astype(str) == label]
     ids = own["task_id"].to_numpy()
@@ -119,18 +131,21 @@ def _replayed(
             )
             for k in ("dispatch_ms", "notify_ms")
         }
+        if replay:
+            for k in ("dispatch_ms", "notify_ms"):
+                network[k][mine["task_id"].to_numpy()] = np.maximum(mine[k].to_numpy(), 0.0)
     return Workload(arrival, base.model, size, base.models, base.tokens, base.klass, base.classes, network)
 
 
-def _simulate_replay(cal: Calibration, scn: Scenario, per_strategy: bool) -> pd.DataFrame:
+def _simulate_replay(cal: Calibration, scn: Scenario, delays: str) -> pd.DataFrame:
     t = measured_tasks(cal.run)
     base = scenario_workload(scn, 0)
     ratio = {m: float(g["x_ms"].sum() / g["size_ms"].sum()) for m, g in t.groupby("model")}
-    hops = cal.run.hops if per_strategy else None
+    hops = cal.run.hops if delays != "pooled" else None
     records = [
         RunRecord(s.label, 0, w, simulate(scn, w, s, int(scn.seed)))
         for s in scn.strategies
-        for w in [_replayed(base, s.label, t, ratio, hops)]
+        for w in [_replayed(base, s.label, t, ratio, hops, delays == "replayed")]
     ]
     return build_results(scn, records, [s.label for s in scn.strategies]).tasks
 
@@ -159,18 +174,23 @@ def _errors(comparison: pd.DataFrame) -> pd.DataFrame:
 
 
 def evaluate(
-    cal: Calibration, targets: Mapping[str, float | None] = TARGETS, per_strategy_delays: bool = False
+    cal: Calibration, targets: Mapping[str, float | None] = TARGETS, delays: str = "pooled"
 ) -> Evaluation:
     """Simulate the calibrated scenario and the scenario as run on the run's tasks; compare with live.
 
-    ``per_strategy_delays``: draw each strategy's delays from its own live run instead of the
-    pooled fit (the strategies ran one after another, and a shared machine's load, hence its
-    delays, can change in between: this compares the worlds under matched conditions)."""
+    ``delays`` (:data:`DELAY_MODES`): ``pooled`` draws every task's delays from the calibrated
+    scenario's fit; ``per_strategy`` from a fit to that strategy's own live run (the strategies
+    ran one after another, and a shared machine's load, hence its delays, can change in between);
+    ``replayed`` gives each measured task its own two delays as they were live, in time with the
+    stalls of a busy machine (a diagnostic: the environment replayed, only the scheduling and
+    the queues simulated)."""
+    if delays not in DELAY_MODES:
+        raise SpecError("delays", delays, "one of " + ", ".join(DELAY_MODES))
     run = cal.run
     labels = [s.label for s in run.scenario.strategies]
     live = run.tasks
     live_stats = latency_stats(live, labels)
-    after = _simulate_replay(cal, cal.scenario, per_strategy_delays)
+    after = _simulate_replay(cal, cal.scenario, delays)
     before = simulate_before(run.scenario)
     alone = simulate_before(cal.scenario)
     out = {}
@@ -206,7 +226,7 @@ def evaluate(
         after,
         dict(targets),
         cal,
-        per_strategy_delays,
+        delays,
         delays_by_strategy(run.hops),
         out["alone"][2],
     )
@@ -285,9 +305,9 @@ def _condition_lines(ev: Evaluation) -> list[str]:
             f"WARNING: the delays changed between the strategies' runs (mean total {total.min():.1f} to "
             f"{total.max():.1f} ms): the machine's load varied"
             + (
-                "; each strategy is simulated with its own run's delays (per-strategy delays)"
-                if ev.per_strategy_delays
-                else "; the pooled fit is their average (--per-strategy-delays matches each run's)"
+                f"; simulated with {DELAY_MODES[ev.delay_mode]}"
+                if ev.delay_mode != "pooled"
+                else "; the pooled fit is their average (--delays per-strategy matches each run's)"
             )
         )
     return lines
@@ -295,7 +315,7 @@ def _condition_lines(ev: Evaluation) -> list[str]:
 
 def _result_lines(ev: Evaluation) -> list[str]:
     """Simulated against live: the comparison, errors and bias, MAPE, rankings, the scenario alone."""
-    how = "each strategy with its own run's delays" if ev.per_strategy_delays else "the pooled delays"
+    how = DELAY_MODES[ev.delay_mode]
     lines = [
         f"simulated (calibrated, the run's tasks replayed, {how}) vs live latency (ms); diff = (sim - live) / live",
         format_comparison(ev.comparison),

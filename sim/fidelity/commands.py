@@ -135,6 +135,6 @@ def _calibrate(args: argparse.Namespace) -> int:
     path = cal.write(args.out)
     if not args.no_evaluate:
         targets = dict(TARGETS, p50=args.p50_target / 100.0, p95=args.p95_target / 100.0)
-        print(report_text(cal, evaluate(cal, targets, per_strategy_delays=args.per_strategy_delays)))
+        print(report_text(cal, evaluate(cal, targets, delays=args.delays.replace("-", "_"))))
     print(f"calibrated scenario written to {path}")
     return 0
