@@ -20,7 +20,15 @@ import secrets
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 CLIENT_PATHS = frozenset(
-    {"/queue/submit", "/queue/info", "/task/query", "/task/details", "/scheduler/stats", "/metrics"}
+    {
+        "/queue/submit",
+        "/queue/submit_batch",
+        "/queue/info",
+        "/task/query",
+        "/task/details",
+        "/scheduler/stats",
+        "/metrics",
+    }
 )
 ADMIN_PATHS = frozenset({"/ti/register", "/ti/remove", "/scheduler/set", "/scheduler/predict_mode"})
 

@@ -93,6 +93,31 @@ class SubmitResponse(BaseModel):
     scheduled_ti: str
 
 
+MAX_BATCH = 1000
+
+
+class SubmitBatchRequest(BaseModel):
+    tasks: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=MAX_BATCH,
+        description=f"1 to {MAX_BATCH} tasks, each a /queue/submit body; each is checked on its own",
+    )
+
+
+class SubmitBatchItem(BaseModel):
+    status: Status
+    status_code: int = Field(description="what /queue/submit would have answered for this task alone")
+    task_id: str | None = Field(default=None, description="when accepted (or recorded as failed: 503)")
+    scheduled_ti: str | None = Field(default=None, description="when accepted")
+    detail: Any = Field(default=None, description="why not accepted (a 422 detail list for a bad task)")
+
+
+class SubmitBatchResponse(BaseModel):
+    status: Literal["success"] = "success"
+    accepted: int = Field(description="tasks answered 200")
+    results: list[SubmitBatchItem] = Field(description="one per task, in the order sent")
+
+
 class QueueInfoItem(BaseModel):
     model_name: str
     ti_uuid: str

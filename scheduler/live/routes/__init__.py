@@ -7,6 +7,7 @@ Each module has module-level handlers and a ``router()`` that builds a fresh
 * :mod:`.settings`: ``/scheduler/set``, ``/scheduler/predict_mode``, ``/scheduler/stats``
 * :mod:`.instances`: ``/ti/register``, ``/ti/remove``
 * :mod:`.tasks`: ``/queue/submit``, ``/queue/info``, ``/task/query``, ``/task/details``
+* :mod:`.batch`: ``/queue/submit_batch`` (each task answered as :mod:`.submitting` answers a submit)
 * :mod:`.health`: ``/health``, ``/notify/task_complete``
 * :mod:`.metrics`: ``/metrics``
 """
@@ -15,13 +16,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import health, instances, metrics, settings, tasks
+from . import batch, health, instances, metrics, settings, tasks
 from .deps import service_of
 
 
 def routers() -> list[APIRouter]:
     """A fresh router for every area of the API."""
-    return [health.router(), settings.router(), instances.router(), tasks.router(), metrics.router()]
+    return [
+        health.router(),
+        settings.router(),
+        instances.router(),
+        tasks.router(),
+        batch.router(),
+        metrics.router(),
+    ]
 
 
 __all__ = ["routers", "service_of"]

@@ -14,7 +14,7 @@ from typing import Any, cast
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from ...core import COMPLETED, FAILED, DuplicateTaskError, TaskRecord
+from ...core import COMPLETED, FAILED, TaskRecord
 from ..models import (
     QueueInfoItem,
     QueueInfoResponse,
@@ -26,37 +26,16 @@ from ..models import (
     TaskQueryResponse,
     TaskStatus,
 )
-from ..service import SubmitRefused
 from .deps import service_of
+from .submitting import RETRY_AFTER_S, submit_one
 
 
 async def submit(req: SubmitRequest, request: Request) -> SubmitResponse | JSONResponse:
-    service = service_of(request)
-    if service.pending >= service.config.max_pending:
-        return JSONResponse(
-            status_code=429,
-            headers={"Retry-After": "1"},
-            content={
-                "detail": f"{service.pending} tasks are pending, the limit is "
-                f"{service.config.max_pending} (--max-pending); retry later"
-            },
-        )
-    try:
-        task_id, ti = await service.submit(req.model_name, req.task_input, req.metadata, req.task_id)
-    except SubmitRefused as e:
-        body = {"detail": str(e)}
-        if e.task_id is not None:
-            body["task_id"] = e.task_id
-        return JSONResponse(status_code=503, content=body)
-    except DuplicateTaskError as e:
-        return JSONResponse(
-            status_code=409,
-            content={
-                "detail": f"{e} with a different body; a retry with the same body gets the original "
-                "answer, or omit task_id to get a fresh one"
-            },
-        )
-    return SubmitResponse(task_id=task_id, scheduled_ti=ti)
+    answer = await submit_one(service_of(request), req)
+    if answer.status_code == 200:
+        return SubmitResponse(task_id=answer.body["task_id"], scheduled_ti=answer.body["scheduled_ti"])
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if answer.status_code == 429 else None
+    return JSONResponse(status_code=answer.status_code, content=answer.body, headers=headers)
 
 
 async def queue_info(
