@@ -344,7 +344,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--replicas", type=int, default=4)
     ap.add_argument("--max-seconds", type=float, default=30.0, help="per phase (default 30)")
     ap.add_argument("--no-null", action="store_true", help="skip the null router")
-    ap.add_argument("--batch-tasks", type=int, default=0, help="batch phase (default 0: skip)")
+    ap.add_argument("--batch-tasks", type=int, default=10_000, help="batch phase (default 10000; 0: skip)")
     ap.add_argument("--batch-size", type=int, default=500, help="tasks per batch (default 500)")
     ap.add_argument("--burst", type=int, default=10_000, help="burst submits (default 10000; 0: skip)")
     ap.add_argument("--burst-concurrency", type=int, default=256, help="burst connections (default 256)")

@@ -21,12 +21,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 from fastapi import FastAPI, Request
 from pydantic import BaseModel, Field
 
-from scheduler.live import pooled_transport
-from scheduler.protocol import CompletionNotification, EnqueueResponse, run
+from scheduler.protocol import CompletionNotification, EnqueueResponse, json_client, run
 
 WINDOW = 1000  # ended tasks /task/details can tell about
 
@@ -43,7 +41,7 @@ class Router:
         self.instances = instances
         self.callback_url = callback_url
         self.next = itertools.cycle(range(len(instances)))
-        self.http = httpx.AsyncClient(transport=pooled_transport(200), timeout=5.0)
+        self.http = json_client(5.0, 200)  # the scheduler's client to its instances
         self.submitted: dict[str, float] = {}  # task_id -> submit time (s)
         self.completed = self.failed = 0
         # the last WINDOW ended tasks: task_id -> (submit, completion time (s), execution time (ms))
@@ -59,8 +57,9 @@ class Router:
             "metadata": req.metadata,
             "callback_url": self.callback_url,
         }
-        r = await self.http.post(f"{self.instances[i]}/queue/enqueue", json=body)
-        r.raise_for_status()
+        r = await self.http.request("POST", f"{self.instances[i]}/queue/enqueue", body)
+        if r.status_code != 200:
+            raise RuntimeError(f"enqueue answered HTTP {r.status_code}")
         EnqueueResponse.model_validate_json(r.content)  # the scheduler reads the answer too
         return {"status": "success", "task_id": task_id, "scheduled_ti": str(i)}
 

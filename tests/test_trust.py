@@ -451,7 +451,7 @@ def test_openapi_lists_every_status_an_endpoint_answers(fakes):
 
 def test_mock_transport_instances_only(fakes):
     """Guard for this file: every instance call above went to the MockTransport."""
-    assert isinstance(make_service(fakes).client._http._transport, httpx.MockTransport)
+    assert isinstance(make_service(fakes).client._http.transport, httpx.MockTransport)
 
 
 # -- robust learning ------------------------------------------------------------------------------

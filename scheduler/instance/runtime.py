@@ -30,7 +30,8 @@ from typing import Any
 import httpx
 
 from ..core.stats import Welford
-from ..protocol import JobStatus, pooled_transport
+from ..protocol import JobStatus
+from ..protocol.jsonhttp import HttpFailure, JsonHttp, json_client
 from .work import TaskInputError
 
 log = logging.getLogger("scheduler.instance")
@@ -88,16 +89,14 @@ class InstanceRuntime:
         self._queue: asyncio.Queue[Job] = asyncio.Queue()  # a fresh one for each start()
         self._tasks: list[asyncio.Task] = []
         self._notifiers: set[asyncio.Task] = set()
-        self._http: httpx.AsyncClient | None = None
+        self._http: JsonHttp | None = None
         self.running = 0
         self._exec_stats = Welford()  # measured execution times
 
     # -- lifecycle -------------------------------------------------------------
     async def start(self) -> None:
         self._queue = asyncio.Queue()
-        self._http = httpx.AsyncClient(
-            timeout=self._notify_timeout_s, transport=self._transport or pooled_transport(100)
-        )
+        self._http = json_client(self._notify_timeout_s, 100, self._transport)
         self._tasks = [asyncio.create_task(self._worker(), name=f"replica-{i}") for i in range(self.replicas)]
         log.info(
             "instance %s serving model %s (%s) on %d replica(s)",
@@ -263,7 +262,7 @@ class InstanceRuntime:
             attempts += 1
             try:
                 headers = {"Authorization": f"Bearer {job.callback_token}"} if job.callback_token else None
-                resp = await self._http.post(job.callback_url, json=body, headers=headers)
+                resp = await self._http.request("POST", job.callback_url, body, headers=headers)
                 if resp.status_code < 500:
                     if resp.status_code >= 400:
                         log.warning(
@@ -274,7 +273,7 @@ class InstanceRuntime:
                         )
                     return
                 why = f"HTTP {resp.status_code}"
-            except httpx.HTTPError as e:
+            except (HttpFailure, ValueError) as e:
                 why = f"{type(e).__name__}: {e}"
             pause = min(5.0, 0.2 * 2 ** min(attempts - 1, 10))
             if time.monotonic() + pause > deadline:

@@ -1,8 +1,8 @@
 """The scheduler's client for the task-instance protocol (docs/api.md).
 
-One ``httpx.AsyncClient`` serves every instance.  Its transport
-(:func:`scheduler.protocol.pooled_transport`) runs on aiohttp's connection pool, which keeps
-connections to each instance alive; every call has a timeout, so a dead or
+One pooled JSON client serves every instance (:func:`scheduler.protocol.json_client`: aiohttp's
+connection pool, used directly, which keeps connections to each instance alive; tests give an
+httpx transport instead); every call has a timeout, so a dead or
 slow instance costs at most ``timeout_s`` and never blocks the event loop.
 Failures come out as :class:`InstanceError`, whose ``unreachable`` flag tells
 a transport failure (connection refused, timeout: the instance may be down)
@@ -17,7 +17,8 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from ..protocol import CancelResponse, EnqueueResponse, InstanceStatus, ResultResponse, pooled_transport
+from ..protocol import CancelResponse, EnqueueResponse, InstanceStatus, ResultResponse
+from ..protocol.jsonhttp import HttpFailure, Reply, json_client
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -41,34 +42,23 @@ class TaskInstanceClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ):
         self.timeout_s = timeout_s
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 2.0)),
-            transport=transport or pooled_transport(max_connections),
-        )
+        self._http = json_client(timeout_s, max_connections, transport)
 
-    async def call(
-        self, method: str, url: str, body: Any = None, timeout_s: float | None = None
-    ) -> httpx.Response:
+    async def call(self, method: str, url: str, body: Any = None, timeout_s: float | None = None) -> Reply:
         """One request; transport failures come out as :class:`InstanceError` (``unreachable``)."""
-        timeout = httpx.USE_CLIENT_DEFAULT if timeout_s is None else httpx.Timeout(timeout_s)
         try:
-            return await self._http.request(method, url, json=body, timeout=timeout)
-        except httpx.TransportError as e:  # refused, reset, or no answer within the timeout
+            return await self._http.request(method, url, body, timeout_s=timeout_s)
+        except HttpFailure as e:  # refused, reset, or no answer within the timeout
             raise InstanceError(
-                url,
-                f"unreachable ({_why(e, self.timeout_s if timeout_s is None else timeout_s)})",
-                unreachable=True,
-                timed_out=isinstance(e, httpx.TimeoutException),
+                url, f"unreachable ({e.why})", unreachable=True, timed_out=e.timed_out
             ) from None
-        except (httpx.InvalidURL, ValueError) as e:  # a host that makes no URL (e.g. "[::1")
-            raise InstanceError(
-                url, f"not a usable address ({type(e).__name__}: {e})", unreachable=False
-            ) from None
+        except ValueError as e:  # a host that makes no URL (e.g. "[::1")
+            raise InstanceError(url, str(e), unreachable=False) from None
 
     @staticmethod
-    def parse(resp: httpx.Response, model: type[M]) -> M:
+    def parse(resp: Reply, model: type[M]) -> M:
         """A 200 answer read as ``model``; anything else is an :class:`InstanceError`."""
-        url = str(resp.request.url)
+        url = resp.url
         _check_ok(resp)
         try:
             return model.model_validate_json(resp.content)
@@ -80,14 +70,14 @@ class TaskInstanceClient:
             ) from None
 
     @staticmethod
-    def json(resp: httpx.Response) -> Any:
+    def json(resp: Reply) -> Any:
         """A 200 answer's JSON body; anything else is an :class:`InstanceError`."""
         _check_ok(resp)
         try:
             return resp.json()
         except ValueError:
             raise InstanceError(
-                str(resp.request.url), "answered with a body that is not JSON", unreachable=False
+                resp.url, "answered with a body that is not JSON", unreachable=False
             ) from None
 
     async def status(self, base_url: str) -> InstanceStatus:
@@ -137,22 +127,7 @@ class TaskInstanceClient:
         await self._http.aclose()
 
 
-def _check_ok(resp: httpx.Response) -> None:
+def _check_ok(resp: Reply) -> None:
     if resp.status_code != 200:
         # the answer's text is not repeated: the caller chose this host, it must not read other services
-        raise InstanceError(str(resp.request.url), f"answered HTTP {resp.status_code}", unreachable=False)
-
-
-def _why(e: httpx.TransportError, timeout_s: float) -> str:
-    """A transport failure in words: a refused connection says "refused", a timeout says so."""
-    chain: list[BaseException] = []
-    cause: BaseException | None = e
-    while cause is not None and len(chain) < 8:
-        chain.append(cause)
-        cause = cause.__cause__ or cause.__context__
-    text = str(e).lower()
-    if any(isinstance(c, ConnectionRefusedError) for c in chain) or "refused" in text or "errno 111" in text:
-        return "connection refused: nothing listens there"
-    if isinstance(e, httpx.TimeoutException) or any(isinstance(c, TimeoutError) for c in chain):
-        return f"no answer within the timeout of {timeout_s:g} s"
-    return f"{type(e).__name__}: {e}"
+        raise InstanceError(resp.url, f"answered HTTP {resp.status_code}", unreachable=False)

@@ -140,7 +140,7 @@ class Dialect:
             return None
         found = parse_results([self.client.json(resp)])
         if not found:
-            raise InstanceError(str(resp.request.url), "invalid result answer", unreachable=False)
+            raise InstanceError(resp.url, "invalid result answer", unreachable=False)
         return found[0]
 
     async def results(self, base_url: str) -> list[Outcome]:
@@ -249,7 +249,7 @@ class SubmitDialect(Dialect):
         }
         resp = await self.client.call("POST", f"{base_url}/queue/submit", body, timeout_s)
         answer = self.client.json(resp)
-        url = str(resp.request.url)
+        url = resp.url
         if not isinstance(answer, dict):
             raise InstanceError(url, "invalid submit answer (not a JSON object)", unreachable=False)
         if answer.get("success") is False or answer.get("status") == "error":

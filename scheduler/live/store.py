@@ -11,9 +11,11 @@ Two implementations:
 * :class:`MemoryStore` (``--state-db none``): nothing outlives the process;
 * :class:`SqliteStore`: an embedded SQLite file in WAL mode.  Writes are
   batched: :meth:`~StateStore.put_task` and friends only queue a row; one
-  writer thread commits whatever is queued every few milliseconds, and
-  :meth:`~StateStore.flush` returns an awaitable that is done once everything
-  queued before it is committed.  ``/queue/submit`` awaits it, so a task is on
+  writer thread commits whatever is queued in one transaction, a few milliseconds
+  after a :meth:`~StateStore.flush` (which returns an awaitable that is done once
+  everything queued before it is committed), and within ``idle_commit_s`` (20 ms)
+  without one.  Puts do not wake the writer (handing it the GIL on every state
+  change cost the event loop more than the writes).  ``/queue/submit`` awaits it, so a task is on
   disk before its client hears ``success``, without one fsync per request.
 
 Retention: the file keeps what the tracker keeps in memory (``--max-history`` and
@@ -243,12 +245,14 @@ class SqliteStore:
         max_history: int = 100_000,
         max_bytes: int = 256 << 20,
         interval_s: float = 0.005,
+        idle_commit_s: float = 0.02,
     ):
         self.path = path
         self.description = f"sqlite {path} (WAL)"
         self.max_history = max_history
         self.max_bytes = max_bytes
         self.interval_s = interval_s
+        self.idle_commit_s = idle_commit_s  # what is put without a flush is committed this late at most
         self.commits = 0  # transactions committed by the writer (for tests and benchmarks)
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -321,17 +325,14 @@ class SqliteStore:
                 task.body_hash = task.body_hash or prev.body_hash
                 task.answer_ti = task.answer_ti or prev.answer_ti
             self._tasks[task.task_id] = task
-        self._wake.set()
 
     def put_instance(self, inst: StoredInstance) -> None:
         with self._lock:
             self._instances[inst.ti_uuid] = inst
-        self._wake.set()
 
     def put_setting(self, key: str, value: Any) -> None:
         with self._lock:
             self._settings[key] = value
-        self._wake.set()
 
     def flush(self) -> Awaitable[None]:
         loop = asyncio.get_running_loop()
@@ -341,8 +342,14 @@ class SqliteStore:
                 fut.set_exception(RuntimeError(f"the state store {self.path} failed: {self._error}"))
                 return fut
             self._waiters.append((loop, fut))
-        self._wake.set()
+        self._wakeup()
         return fut
+
+    def _wakeup(self) -> None:
+        # Event.set takes a lock and hands the GIL to the writer; most flushes find it already woken.
+        # Safe: the writer clears the event before it takes what was put, under the same lock.
+        if not self._wake.is_set():
+            self._wake.set()
 
     def close(self) -> None:
         self._closing = True
@@ -350,11 +357,17 @@ class SqliteStore:
         self._thread.join(timeout=10)
 
     # -- the writer thread -----------------------------------------------------
+    def _has_puts(self) -> bool:
+        with self._lock:
+            return bool(self._tasks or self._instances or self._settings or self._waiters)
+
     def _run(self) -> None:
         db = self._connect()
         try:
             while True:
-                self._wake.wait()
+                # a flush wakes the writer; what was put without one is committed within idle_commit_s
+                if not self._wake.wait(self.idle_commit_s) and not self._has_puts():
+                    continue
                 if not self._closing:
                     time.sleep(self.interval_s)  # let a batch gather
                 self._wake.clear()
@@ -370,8 +383,11 @@ class SqliteStore:
                     except Exception as e:  # report to the waiters; the service logs it
                         log.exception("writing the state store %s failed", self.path)
                         error = e
+                by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
                 for loop, fut in waiters:
-                    loop.call_soon_threadsafe(_resolve, fut, error, self.path)
+                    by_loop.setdefault(loop, []).append(fut)
+                for loop, futs in by_loop.items():  # one wake-up of each loop, not one per waiter
+                    loop.call_soon_threadsafe(_resolve, futs, error, self.path)
                 if self._closing:
                     with self._lock:
                         if not (self._tasks or self._instances or self._settings or self._waiters):
@@ -461,13 +477,14 @@ def _row_bytes(row: tuple) -> int:
     return ROW_OVERHEAD_BYTES + sum(len(row[i].encode()) for i in _SIZED if row[i])
 
 
-def _resolve(fut: asyncio.Future[None], error: BaseException | None, path: str) -> None:
-    if fut.done():
-        return
-    if error is None:
-        fut.set_result(None)
-    else:
-        fut.set_exception(RuntimeError(f"the state store {path} failed: {error}"))
+def _resolve(futs: list[asyncio.Future[None]], error: BaseException | None, path: str) -> None:
+    for fut in futs:
+        if fut.done():
+            continue
+        if error is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(RuntimeError(f"the state store {path} failed: {error}"))
 
 
 def open_store(spec: str | None, *, max_history: int = 100_000, max_bytes: int = 256 << 20) -> StateStore:

@@ -2,12 +2,14 @@
 reference task instance share, so that neither imports the other.
 
 * :mod:`.models`: the pydantic bodies of the protocol;
-* :mod:`.transport`: :func:`pooled_transport`, the pooled HTTP transport
-  both sides' clients use;
+* :mod:`.jsonhttp`: :func:`json_client`, the lean JSON client both sides call each other with
+  on the hot path (aiohttp directly);
+* :mod:`.transport`: :func:`pooled_transport`, httpx over aiohttp's pool, for other clients;
 * :mod:`.server`: :func:`run`, serving either side's app under uvicorn with
   the ``scheduler.*`` loggers wired to uvicorn's.
 """
 
+from .jsonhttp import HttpFailure, Reply, json_client
 from .models import (
     CancelRequest,
     CancelResponse,
@@ -29,6 +31,9 @@ from .transport import KEEPALIVE_EXPIRY_S, pooled_transport
 
 __all__ = [
     "KEEPALIVE_EXPIRY_S",
+    "HttpFailure",
+    "Reply",
+    "json_client",
     "CancelRequest",
     "CancelResponse",
     "CompletionNotification",

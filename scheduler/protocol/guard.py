@@ -12,6 +12,9 @@ file descriptor.  The guarded protocol (:func:`guarded`) adds:
   closed at once, so descriptors never run out (the OS queue holds the rest);
 * a **head cap**: a request line and headers above :data:`MAX_HEAD_BYTES` are refused
   with 400 (h11 has this as ``h11_max_incomplete_event_size``; httptools has none);
+* **one write per response**: uvicorn writes a response's head and its body with two calls
+  to the socket (two system calls, which on loopback cost more than most of the request's
+  Python); the head is held until the body comes (:class:`CoalescingWrites`);
 * **quiet floods**: uvicorn writes one warning per request refused above the
   concurrency limit; a flood of them (the probe's log grew by 106 MB in 25 s)
   now writes one line per ``WARN_EVERY_S`` with the count of those held back
@@ -75,6 +78,40 @@ class FloodFilter(logging.Filter):
         return True
 
 
+class CoalescingWrites:
+    """A connection's transport, with a response head held until the body is written, so that both
+    leave in one system call; whatever is held is written by the next turn of the loop at the latest
+    (a response without a body), and before the transport closes."""
+
+    __slots__ = ("_transport", "_loop", "_held")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop):
+        self._transport, self._loop = transport, loop
+        self._held: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        if self._held is not None:
+            data, self._held = self._held + data, None
+        elif data.startswith(b"HTTP/1.1 ") and data.endswith(b"\r\n\r\n"):
+            self._held = data
+            self._loop.call_soon(self._flush)
+            return
+        self._transport.write(data)
+
+    def _flush(self) -> None:
+        if self._held is not None:
+            data, self._held = self._held, None
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:  # everything else is the transport's
+        return getattr(self._transport, name)
+
+
 def quiet_floods(logger: logging.Logger) -> None:
     """Give ``logger`` (uvicorn's ``uvicorn.error``) a :class:`FloodFilter`, once."""
     if not any(isinstance(f, FloodFilter) for f in logger.filters):
@@ -88,6 +125,7 @@ class GuardedProtocol(BASE):  # type: ignore[valid-type,misc]  # BASE is one of 
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         super().connection_made(transport)
+        self.transport = CoalescingWrites(transport, self.loop)
         self._seen_cycle: Any = None
         self._guard_timer: asyncio.TimerHandle | None = None
         if len(self.connections) > self.max_connections:

@@ -1,7 +1,7 @@
 """LiveScheduler: the core Scheduler driven by HTTP events and real instances.
 
 The service owns a configured core :class:`~scheduler.Scheduler` (wall clock,
-``task-<uuid4 hex>`` ids), one :class:`TaskInstanceClient`, and the little
+``task-<32 hex digits>`` ids), one :class:`TaskInstanceClient`, and the little
 state the core cannot hold: where each instance listens, which ``instance_id``
 it reported, and the input of every task in flight (so that a task can be
 delivered again elsewhere).  Everything is async and runs on one event loop;

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-import uuid
+import os
+import random
+from collections.abc import Callable
 
 from ...core import Clock, Predictor, Scheduler, SpecError, TaskRecord, TaskTracker
 from ...core.scheduler import Recorder
@@ -14,7 +16,7 @@ from ..modes import LIVE_MODES, LIVE_PREDICT_MODES, mode_from_api
 
 def build_core(config: LiveConfig, clock: Clock | None = None, recorder: Recorder | None = None) -> Scheduler:
     """The core Scheduler live mode runs: wall clock (unless a test gives another),
-    ``task-<uuid4 hex>`` ids, the configured strategy and predictor; ``recorder``
+    ``task-<32 hex digits>`` ids, the configured strategy and predictor; ``recorder``
     (e.g. a :class:`~scheduler.DecisionLog`) receives every core event from construction on.
 
     ``config`` must be loaded (:func:`~scheduler.live.loading.load_config`) if it names a lookup table."""
@@ -39,7 +41,7 @@ def build_core(config: LiveConfig, clock: Clock | None = None, recorder: Recorde
             max_history=config.max_history, max_bytes=config.max_history_bytes, sizeof=record_bytes
         ),
         recorder=recorder,
-        task_ids=lambda: f"task-{uuid.uuid4().hex}",
+        task_ids=task_ids(),
     )
     mode = mode_from_api(config.predict_mode)
     if mode not in LIVE_MODES:
@@ -53,6 +55,13 @@ def build_core(config: LiveConfig, clock: Clock | None = None, recorder: Recorde
         )
     core.set_predict_mode(mode)
     return core
+
+
+def task_ids() -> Callable[[], str]:
+    """``task-<32 hex digits>`` ids, 128 random bits each, from a generator seeded once from the
+    OS (uuid4 asks the OS for every id: a system call per task on the hot path)."""
+    bits = random.Random(os.urandom(32)).getrandbits
+    return lambda: f"task-{bits(128):032x}"
 
 
 def record_bytes(rec: TaskRecord) -> int:
