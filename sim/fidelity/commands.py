@@ -123,6 +123,7 @@ def _twin(args: argparse.Namespace) -> int:
     print(f"results in {out.resolve()}/:")
     for name, p in tw.paths.items():
         print(f"  {name:22s} {Path(p).name}")
+    print(f"to fit a scenario to this run: python -m sim calibrate {out} --out calibrated.yaml")
     return 0
 
 
