@@ -1,7 +1,8 @@
 """A null router: the scheduler's web stack with no scheduling, the baseline of bench_live.py.
 
-The same FastAPI app and uvicorn server (:func:`scheduler.protocol.run`, with its connection
-guard) and the same pooled HTTP transport to the instances as the scheduler, and nothing else:
+The same web stack as the scheduler: FastAPI with the fast lane for the two per-task endpoints
+(:mod:`scheduler.protocol.fastlane`), the same uvicorn server (:func:`scheduler.protocol.run`, with
+its connection guard) and the same JSON client to the instances; and nothing else:
 ``POST /queue/submit`` validates its body, forwards the task round robin to an instance's
 ``/queue/enqueue`` and answers; ``POST /notify/task_complete`` records the completion.  No core,
 no tracker, no store, no tokens, no body guard.  ``GET /scheduler/stats`` (the counts) and
@@ -15,8 +16,9 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
+import random
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -24,7 +26,15 @@ from typing import Any
 from fastapi import FastAPI, Request
 from pydantic import BaseModel, Field
 
-from scheduler.protocol import CompletionNotification, EnqueueResponse, json_client, run
+from scheduler.protocol import (
+    Answer,
+    CompletionNotification,
+    EnqueueResponse,
+    FastLane,
+    json_client,
+    parse_body,
+    run,
+)
 
 WINDOW = 1000  # ended tasks /task/details can tell about
 
@@ -41,6 +51,7 @@ class Router:
         self.instances = instances
         self.callback_url = callback_url
         self.next = itertools.cycle(range(len(instances)))
+        self.ids = random.Random(os.urandom(32)).getrandbits  # as the scheduler makes its ids
         self.http = json_client(5.0, 200)  # the scheduler's client to its instances
         self.submitted: dict[str, float] = {}  # task_id -> submit time (s)
         self.completed = self.failed = 0
@@ -48,7 +59,7 @@ class Router:
         self.ended: dict[str, tuple[float, float, float]] = {}
 
     async def submit(self, req: Submit) -> dict:
-        task_id = req.task_id or f"task-{uuid.uuid4().hex}"
+        task_id = req.task_id or f"task-{self.ids(128):032x}"
         self.submitted[task_id] = time.time()
         i = next(self.next)
         body = {
@@ -107,13 +118,16 @@ def create_app(instances: list[str], callback_url: str) -> FastAPI:
 
     app = FastAPI(title="null router", lifespan=lifespan)
 
-    @app.post("/queue/submit")
-    async def submit(req: Submit, request: Request) -> dict:
-        return await request.app.state.router.submit(req)
+    # the scheduler's two per-task endpoints, served as the scheduler serves them (its fast lane)
+    async def submit(app: Any, scope: Any, body: bytes) -> Answer:
+        return Answer(200, await app.state.router.submit(parse_body(Submit, body)))
 
-    @app.post("/notify/task_complete")
-    async def complete(n: CompletionNotification, request: Request) -> dict:
-        return request.app.state.router.complete(n)
+    async def complete(app: Any, scope: Any, body: bytes) -> Answer:
+        return Answer(200, app.state.router.complete(parse_body(CompletionNotification, body)))
+
+    app.add_middleware(
+        FastLane, routes={("POST", "/queue/submit"): submit, ("POST", "/notify/task_complete"): complete}
+    )
 
     @app.get("/scheduler/stats")
     async def stats(request: Request) -> dict:

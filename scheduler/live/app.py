@@ -17,11 +17,12 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from .. import __version__
+from ..protocol.fastlane import FastLane
 from .auth import ADMIN_PATHS, AUTH_RESPONSES, CLIENT_PATHS, TokenGuard
 from .config import LiveConfig
 from .errors import install_error_handlers
 from .limits import BodyGuard
-from .routes import routers
+from .routes import fast_routes, routers
 from .service import LiveScheduler
 
 
@@ -51,7 +52,8 @@ def create_app(service: LiveScheduler | LiveConfig | None = None) -> FastAPI:
         _document_refusals(router.routes)
         app.include_router(router)
     config = service.config
-    app.add_middleware(BodyGuard, max_body_bytes=config.max_body_bytes)  # inner: runs after the token check
+    app.add_middleware(FastLane, routes=fast_routes())  # innermost: after the tokens and the body checks
+    app.add_middleware(BodyGuard, max_body_bytes=config.max_body_bytes)  # runs after the token check
     app.add_middleware(TokenGuard, api_token=config.api_token, admin_token=config.admin_token)
     return app
 

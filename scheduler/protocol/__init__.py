@@ -2,6 +2,7 @@
 reference task instance share, so that neither imports the other.
 
 * :mod:`.models`: the pydantic bodies of the protocol;
+* :mod:`.fastlane`: :class:`FastLane`, the per-task endpoints served ahead of FastAPI's routing;
 * :mod:`.jsonhttp`: :func:`json_client`, the lean JSON client both sides call each other with
   on the hot path (aiohttp directly);
 * :mod:`.transport`: :func:`pooled_transport`, httpx over aiohttp's pool, for other clients;
@@ -9,6 +10,7 @@ reference task instance share, so that neither imports the other.
   the ``scheduler.*`` loggers wired to uvicorn's.
 """
 
+from .fastlane import Answer, FastLane, parse_body
 from .jsonhttp import HttpFailure, Reply, json_client
 from .models import (
     CancelRequest,
@@ -31,6 +33,9 @@ from .transport import KEEPALIVE_EXPIRY_S, pooled_transport
 
 __all__ = [
     "KEEPALIVE_EXPIRY_S",
+    "Answer",
+    "FastLane",
+    "parse_body",
     "HttpFailure",
     "Reply",
     "json_client",

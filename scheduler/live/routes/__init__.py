@@ -16,8 +16,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import batch, health, instances, metrics, settings, tasks
+from ...protocol.fastlane import Handler
+from . import batch, health, instances, metrics, settings, submitting, tasks
 from .deps import service_of
+
+
+def fast_routes() -> dict[tuple[str, str], Handler]:
+    """The endpoints every task passes through, for the app's fast lane (:mod:`scheduler.protocol.fastlane`)."""
+    return {
+        ("POST", "/queue/submit"): submitting.fast_submit,
+        ("POST", "/notify/task_complete"): health.fast_complete,
+    }
 
 
 def routers() -> list[APIRouter]:
@@ -32,4 +41,4 @@ def routers() -> list[APIRouter]:
     ]
 
 
-__all__ = ["routers", "service_of"]
+__all__ = ["fast_routes", "routers", "service_of"]

@@ -16,9 +16,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
+from ...protocol.fastlane import Answer
 from ..models import SubmitBatchItem, SubmitBatchRequest, SubmitBatchResponse, SubmitRequest
 from .deps import service_of
-from .submitting import Answer, submit_one
+from .submitting import submit_one
 
 DELIVERIES_AT_ONCE = 64  # tasks of one batch on their way to instances at the same time
 

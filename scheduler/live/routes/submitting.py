@@ -9,18 +9,16 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
+
+from starlette.types import Scope
 
 from ...core import DuplicateTaskError
+from ...protocol.fastlane import Answer, parse_body
 from ..models import SubmitRequest
 from ..service import LiveScheduler, SubmitRefused
 
 RETRY_AFTER_S = 1
-
-
-class Answer(NamedTuple):
-    status_code: int
-    body: dict[str, Any]
 
 
 def too_many(service: LiveScheduler) -> Answer | None:
@@ -33,6 +31,7 @@ def too_many(service: LiveScheduler) -> Answer | None:
             "detail": f"{service.pending} tasks are pending, the limit is "
             f"{service.config.max_pending} (--max-pending); retry later"
         },
+        {"Retry-After": str(RETRY_AFTER_S)},
     )
 
 
@@ -56,3 +55,8 @@ async def submit_one(service: LiveScheduler, req: SubmitRequest) -> Answer:
             },
         )
     return Answer(200, {"status": "success", "task_id": task_id, "scheduled_ti": ti})
+
+
+async def fast_submit(app: Any, scope: Scope, body: bytes) -> Answer:
+    """``POST /queue/submit`` in the fast lane (:mod:`scheduler.protocol.fastlane`)."""
+    return await submit_one(app.state.service, parse_body(SubmitRequest, body))

@@ -27,15 +27,15 @@ from ..models import (
     TaskStatus,
 )
 from .deps import service_of
-from .submitting import RETRY_AFTER_S, submit_one
+from .submitting import submit_one
 
 
 async def submit(req: SubmitRequest, request: Request) -> SubmitResponse | JSONResponse:
+    """Served by the fast lane (:func:`.submitting.fast_submit`) in the app; both call :func:`submit_one`."""
     answer = await submit_one(service_of(request), req)
     if answer.status_code == 200:
         return SubmitResponse(task_id=answer.body["task_id"], scheduled_ti=answer.body["scheduled_ti"])
-    headers = {"Retry-After": str(RETRY_AFTER_S)} if answer.status_code == 429 else None
-    return JSONResponse(status_code=answer.status_code, content=answer.body, headers=headers)
+    return JSONResponse(status_code=answer.status_code, content=answer.body, headers=answer.headers)
 
 
 async def queue_info(
