@@ -172,18 +172,19 @@ def wait_ended(url: str, expected: int, timeout_s: float) -> int:
 
 def throughput(r: Router, args: argparse.Namespace, instances: list[ServerProcess]) -> dict:
     base = ended(r.url)
-    cpu0 = cpu_s(r.proc.proc.pid), sum(cpu_s(p.proc.pid) for p in instances)
+    cpu0 = cpu_s(r.proc.proc.pid), sum(cpu_s(p.proc.pid) for p in instances), time.process_time()
     t0 = time.perf_counter()
     statuses, accepted = asyncio.run(closed_loop(r.url, args.tasks, args.concurrency, args.max_seconds))
     done = wait_ended(r.url, base + len(accepted), 60.0) - base
     elapsed = time.perf_counter() - t0
-    cpu1 = cpu_s(r.proc.proc.pid), sum(cpu_s(p.proc.pid) for p in instances)
+    cpu1 = cpu_s(r.proc.proc.pid), sum(cpu_s(p.proc.pid) for p in instances), time.process_time()
     return {
         "rate": done / elapsed,
         "ended": done,
         "refused": len(accepted) < args.tasks,
         "cpu_router_us": (cpu1[0] - cpu0[0]) / max(done, 1) * 1e6,
         "cpu_instance_us": (cpu1[1] - cpu0[1]) / max(done, 1) * 1e6,
+        "cpu_client_us": (cpu1[2] - cpu0[2]) / max(done, 1) * 1e6,  # this process: the load generator
     }
 
 
@@ -255,13 +256,13 @@ def report_rounds(routers: list[Router], args: argparse.Namespace) -> None:
     )
     print(
         f"{'router':12} {'tasks/s':>8} {'added p50':>10} {'added p99':>10} "
-        f"{'CPU/task router':>16} {'CPU/task instances':>19}"
+        f"{'CPU/task router':>16} {'CPU/task instances':>19} {'CPU/task client':>16}"
     )
     for r in routers:
         print(
             f"{r.name:12} {med(r.runs, 'rate'):8.0f} {med(r.runs, 'added_p50'):8.2f}ms "
             f"{med(r.runs, 'added_p99'):8.2f}ms {med(r.runs, 'cpu_router_us'):14.0f}us "
-            f"{med(r.runs, 'cpu_instance_us'):17.0f}us"
+            f"{med(r.runs, 'cpu_instance_us'):17.0f}us {med(r.runs, 'cpu_client_us'):14.0f}us"
         )
     on, off = by["store on"].runs, by["store off"].runs
 

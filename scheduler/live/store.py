@@ -37,6 +37,8 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..protocol.jsonhttp import encode
+
 log = logging.getLogger("scheduler.live")
 
 ENDED = ("completed", "failed")
@@ -184,7 +186,8 @@ _UPSERT_TASK = (
 
 
 def _dumps(v: Any) -> str:
-    return json.dumps(v, separators=(",", ":"), allow_nan=False)
+    """JSON text of a value to store (orjson: the writer holds the GIL while it encodes)."""
+    return encode(v).decode()
 
 
 def _task_row(t: StoredTask) -> tuple:

@@ -62,7 +62,8 @@ class Dispatch(Instances, Completions):
             await self.store.flush()
             raise
         self._remember(d.task_id, digest, ti)
-        self._persist(d.task_id, answer_ti=ti)
+        if digest is not None:  # the answer is kept for a retry with the client's task_id
+            self._persist(d.task_id, answer_ti=ti)
         await self.store.flush()  # the task is on disk before its client hears success
         return d.task_id, ti
 
