@@ -51,7 +51,7 @@ class InstanceState:
         self.name: str = name
         self.pool: Pool = pool
         self.pos: int = pos
-        self.running: dict[str, tuple[int, float]] = {}  # task_id -> (slot, variance)
+        self.running: dict[str, tuple[int, float, float]] = {}  # task_id -> (slot, variance, mean)
         self.pending: dict[str, tuple[float, float]] = {}  # task_id -> (mean, variance), FIFO order
         self.free_slots: list[int] = list(range(replicas - 1, -1, -1))
         # Python-side sums, mirrored into the pool's arrays (writes only, no array reads)

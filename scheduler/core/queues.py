@@ -183,14 +183,18 @@ class Pool(ResidualWait):
         pos = inst.pos
         if inst.free_slots:
             slot = inst.free_slots.pop()
-            inst.running[task_id] = (slot, var)
+            running = inst.running
+            running[task_id] = (slot, var, mean)
             c = inst.replicas
-            busy = len(inst.running) >= c
-            self._start(pos, slot, now, mean, mean * mean / (c * c) if busy else 0.0)
+            busy = len(running) >= c
+            vs = mean * mean / (c * c) if busy else 0.0
+            self._start(pos, slot, now, mean, vs)
             if busy and c > 1:  # the last replica taken: every running task's spread now counts
                 self.svs[pos, :c] = self.smu[pos, :c] ** 2 / (c * c)
-            self.n_running[pos] = len(inst.running)
+            self.n_running[pos] = len(running)
             inst.run_var += var
+            if self._flat is not None:
+                self._flat_wait(inst, mean, vs)
         else:
             inst.pending[task_id] = (mean, var)
             self.n_pending[pos] = len(inst.pending)
@@ -198,26 +202,33 @@ class Pool(ResidualWait):
             inst.pend_var += var
             self.pend_mean[pos] = inst.pend_mean
             self.pend_var_c2[pos] = inst.pend_var / (inst.replicas * inst.replicas)
-        self._sync(inst)
+            if self._flat is not None:
+                self._flat_running(inst)
+        if self.res is None:
+            self._sync_var(inst)
 
     def release(self, inst: InstanceState, task_id: str, now: float) -> bool:
         """The task left the instance (completed, failed or withdrawn).  False if unknown."""
         pos = inst.pos
         entry = inst.running.pop(task_id, None)
         if entry is not None:
-            slot, var = entry
+            slot, var, _ = entry
             inst.run_var = inst.run_var - var if inst.running else 0.0
             if inst.pending:
                 # the next task in FIFO order starts now on the freed replica
                 next_id = next(iter(inst.pending))
                 mean, nvar = inst.pending.pop(next_id)
                 self._drop_pending(inst, mean, nvar)
-                inst.running[next_id] = (slot, nvar)
+                inst.running[next_id] = (slot, nvar, mean)
                 c = inst.replicas
-                self._start(pos, slot, now, mean, mean * mean / (c * c))  # still busy
+                vs = mean * mean / (c * c)  # still busy
+                self._start(pos, slot, now, mean, vs)
                 inst.run_var += nvar
+                if self._flat is not None:
+                    self._flat_wait(inst, mean, vs)
             else:
-                self.ends[pos, slot] = _NEG_INF
+                if self.res is None:
+                    self.ends[pos, slot] = _NEG_INF
                 self.smu[pos, slot] = self.kscale[pos, slot] = 0.0
                 if inst.replicas > 1 and len(inst.running) == inst.replicas - 1:
                     self.svs[pos, :] = 0.0  # a replica is free: the wait is 0, and so its spread
@@ -226,14 +237,18 @@ class Pool(ResidualWait):
                 self._kcache = self._rows_at = None
                 inst.free_slots.append(slot)
                 self.n_running[pos] = len(inst.running)
-            self._sync(inst)
-            return True
-        pend = inst.pending.pop(task_id, None)
-        if pend is not None:
+                if self._flat is not None:
+                    self._flat_wait(inst, 0.0, 0.0)
+        else:
+            pend = inst.pending.pop(task_id, None)
+            if pend is None:
+                return False
             self._drop_pending(inst, *pend)
-            self._sync(inst)
-            return True
-        return False
+            if self._flat is not None:
+                self._flat_running(inst)
+        if self.res is None:
+            self._sync_var(inst)
+        return True
 
     def _drop_pending(self, inst: InstanceState, mean: float, var: float) -> None:
         pos = inst.pos
@@ -248,7 +263,8 @@ class Pool(ResidualWait):
 
     def _start(self, pos: int, slot: int, now: float, mean: float, var_scale: float) -> None:
         """A task of predicted ``mean`` starts on a replica at ``now``."""
-        self.ends[pos, slot] = now + mean
+        if self.res is None:  # the countdown's end; rebuilt from start and mean when it returns
+            self.ends[pos, slot] = now + mean
         self.start[pos, slot] = now
         self.smu[pos, slot] = mean
         self.kscale[pos, slot] = self._inv_du / mean if mean > 1e-9 else 0.0
@@ -264,22 +280,29 @@ class Pool(ResidualWait):
         if inv_du != self._inv_du:
             self.kscale *= inv_du / self._inv_du
             self._inv_du = inv_du
+        was = self.res
         self.res = table
         self._kcache = self._rows_at = None
+        if table is None and was is not None:
+            self._countdown_again()
         self._update_flat()
 
-    def _sync(self, inst: InstanceState) -> None:
-        """After an event on ``inst``: the variance of its wait (the prediction variances of
-        the tasks ahead over c^2, zero while a replica is free) and, under a flat table, the
-        wait's mean and variance as the residual-life estimate computes them."""
+    def _sync_var(self, inst: InstanceState) -> None:
+        """The countdown's variance of the wait of ``inst``: the prediction variances of the
+        tasks ahead over c^2, zero while a replica is free (kept while there is no table)."""
         c = inst.replicas
-        pos = inst.pos
         busy = len(inst.running) >= c
-        self.wait_var_[pos] = (inst.run_var + inst.pend_var) / (c * c) if busy else 0.0
-        if self._flat is not None:
-            g0, h0 = self._flat
-            self.wait2[pos, 0] = g0 * self.smu.item(pos, 0) + self.pend_mean.item(pos)
-            self.wait2[pos, 1] = h0 * self.svs.item(pos, 0) + self.pend_var_c2.item(pos)
+        self.wait_var_[inst.pos] = (inst.run_var + inst.pend_var) / (c * c) if busy else 0.0
+
+    def _countdown_again(self) -> None:
+        """The table is gone: the countdown's ends and variances, not kept while it was there,
+        rebuilt as the events would have written them (end = start + mean)."""
+        for inst in self.instances:
+            pos = inst.pos
+            self.ends[pos, :] = _NEG_INF
+            for slot, _, mean in inst.running.values():
+                self.ends[pos, slot] = self.start.item(pos, slot) + mean
+            self._sync_var(inst)
 
     # -- estimates -------------------------------------------------------------
     def wait_mean(self, now: float, idx: Index = None) -> FloatArray:

@@ -9,11 +9,16 @@ needs no per-decision work at all: the estimate is kept current per event.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from numpy.typing import NDArray
 
 from .arrays import frozen
 from .residual import ResidualTable
+
+if TYPE_CHECKING:
+    from .instance_state import InstanceState
 
 FloatArray = NDArray[np.float64]
 Index = NDArray[np.intp] | None  # a selection of positions; None: all of them
@@ -63,13 +68,29 @@ class ResidualWait:
     def _sel(self, arr: FloatArray, idx: Index) -> FloatArray:
         return arr[: self.n] if idx is None else arr[idx]
 
+    def _flat_wait(self, inst: InstanceState, mean: float, var_scale: float) -> None:
+        """Under a flat table, the kept wait of ``inst`` after an event, from the predicted
+        ``mean`` of its running task and that task's ``var_scale`` (both 0 if it is idle):
+        the operations :meth:`_residuals` would do on the values in the arrays."""
+        assert self._flat is not None
+        g0, h0 = self._flat
+        pos = inst.pos
+        self.wait2[pos, 0] = g0 * mean + inst.pend_mean
+        self.wait2[pos, 1] = h0 * var_scale + inst.pend_var / (inst.replicas * inst.replicas)
+
+    def _flat_running(self, inst: InstanceState) -> None:
+        """:meth:`_flat_wait` after a change to the queue of ``inst`` only (its one replica busy)."""
+        _, _, mean = next(iter(inst.running.values()))
+        c = inst.replicas
+        self._flat_wait(inst, mean, mean * mean / (c * c))
+
     def _update_flat(self) -> None:
         """Whether the residual-life estimate is the flat case, and its kept result if so.
 
         A flat table (memoryless service: exponential) gives every age the same row, so
         with one replica per instance the estimate of a position changes only with its
         events: ``wait2`` holds, per position, exactly what :meth:`_residuals` would
-        compute (the same operations on the same values), updated by :meth:`_sync`."""
+        compute (the same operations on the same values), updated by :meth:`_flat_wait`."""
         res = self.res
         if res is None or not res.flat or self._cols != 1:
             self._flat = None
