@@ -4,7 +4,9 @@ Part 1 (``--tasks``, default 200,000): 8 single-server instances with
 exponential service (mean 10 ms) at load 0.8, the same arrivals and task sizes
 for every contender, measured in one run, in interleaved rounds (every
 contender once per round, so that load from other processes hits them alike);
-each rate is the median over ``--repeats`` rounds:
+each rate is the median over ``--repeats`` rounds, timed in CPU time of the process
+that runs it (``time.process_time``), so that other processes sharing the machine
+count less:
 
 * ``sim.run``, end to end (validation, drawing, simulation, DataFrames and
   summary), with ``shortest_queue`` and with ``round_robin`` (oracle predictor);
@@ -142,17 +144,17 @@ def ciw_jsq(arrival_ms: np.ndarray, size_ms: np.ndarray, n_instances: int) -> fl
 
 def timed_sim_run(spec: dict) -> tuple[float, float]:
     """Seconds ``sim.run(spec)`` took, and the mean wait (ms) it simulated."""
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     res = sim.run(spec)
-    return time.perf_counter() - t0, float(res.tasks["wait_ms"].mean())
+    return time.process_time() - t0, float(res.tasks["wait_ms"].mean())
 
 
 _CHILD = """
 import json, sys, time
 import sim
-t0 = time.perf_counter()
+t0 = time.process_time()
 res = sim.run(json.loads(sys.argv[1]))
-print(json.dumps([time.perf_counter() - t0, float(res.tasks["wait_ms"].mean())]))
+print(json.dumps([time.process_time() - t0, float(res.tasks["wait_ms"].mean())]))
 """
 
 
@@ -179,10 +181,10 @@ def rounds(fns: dict[str, Callable[[], float | tuple[float, float]]], repeats: i
     out: dict[str, list] = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             got = fn()
-            wall = time.perf_counter() - t0
-            out[name].append(got if isinstance(got, tuple) else (wall, got))
+            cpu = time.process_time() - t0
+            out[name].append(got if isinstance(got, tuple) else (cpu, got))
     return out
 
 
@@ -211,7 +213,7 @@ def part1(tasks: int, repeats: int, baseline: str | None) -> None:
     rate = {name: n / s for name, s in secs.items()}
     print(
         f"part 1: {n:,} tasks, {N_INSTANCES} single-server instances, exponential service "
-        f"(mean {MEAN_MS:g} ms), load {LOAD}; median of {repeats} interleaved rounds"
+        f"(mean {MEAN_MS:g} ms), load {LOAD}; CPU time, median of {repeats} interleaved rounds"
     )
     print(
         f"  load average (1 min) {load[0]:.2f} before, {load_after[0]:.2f} after, "
