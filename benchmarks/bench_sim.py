@@ -1,12 +1,13 @@
-"""Simulator speed: simulated tasks per wall second, against bare SimPy and Ciw, and a big run.
+"""Simulator speed: simulated tasks per second, against bare SimPy and Ciw, and a big run.
 
 Part 1 (``--tasks``, default 200,000): 8 single-server instances with
 exponential service (mean 10 ms) at load 0.8, the same arrivals and task sizes
 for every contender, measured in one run, in interleaved rounds (every
 contender once per round, so that load from other processes hits them alike);
-each rate is the median over ``--repeats`` rounds, timed in CPU time of the process
-that runs it (``time.process_time``), so that other processes sharing the machine
-count less:
+each rate is the median over ``--repeats`` rounds.  Every run is made in a fresh
+child process (none runs in a process the others have filled) and timed there in CPU
+time (``time.process_time``: other processes sharing the machine count less), the
+workload drawn before the clock starts:
 
 * ``sim.run``, end to end (validation, drawing, simulation, DataFrames and
   summary), with ``shortest_queue`` and with ``round_robin`` (oracle predictor);
@@ -50,7 +51,6 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 
 import numpy as np
 import simpy
@@ -142,30 +142,35 @@ def ciw_jsq(arrival_ms: np.ndarray, size_ms: np.ndarray, n_instances: int) -> fl
     return sum(waits) / len(waits)
 
 
-def timed_sim_run(spec: dict) -> tuple[float, float]:
-    """Seconds ``sim.run(spec)`` took, and the mean wait (ms) it simulated."""
+CONTENDERS = ("sim.run shortest_queue", "sim.run round_robin", "bare SimPy", "Ciw")
+
+
+def measure(name: str, tasks: int) -> tuple[float, float]:
+    """CPU seconds of one contender on ``tasks`` tasks (the workload drawn beforehand, not
+    timed), and the mean wait (ms) it simulated."""
+    spec = scenario(N_INSTANCES, tasks, name.split()[-1] if name.startswith("sim.run") else "shortest_queue")
+    if name.startswith("sim.run"):
+        t0 = time.process_time()
+        res = sim.run(spec)
+        return time.process_time() - t0, float(res.tasks["wait_ms"].mean())
+    scn = sim.load_scenario(spec)
+    wl = sim.draw_workload(scn, sim.replication_seeds(scn.seed, 1)[0])
+    fn = bare_process if name == "bare SimPy" else ciw_jsq
     t0 = time.process_time()
-    res = sim.run(spec)
-    return time.process_time() - t0, float(res.tasks["wait_ms"].mean())
+    wait = fn(wl.arrival_ms, wl.size_ms, N_INSTANCES)
+    return time.process_time() - t0, wait
 
 
-_CHILD = """
-import json, sys, time
-import sim
-t0 = time.process_time()
-res = sim.run(json.loads(sys.argv[1]))
-print(json.dumps([time.process_time() - t0, float(res.tasks["wait_ms"].mean())]))
-"""
-
-
-def timed_baseline(tree: str, spec: dict) -> tuple[float, float]:
-    """As :func:`timed_sim_run`, with the ``sim`` and ``scheduler`` packages of ``tree``,
-    in a child process (timed inside it: start-up and imports excluded)."""
-    env = {**os.environ, "PYTHONPATH": os.path.abspath(tree)}
+def in_child(name: str, tasks: int, tree: str | None = None) -> tuple[float, float]:
+    """:func:`measure` in a fresh child process (so that no contender runs in a process
+    the others have filled), with the ``sim`` and ``scheduler`` packages of ``tree`` if given."""
+    env = dict(os.environ)
+    if tree:
+        env["PYTHONPATH"] = os.path.abspath(tree)
     out = subprocess.run(
-        [sys.executable, "-c", _CHILD, json.dumps(spec)],
+        [sys.executable, os.path.abspath(__file__), "--child", name, "--tasks", str(tasks)],
         env=env,
-        cwd=tree,
+        cwd=tree or None,
         check=True,
         capture_output=True,
         text=True,
@@ -174,46 +179,32 @@ def timed_baseline(tree: str, spec: dict) -> tuple[float, float]:
     return float(seconds), float(wait)
 
 
-def rounds(fns: dict[str, Callable[[], float | tuple[float, float]]], repeats: int) -> dict[str, list]:
-    """Run every callable once per round, ``repeats`` rounds; each gives its mean wait
-    (or ``(seconds, mean wait)`` when it times itself).  Returns the list of
-    ``(seconds, mean wait)`` per callable."""
-    out: dict[str, list] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            t0 = time.process_time()
-            got = fn()
-            cpu = time.process_time() - t0
-            out[name].append(got if isinstance(got, tuple) else (cpu, got))
-    return out
-
-
 def part1(tasks: int, repeats: int, baseline: str | None) -> None:
-    specs = {s: scenario(N_INSTANCES, tasks, s) for s in ("shortest_queue", "round_robin")}
-    scn = sim.load_scenario(specs["shortest_queue"])
-    wl = sim.draw_workload(scn, sim.replication_seeds(scn.seed, 1)[0])
-    n = len(wl)
-    fns: dict[str, Callable[[], float | tuple[float, float]]] = {}
-    for s, spec in specs.items():
-        fns[f"sim.run {s}"] = lambda spec=spec: timed_sim_run(spec)
-        if baseline:
-            fns[f"baseline sim.run {s}"] = lambda spec=spec: timed_baseline(baseline, spec)
-    fns["bare SimPy"] = lambda: bare_process(wl.arrival_ms, wl.size_ms, N_INSTANCES)
     try:
         import ciw
 
-        fns["Ciw"] = lambda: ciw_jsq(wl.arrival_ms, wl.size_ms, N_INSTANCES)
-        ciw_version = ciw.__version__
+        ciw_version: str | None = ciw.__version__
     except ImportError:
         ciw_version = None
+    runs: list[tuple[str, str | None]] = []  # (label, tree): every contender, in a child each
+    for name in CONTENDERS:
+        if name == "Ciw" and ciw_version is None:
+            continue
+        runs.append((name, None))
+        if baseline and name.startswith("sim.run"):
+            runs.append((f"baseline {name}", baseline))
     load = os.getloadavg()
-    got = rounds(fns, repeats)
+    got: dict[str, list[tuple[float, float]]] = {label: [] for label, _ in runs}
+    for _ in range(repeats):  # interleaved: every contender once per round
+        for label, tree in runs:
+            got[label].append(in_child(label.removeprefix("baseline "), tasks, tree))
     load_after = os.getloadavg()
-    secs = {name: statistics.median(t for t, _ in runs) for name, runs in got.items()}
-    rate = {name: n / s for name, s in secs.items()}
+    n = tasks
+    rate = {label: n / statistics.median(t for t, _ in r) for label, r in got.items()}
     print(
         f"part 1: {n:,} tasks, {N_INSTANCES} single-server instances, exponential service "
-        f"(mean {MEAN_MS:g} ms), load {LOAD}; CPU time, median of {repeats} interleaved rounds"
+        f"(mean {MEAN_MS:g} ms), load {LOAD}; CPU time, each run in a fresh process, "
+        f"median of {repeats} interleaved rounds"
     )
     print(
         f"  load average (1 min) {load[0]:.2f} before, {load_after[0]:.2f} after, "
@@ -224,11 +215,10 @@ def part1(tasks: int, repeats: int, baseline: str | None) -> None:
         "Ciw": f"Ciw {ciw_version}, LoadBalancing (JSQ)",
     }
     print(f"  {'contender':42s} {'tasks/s':>10s} {'mean wait ms':>13s} {'/ bare SimPy':>13s}")
-    for name, runs in got.items():
-        wait = runs[0][1]
+    for label, r in got.items():
         print(
-            f"  {names.get(name, name):42s} {rate[name]:10,.0f} {wait:13.3f} "
-            f"{rate[name] / rate['bare SimPy']:13.2f}"
+            f"  {names.get(label, label):42s} {rate[label]:10,.0f} {r[0][1]:13.3f} "
+            f"{rate[label] / rate['bare SimPy']:13.2f}"
         )
     if ciw_version is None:
         print("  Ciw: not installed (pip install -e '.[bench]'), its target is not measured")
@@ -238,10 +228,9 @@ def part1(tasks: int, repeats: int, baseline: str | None) -> None:
         ratio = rate[who] / rate[ref]
         print(f"  target {who} >= {target:g}x {ref}: {ratio:.2f}x, {'met' if ratio >= target else 'MISSED'}")
     if baseline:
-        for s in specs:
+        for name in CONTENDERS[:2]:
             print(
-                f"  speed-up of sim.run {s} over the baseline tree: "
-                f"{rate[f'sim.run {s}'] / rate[f'baseline sim.run {s}']:.2f}x"
+                f"  speed-up of {name} over the baseline tree: {rate[name] / rate[f'baseline {name}']:.2f}x"
             )
 
 
@@ -266,7 +255,11 @@ def main() -> None:
     ap.add_argument("--big-tasks", type=int, default=1_000_000, help="tasks for part 2 (0 skips it)")
     ap.add_argument("--repeats", type=int, default=3, help="interleaved rounds in part 1; medians are kept")
     ap.add_argument("--baseline", metavar="DIR", help="another source tree to time side by side in part 1")
+    ap.add_argument("--child", choices=CONTENDERS, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child:  # one measurement, for part 1 of a parent process
+        print(json.dumps(measure(args.child, args.tasks)))
+        return
     if args.tasks:
         part1(args.tasks, args.repeats, args.baseline)
     if args.big_tasks:
