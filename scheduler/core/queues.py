@@ -310,8 +310,8 @@ class Pool(ResidualWait):
         res = self.res
         if res is not None:
             if self._cols == 1:  # the wait's mean is the first column (pending work included)
-                if idx is None and self._flat is None:
-                    return self._one_replica(now, res, 0)
+                if idx is None:
+                    return self._flat_cols[0] if self._flat is not None else self._one_replica(now, res, 0)
                 return self._residuals(now, idx, res)[:, 0]
             return self._wait_mean_residual(now, idx, res)
         sel = self._sel
@@ -348,8 +348,10 @@ class Pool(ResidualWait):
         a replica is free.  Read-only."""
         res = self.res
         if res is not None:
-            if self._cols == 1 and idx is None and self._flat is None:
-                return frozen(self._one_replica(now, res, 1))
+            if self._cols == 1 and idx is None:
+                return (
+                    self._flat_cols[1] if self._flat is not None else frozen(self._one_replica(now, res, 1))
+                )
             return frozen(self._wait_var_residual(now, idx, res))
         if idx is None:
             return self.wait_var_ro[: self.n]
