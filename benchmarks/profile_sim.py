@@ -2,7 +2,9 @@
 
 cProfile's own overhead per Python call inflates the call-heavy areas (the core), so
 read the shares, not the absolute times.  The decision path's numpy work is inside
-the functions that call it.
+the functions that call it.  Then, without a profiler, the engine's CPU time per
+task with the real core and with a stub in its place (a fixed round-robin decision,
+no books kept): the difference is what the core's submit and complete cost.
 
 Run: .venv/bin/python benchmarks/profile_sim.py [--tasks N] [--strategy NAME]
 """
@@ -11,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import itertools
 import pstats
+import time
 
 from bench_sim import N_INSTANCES, scenario
 
@@ -51,6 +55,54 @@ def main() -> None:
     print(f"sim.run, {args.tasks:,} tasks, {args.strategy}: cProfile self time by area (total {total:.2f} s)")
     for area, t in sorted(shares.items(), key=lambda kv: -kv[1]):
         print(f"  {area:42s} {100 * t / total:5.1f}%")
+    shell_and_core(spec, args.tasks)
+
+
+class _StubCore:
+    """In the engine's place of the Scheduler: a fixed round-robin decision, nothing kept."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        self.ids: list[str] = []
+        self.turn = itertools.count()
+        self.tracker = self
+
+    def counts(self) -> dict[str, int]:
+        return {"scheduled": 0}
+
+    def add_instance(self, model: str, *, instance_id: str, **kwargs: object) -> None:
+        self.ids.append(instance_id)
+
+    def submit(self, model: str, task_input: object, metadata: object, *, task_id: str, size_ms: object):
+        from scheduler import Decision
+
+        i = self.ids[next(self.turn) % len(self.ids)]
+        return Decision(task_id, model, i, "stub", 0.0, 10.0, 10.0, len(self.ids), None)
+
+    def complete(self, task_id: str, execution_ms: float) -> None:
+        pass
+
+
+def shell_and_core(spec: dict, tasks: int) -> None:
+    import sim.engine as engine
+
+    scn = sim.load_scenario(spec)
+    seeds = sim.replication_seeds(scn.seed, 1)[0]
+    wl = sim.draw_workload(scn, seeds)
+    real = engine.Scheduler
+    cpu = {}
+    for label, core in (("real core", real), ("stub core", _StubCore)):
+        engine.Scheduler = core
+        try:
+            t0 = time.process_time()
+            engine.simulate(scn, wl, scn.strategies[0], seeds["scheduler"])
+            cpu[label] = (time.process_time() - t0) / tasks * 1e6
+        finally:
+            engine.Scheduler = real
+    print(
+        f"engine alone (sim.simulate, CPU): {cpu['real core']:.1f} us a task with the core, "
+        f"{cpu['stub core']:.1f} with a stub in its place: the core's submit + complete cost "
+        f"{cpu['real core'] - cpu['stub core']:.1f} us a task here"
+    )
 
 
 if __name__ == "__main__":
