@@ -22,6 +22,7 @@ REV | tar -x -C DIR``) in a child process, right after each measurement of this
 tree, and prints the ratio: the two see the same load.
 
 Run: .venv/bin/python benchmarks/bench_decisions.py [--tasks N] [--markdown] [--baseline DIR]
+     .venv/bin/python benchmarks/bench_decisions.py --profile weighted   # where its time goes
 """
 
 from __future__ import annotations
@@ -91,7 +92,11 @@ def main() -> None:
     ap.add_argument(
         "--child", nargs=4, metavar=("STRATEGY", "N", "TASKS", "REPLICAS"), help=argparse.SUPPRESS
     )
+    ap.add_argument("--profile", metavar="STRATEGY", help="only a cProfile of STRATEGY at 64 instances")
     args = ap.parse_args()
+    if args.profile:
+        profile(args.profile, args.tasks)
+        return
     if args.child:  # a measurement for a parent's --baseline, in this process's scheduler
         name, n, tasks, replicas = args.child
         print(bench(name, int(n), int(tasks), int(replicas)))
@@ -103,6 +108,19 @@ def main() -> None:
         table(args, replicas)
     residual_cost(args)
     print(f"\nload average (1 min) {os.getloadavg()[0]:.2f} at the end")
+
+
+def profile(name: str, tasks: int, n: int = 64, top: int = 14) -> None:
+    """Where a strategy's submit+complete spends its time at ``n`` instances: cProfile's
+    self time per function (numpy's work counts in the function that calls it; the
+    profiler's overhead inflates small functions, so read the order, not the times)."""
+    import cProfile
+    import pstats
+
+    prof = cProfile.Profile()
+    prof.runcall(bench, name, n, tasks, 1, 1)
+    print(f"{name}, {n} instances, {tasks} submit+complete pairs: cProfile, by self time")
+    pstats.Stats(prof).sort_stats("tottime").print_stats(top)
 
 
 def baseline_bench(tree: str, name: str, n: int, tasks: int, replicas: int) -> float:
