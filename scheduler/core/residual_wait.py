@@ -108,7 +108,7 @@ class ResidualWait:
         the table row at its age over its predicted mean (clipped to the last row), scaled
         by ``scale2``.  With one replica per instance the pending work is added too: each
         row is then the wait's (mean, variance).  Cached per instant and selection."""
-        if self._flat is not None:  # kept current by _sync: no work per decision
+        if self._flat is not None:  # kept current by _flat_wait: no work per decision
             return self.wait2_ro[: self.n] if idx is None else frozen(self.wait2[idx])
         c = self._kcache
         if c is not None and c[0] == now and c[1] is idx:
