@@ -88,7 +88,7 @@ class TokenGuard:
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and (self.api_token is not None or self.admin_token is not None):
             refusal = self.decide(scope["path"], bearer(_header(scope, b"authorization")))
             if refusal is not None:
                 status, message = refusal

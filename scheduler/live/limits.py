@@ -127,26 +127,29 @@ class BodyGuard:
             return
         chunks: list[bytes] = []
         total = 0
-        while True:
-            try:
-                msg = await asyncio.wait_for(receive(), self.body_timeout_s)
-            except TimeoutError:
-                late = {
-                    "status": "error",
-                    "message": f"request body incomplete after {self.body_timeout_s:g} s",
-                }
-                await send_json(send, 408, late, extra_headers=[(b"connection", b"close")])
-                return
-            if msg["type"] == "http.disconnect":
-                return
-            chunk = msg.get("body", b"")
-            total += len(chunk)
-            if total > self.max_body_bytes:
-                await send_json(send, 413, self._too_large(), extra_headers=[(b"connection", b"close")])
-                return
-            chunks.append(chunk)
-            if not msg.get("more_body", False):
-                break
+        loop = asyncio.get_running_loop()
+        try:
+            # one timer per request, moved on with each chunk (asyncio.wait_for made a task per chunk)
+            async with asyncio.timeout(self.body_timeout_s) as stall:
+                while True:
+                    msg = await receive()
+                    if msg["type"] == "http.disconnect":
+                        return
+                    chunk = msg.get("body", b"")
+                    total += len(chunk)
+                    if total > self.max_body_bytes:
+                        await send_json(
+                            send, 413, self._too_large(), extra_headers=[(b"connection", b"close")]
+                        )
+                        return
+                    chunks.append(chunk)
+                    if not msg.get("more_body", False):
+                        break
+                    stall.reschedule(loop.time() + self.body_timeout_s)
+        except TimeoutError:
+            late = {"status": "error", "message": f"request body incomplete after {self.body_timeout_s:g} s"}
+            await send_json(send, 408, late, extra_headers=[(b"connection", b"close")])
+            return
         body = b"".join(chunks)
         if body and _is_json(scope):
             problem = check_json(body, self.max_depth)

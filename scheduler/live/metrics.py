@@ -87,8 +87,16 @@ class LiveMetrics:
             registry=r,
         )
         r.register(_Instances(read_instances))
+        self._children: dict[tuple[int, str], Any] = {}  # (metric, model) -> labelled child, looked up once
         self._open: dict[str, tuple[str, float]] = {}  # task_id -> (model, submit ms)
         self._started: dict[str, float] = {}  # task_id -> perf_counter at submit/retry, until decided
+
+    def _of(self, metric: Any, model: str) -> Any:
+        key = (id(metric), model)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(model)
+        return child
 
     def resume(self, task_id: str, model: str, submit_ms: float) -> None:
         """A task restored in flight after a restart: its end counts (and its latency is observed)
@@ -103,11 +111,11 @@ class LiveMetrics:
             model = str(event["model"])
             self._open[tid] = (model, float(event["t"]))
             self._started[tid] = time.perf_counter()
-            self.submitted.labels(model).inc()
+            self._of(self.submitted, model).inc()
         elif kind == "retry":
             self._started[tid] = time.perf_counter()
             if tid in self._open:
-                self.retries.labels(self._open[tid][0]).inc()
+                self._of(self.retries, self._open[tid][0]).inc()
         elif kind == "decision":
             t0 = self._started.pop(tid, None)
             if t0 is not None:
@@ -117,8 +125,8 @@ class LiveMetrics:
             opened = self._open.pop(tid, None)
             if opened is not None:
                 model, t_ms = opened
-                (self.completed if kind == "complete" else self.failed).labels(model).inc()
-                self.latency.labels(model).observe(max(0.0, float(event["t"]) - t_ms) / 1000.0)
+                self._of(self.completed if kind == "complete" else self.failed, model).inc()
+                self._of(self.latency, model).observe(max(0.0, float(event["t"]) - t_ms) / 1000.0)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
