@@ -30,8 +30,9 @@ Figures are medians over the rounds; ratios are taken per round, then the median
    as ``--burst-concurrency`` connections send them.  Every submit must be answered 200 or 429,
    and every accepted task must end ``completed``: none lost.
 
-Every target is printed with met or missed.  The client uses the same lean HTTP transport as the
-scheduler, so that the load generator takes little of the CPU it measures; it shares the machine
+Every target is printed with met or missed.  The client uses the same lean JSON client as the
+scheduler (:func:`scheduler.protocol.json_client`), so that the load generator takes little of the
+CPU it measures; it shares the machine
 with everything it measures (and, on a shared machine, with whatever else runs).
 
 Run: .venv/bin/python benchmarks/bench_live.py [--rounds 3] [--tasks 3000] [--rate 200] [--burst 10000]
@@ -51,7 +52,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from scheduler.live import ServerProcess, free_port, pooled_transport, start_instance, start_scheduler
+from scheduler.live import ServerProcess, free_port, start_instance, start_scheduler
+from scheduler.protocol import HttpFailure, json_client
 
 TARGET_STORE_RATIO = 0.9  # store on / store off throughput (issue 9)
 TARGET_NULL_RATIO = 0.8  # scheduler / null router throughput (issue 12)
@@ -93,7 +95,8 @@ async def closed_loop(
     accepted: list[str] = []
     next_i = 0
     deadline = time.perf_counter() + max_seconds
-    async with httpx.AsyncClient(base_url=url, transport=pooled_transport(concurrency), timeout=60.0) as c:
+    client = json_client(60.0, concurrency)  # the scheduler's own lean client: the load costs little CPU
+    try:
 
         async def worker() -> None:
             nonlocal next_i
@@ -101,8 +104,8 @@ async def closed_loop(
                 i = next_i
                 next_i += 1
                 try:
-                    r = await c.post(path, json=body(i))
-                except httpx.HTTPError:
+                    r = await client.request("POST", url + path, body(i))
+                except HttpFailure:
                     statuses[-1] = statuses.get(-1, 0) + 1
                     continue
                 statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
@@ -114,16 +117,19 @@ async def closed_loop(
                         accepted.append(answer["task_id"])
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
+    finally:
+        await client.aclose()
     return statuses, accepted
 
 
 async def open_loop(url: str, n: int, rate: float, max_seconds: float) -> list[str]:
     """``n`` submits at ``rate`` per second, each on its own schedule; returns the ids accepted."""
     accepted: list[str] = []
-    async with httpx.AsyncClient(base_url=url, transport=pooled_transport(256), timeout=30.0) as c:
+    client = json_client(30.0, 256)
+    try:
 
         async def one(i: int) -> None:
-            r = await c.post("/queue/submit", json=submit_body(i))
+            r = await client.request("POST", url + "/queue/submit", submit_body(i))
             if r.status_code == 200:
                 accepted.append(r.json()["task_id"])
 
@@ -137,6 +143,8 @@ async def open_loop(url: str, n: int, rate: float, max_seconds: float) -> list[s
                 await asyncio.sleep(due - time.perf_counter())
             pending.append(asyncio.create_task(one(i)))
         await asyncio.gather(*pending)
+    finally:
+        await client.aclose()
     return accepted
 
 
@@ -337,7 +345,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     ap.add_argument("--tasks", type=int, default=3000, help="throughput phase (default 3000)")
-    ap.add_argument("--concurrency", type=int, default=32, help="throughput phase (default 32)")
+    ap.add_argument("--concurrency", type=int, default=64, help="throughput phase (default 64)")
     ap.add_argument("--latency-tasks", type=int, default=600, help="latency phase (default 600)")
     ap.add_argument("--rate", type=float, default=200.0, help="latency phase, tasks/s (default 200)")
     ap.add_argument("--warmup", type=int, default=500)

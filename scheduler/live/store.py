@@ -247,7 +247,7 @@ class SqliteStore:
         *,
         max_history: int = 100_000,
         max_bytes: int = 256 << 20,
-        interval_s: float = 0.005,
+        interval_s: float = 0.002,
         idle_commit_s: float = 0.02,
     ):
         self.path = path

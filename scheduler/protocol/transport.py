@@ -1,9 +1,8 @@
-"""The pooled HTTP transport both sides of the task-instance protocol use.
+"""A pooled httpx transport: httpx's API over aiohttp's connection pool.
 
-httpx's API over aiohttp's connection pool, which keeps connections to each
-peer alive.  The scheduler calls instances through it
-(:class:`scheduler.live.TaskInstanceClient`) and instances post their
-completion callbacks through it.
+It keeps connections to each peer alive; clients that want httpx's API use it (the live load
+driver of ``sim drive``).  The per-task calls between the scheduler and its instances go through
+the leaner :mod:`scheduler.protocol.jsonhttp` instead.
 """
 
 from __future__ import annotations
