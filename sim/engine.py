@@ -239,6 +239,28 @@ def build_predictor(scenario: Scenario) -> Predictor:
     return Predictor(p["mode"], oracle=scenario.distributions, lookup_table=scenario.lookup_table, **opts)
 
 
+def build_scheduler(
+    scenario: Scenario,
+    strategy: StrategySpec,
+    scheduler_seed: np.random.SeedSequence | int,
+    env: simpy.Environment,
+    recorder: Callable[[dict], None] | None = None,
+) -> Scheduler:
+    """A fresh core for one run: ``strategy``, the scenario's predictor and instances, SimPy's clock."""
+    sched = Scheduler(
+        strategy.name,
+        strategy_params=dict(strategy.params),
+        predictor=build_predictor(scenario),
+        clock=FunctionClock(lambda: env.now),
+        rng=np.random.default_rng(scheduler_seed),
+        tracker=TaskTracker(max_history=TRACKER_HISTORY),
+        recorder=recorder,
+    )
+    for inst in scenario.instances:
+        sched.add_instance(inst.model, instance_id=inst.instance_id, replicas=inst.replicas, speed=inst.speed)
+    return sched
+
+
 def simulate(
     scenario: Scenario,
     workload: Workload,
@@ -255,18 +277,8 @@ def simulate(
     last call, every ``progress_every`` arrivals and at the end.
     """
     env = simpy.Environment()
-    sched = Scheduler(
-        strategy.name,
-        strategy_params=dict(strategy.params),
-        predictor=build_predictor(scenario),
-        clock=FunctionClock(lambda: env.now),
-        rng=np.random.default_rng(scheduler_seed),
-        tracker=TaskTracker(max_history=TRACKER_HISTORY),
-        recorder=recorder,
-    )
+    sched = build_scheduler(scenario, strategy, scheduler_seed, env, recorder)
     specs = scenario.instances
-    for inst in specs:
-        sched.add_instance(inst.model, instance_id=inst.instance_id, replicas=inst.replicas, speed=inst.speed)
 
     n = len(workload)
 

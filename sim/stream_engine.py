@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from scheduler import SCHEDULED, FunctionClock, Scheduler, SpecError, TaskTracker
+from scheduler import SCHEDULED, SpecError
 
-from .engine import TRACKER_HISTORY, Run, Workload, _child, build_predictor, draw_workload
+from .engine import Run, Workload, _child, build_scheduler, draw_workload
 from .scenario import Scenario, StrategySpec
 
 __all__ = ["workload_chunks", "simulate_chunks", "CHUNK"]
@@ -153,17 +153,8 @@ def simulate_chunks(
         raise ValueError(f"chunk: expected a power of two, got {chunk!r}")
     shift, mask = chunk.bit_length() - 1, chunk - 1
     env = simpy.Environment()
-    sched = Scheduler(
-        strategy.name,
-        strategy_params=dict(strategy.params),
-        predictor=build_predictor(scenario),
-        clock=FunctionClock(lambda: env.now),
-        rng=np.random.default_rng(scheduler_seed),
-        tracker=TaskTracker(max_history=TRACKER_HISTORY),
-    )
+    sched = build_scheduler(scenario, strategy, scheduler_seed, env)
     specs = scenario.instances
-    for inst in specs:
-        sched.add_instance(inst.model, instance_id=inst.instance_id, replicas=inst.replicas, speed=inst.speed)
     instance_ids = tuple(inst.instance_id for inst in specs)
     clairvoyant = scenario.predictor["mode"] == "clairvoyant"
     index = {inst.instance_id: k for k, inst in enumerate(specs)}
