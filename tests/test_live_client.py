@@ -275,3 +275,24 @@ def test_pool_limit():
                 assert [r.text for r in rs] == ["ok"] * 3 and connections() == 1  # one at a time
 
     run(go())
+
+
+def test_the_default_client_says_refused_and_timed_out_in_words():
+    """Probe finding: a refused connection was reported as a timeout.  The default client (aiohttp
+    directly, scheduler.protocol.jsonhttp) names each."""
+
+    async def go():
+        client = TaskInstanceClient(timeout_s=0.5)
+        try:
+            with pytest.raises(InstanceError) as refused:
+                await client.status(f"http://127.0.0.1:{free_port()}")
+            server, url, _ = await raw_server(silent)
+            async with server:
+                with pytest.raises(InstanceError) as slow:
+                    await client.status(url)
+        finally:
+            await client.aclose()
+        assert "connection refused" in str(refused.value) and not refused.value.timed_out
+        assert "no answer within the timeout of 0.5 s" in str(slow.value) and slow.value.timed_out
+
+    run(go())
