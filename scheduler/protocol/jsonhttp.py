@@ -60,6 +60,13 @@ def encode(body: Any) -> bytes:
         return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
 
 
+def _json_body(body: Any, headers: dict[str, str] | None) -> tuple[bytes | None, dict[str, str] | None]:
+    """The request's bytes and headers: JSON content type added when there is a body."""
+    if body is None:
+        return None, headers
+    return encode(body), JSON_HEADERS if headers is None else {**JSON_HEADERS, **headers}
+
+
 class JsonHttp(Protocol):
     async def request(
         self,
@@ -125,9 +132,7 @@ class LeanClient:
     ) -> Reply:
         session = self._session or self._open()
         limit = self.timeout_s if timeout_s is None else timeout_s
-        data = None if body is None else encode(body)
-        if data is not None:
-            headers = JSON_HEADERS if headers is None else {**JSON_HEADERS, **headers}
+        data, headers = _json_body(body, headers)
         for attempt in (1, 2):
             try:
                 async with session.request(
@@ -175,9 +180,7 @@ class HttpxClient:
         timeout_s: float | None = None,
     ) -> Reply:
         timeout = httpx.USE_CLIENT_DEFAULT if timeout_s is None else httpx.Timeout(timeout_s)
-        content = None if body is None else encode(body)
-        if content is not None:
-            headers = JSON_HEADERS if headers is None else {**JSON_HEADERS, **headers}
+        content, headers = _json_body(body, headers)
         try:
             resp = await self._http.request(method, url, content=content, headers=headers, timeout=timeout)
         except httpx.TransportError as e:
