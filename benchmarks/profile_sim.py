@@ -61,24 +61,22 @@ def main() -> None:
 class _StubCore:
     """In the engine's place of the Scheduler: a fixed round-robin decision, nothing kept."""
 
+    recorder = None
+
     def __init__(self, *args: object, **kwargs: object) -> None:
         self.ids: list[str] = []
         self.turn = itertools.count()
-        self.tracker = self
 
-    def counts(self) -> dict[str, int]:
-        return {"scheduled": 0}
+    def in_flight(self) -> int:
+        return 0
 
     def add_instance(self, model: str, *, instance_id: str, **kwargs: object) -> None:
         self.ids.append(instance_id)
 
-    def submit(self, model: str, task_input: object, metadata: object, *, task_id: str, size_ms: object):
-        from scheduler import Decision
+    def place(self, model: str, task_id: str, size_ms: object, metadata: object) -> tuple[str, float, float]:
+        return self.ids[next(self.turn) % len(self.ids)], 10.0, 10.0
 
-        i = self.ids[next(self.turn) % len(self.ids)]
-        return Decision(task_id, model, i, "stub", 0.0, 10.0, 10.0, len(self.ids), None)
-
-    def complete(self, task_id: str, execution_ms: float) -> None:
+    def finish(self, task_id: str, execution_ms: float, metadata: object) -> None:
         pass
 
 

@@ -35,7 +35,7 @@ import numpy as np
 import simpy
 from simpy.events import NORMAL
 
-from scheduler import SCHEDULED, FunctionClock, Predictor, Scheduler, TaskTracker
+from scheduler import FunctionClock, Predictor, Scheduler, TaskTracker
 
 from .frames import Run, RunRecord, build_results
 from .progress import ProgressBar
@@ -261,6 +261,30 @@ def build_scheduler(
     return sched
 
 
+def core_calls(
+    sched: Scheduler,
+) -> tuple[
+    Callable[[str, str, float | None, dict | None], tuple[str, float, float]],
+    Callable[[str, float, dict | None], None],
+]:
+    """How the shell hands a task to the core and tells it the task ended:
+    ``place(model, task_id, size_ms, metadata) -> (instance_id, predicted_ms, predicted_error_ms)``
+    and ``finish(task_id, execution_ms, metadata)``.  The core's lean path (no per-task records:
+    the shell keeps its own) unless a recorder listens; then ``submit`` and ``complete``, whose
+    events it records.  Both make the same decisions."""
+    if sched.recorder is None:
+        return sched.place, sched.finish
+
+    def place(model: str, task_id: str, size_ms: float | None, meta: dict | None) -> tuple[str, float, float]:
+        d = sched.submit(model, None, meta, task_id=task_id, size_ms=size_ms)
+        return d.instance_id, d.predicted_ms, d.predicted_error_ms
+
+    def finish(task_id: str, execution_ms: float, meta: dict | None) -> None:
+        sched.complete(task_id, execution_ms)
+
+    return place, finish
+
+
 def simulate(
     scenario: Scenario,
     workload: Workload,
@@ -287,7 +311,7 @@ def simulate(
     def doubles():
         return array.array("d", bytes(8 * n))
 
-    arrival_out, start, finish, service = doubles(), doubles(), doubles(), doubles()
+    arrival_out, start, finish_at, service = doubles(), doubles(), doubles(), doubles()
     where = array.array("i", bytes(4 * n))
     predicted, predicted_err = doubles(), doubles()
     # inputs read per task: compact typed arrays whose items come out as Python floats
@@ -307,7 +331,8 @@ def simulate(
     speed = [inst.speed for inst in specs]
     free = [inst.replicas for inst in specs]
     fifo: list[deque] = [deque() for _ in specs]
-    submit, complete, schedule = sched.submit, sched.complete, env.schedule
+    place, finish = core_calls(sched)
+    schedule = env.schedule
     tick = [progress_every if progress is not None else n + 1]
 
     def begin(i: int, k: int, now: float) -> None:
@@ -323,12 +348,12 @@ def simulate(
             gap = arrival_in[i + 1] - now
             schedule(_Tick(i + 1, arrive), NORMAL, gap if gap > 0.0 else 0.0)
         meta = {k: col[i] for k, col in meta_cols} if meta_cols else None
-        d = submit(names[i], None, meta, task_id=str(i), size_ms=sizes[i] if clairvoyant else None)
-        k = index[d.instance_id]
+        instance_id, predicted[i], predicted_err[i] = place(
+            names[i], str(i), sizes[i] if clairvoyant else None, meta
+        )
+        k = index[instance_id]
         arrival_out[i] = now
         where[i] = k
-        predicted[i] = d.predicted_ms
-        predicted_err[i] = d.predicted_error_ms
         if dispatch_in is not None:
             schedule(_Tick(i, deliver), NORMAL, dispatch_in[i])
         elif free[k]:
@@ -354,8 +379,8 @@ def simulate(
         now = env.now
         k = where[i]
         if notify_in is None:
-            finish[i] = now
-            complete(str(i), service[i])
+            finish_at[i] = now
+            finish(str(i), service[i], {k: col[i] for k, col in meta_cols} if meta_cols else None)
         else:
             schedule(_Tick(i, notified), NORMAL, notify_in[i])
         q = fifo[k]
@@ -367,16 +392,16 @@ def simulate(
     def notified(event) -> None:  # the core hears of the end after the notify delay
         i = event.value
         now = env.now
-        finish[i] = now
+        finish_at[i] = now
         start[i] = now - service[i]  # as live tables have it: the hops count as wait, busy is service
-        complete(str(i), service[i])
+        finish(str(i), service[i], {k: col[i] for k, col in meta_cols} if meta_cols else None)
 
     if n:
         schedule(_Tick(0, arrive), NORMAL, arrival_in[0])
     env.run()
     if progress is not None:
         progress(n - (tick[0] - progress_every))
-    unfinished = sched.tracker.counts()[SCHEDULED]
+    unfinished = sched.in_flight()
     if unfinished:  # pragma: no cover - would be a shell bug: the run drains every queue
         raise RuntimeError(f"{unfinished} tasks did not finish")
 
@@ -386,7 +411,7 @@ def simulate(
     return Run(
         out(arrival_out),
         out(start),
-        out(finish),
+        out(finish_at),
         out(service),
         out(where, np.int32),
         out(predicted),

@@ -238,3 +238,53 @@ def test_a_strategy_error_during_retry_fails_the_task_instead_of_leaving_it_queu
         s.retry(d.task_id)
     rec = s.task(d.task_id)
     assert rec.status == FAILED and "ZeroDivisionError" in rec.error
+
+
+@pytest.mark.parametrize("strategy", ["shortest_queue", "min_quantile", "probabilistic", "power_of_two"])
+@pytest.mark.parametrize("mode", ["online", "regression"])
+def test_lean_place_and_finish_decide_as_submit_and_complete(strategy, mode):
+    """The simulator's lean path: same choices, predictions and queue estimates, no records."""
+    import numpy as np
+
+    def drive(lean):
+        pred = Predictor(mode, prior_mean_ms=20, prior_std_ms=10, features=["input_tokens"])
+        s, clock = make(strategy, predictor=pred)
+        for k in range(4):
+            s.add_instance("m", replicas=1 + k % 2, speed=1.0 + k / 4)
+        rng = np.random.default_rng(7)
+        out, running = [], []
+        for n in range(400):
+            clock.advance(float(rng.exponential(4.0)))
+            meta = {"input_tokens": int(rng.integers(1, 100))}
+            if lean:
+                out.append(s.place("m", str(n), None, meta))
+            else:
+                d = s.submit("m", None, meta, task_id=str(n))
+                out.append((d.instance_id, d.predicted_ms, d.predicted_error_ms))
+            running.append((str(n), meta))
+            if len(running) > 6:
+                tid, m = running.pop(int(rng.integers(len(running))))
+                size = float(rng.gamma(2.0, 10.0))
+                s.finish(tid, size, m) if lean else s.complete(tid, size)
+        return out, s.queue_info(), s
+
+    lean, full = drive(True), drive(False)
+    assert lean[0] == full[0] and lean[1] == full[1]
+    assert len(lean[2].tracker) == 0 and lean[2].in_flight() == full[2].in_flight() == 6
+
+
+def test_lean_path_refuses_what_it_cannot_keep():
+    s, _ = make()
+    s.add_instance("m", instance_id="a")
+    assert s.place("m", "t1")[0] == "a"
+    with pytest.raises(Exception, match="t1"):
+        s.place("m", "t1")  # in flight already
+    s.finish("t1", 3.0)
+    with pytest.raises(UnknownTaskError):
+        s.finish("t1", 3.0)
+    with pytest.raises(NoInstanceError):
+        s.place("ghost", "t2")
+    assert s.task("t2").status == FAILED  # a refused task is recorded, as submit records it
+    r, _ = make(recorder=[].append)
+    with pytest.raises(RuntimeError, match="recorder"):
+        r.place("m", "t3")

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .clock import Clock, ManualClock
 from .decision import Decision, QueueInfo, checked_choice, excluding, queue_info
@@ -230,6 +231,45 @@ class Scheduler:
             self._emit(ev)
         return self._dispatch(tid, model, now, size_ms, (), metadata, True)
 
+    def place(
+        self, model: str, task_id: str, size_ms: float | None = None, metadata: dict[str, Any] | None = None
+    ) -> tuple[str, float, float]:
+        """:meth:`submit`'s lean form, for a shell that keeps its own per-task results (the
+        simulator): the same decision, the same queue estimate and the same random draws, and
+        nothing else.  No record is kept (the tracker does not know the task), nothing is
+        emitted (a scheduler with a recorder refuses it: use :meth:`submit`), no
+        :class:`Decision` is built.  Returns the instance id and the predicted execution mean
+        and standard deviation (ms) there.  The task ends with :meth:`finish`.  Raises
+        :class:`NoInstanceError` as :meth:`submit` does (the refused task is recorded)."""
+        if self.recorder is not None:
+            raise RuntimeError("place() emits no events: a scheduler with a recorder takes submit()")
+        if task_id in self._task_inst:
+            raise DuplicateTaskError(task_id)
+        now = self.clock.now_ms()
+        pool = self._pools.get(model)
+        if pool is None or not pool.has_available:
+            self._unavailable(pool, task_id, model, now, True)
+        _, _, inst, mean, std = self._assign(pool, pool.candidates(), task_id, now, size_ms, metadata)
+        return inst.instance_id, mean, std
+
+    def finish(
+        self, task_id: str, execution_ms: float | None, metadata: dict[str, Any] | None = None
+    ) -> None:
+        """:meth:`complete`'s lean form, for a task given by :meth:`place`: it leaves its queue
+        estimate and the predictor learns ``execution_ms`` (with the task's ``metadata``, which
+        :meth:`place` did not keep)."""
+        now = self.clock.now_ms()
+        inst = self._task_inst.pop(task_id, None)
+        if inst is None:
+            raise UnknownTaskError(task_id)
+        inst.pool.release(inst, task_id, now)
+        if execution_ms is not None:
+            self.predictor.learn(inst.pool, inst, execution_ms, metadata)
+
+    def in_flight(self) -> int:
+        """Tasks assigned to an instance and not yet ended (by either path)."""
+        return len(self._task_inst)
+
     def retry(self, task_id: str, exclude: Iterable[str] = (), size_ms: float | None = None) -> Decision:
         """Take a scheduled task back from its instance and dispatch it again,
         avoiding the instances in ``exclude``.  Raises :class:`NoInstanceError`
@@ -290,12 +330,7 @@ class Scheduler:
         added, scheduled, in one step); otherwise it is queued there (a retry, a restored task)."""
         pool = self._pools.get(model)
         if pool is None or not pool.has_available:
-            reason = (
-                "no instance serves this model"
-                if pool is None or not any(i.active for i in pool.instances)
-                else "no healthy instance serves this model"
-            )
-            self._no_instance(tid, model, now, reason, new)
+            self._unavailable(pool, tid, model, now, new)
         idx = pool.candidates()
         if exclude:
             idx = excluding(self._instances, pool, idx, exclude)
@@ -303,19 +338,11 @@ class Scheduler:
                 self._no_instance(
                     tid, model, now, "every instance that serves this model refused the task", new
                 )
-        view = Candidates(pool, idx, self.predictor, now, size_ms, metadata)
-        i = self.strategy.choose(view, self.rng)
-        if i.__class__ is not int or not 0 <= i < view.n:
-            i = checked_choice(self.strategy_name, i, view.n)
-        inst = pool.instances[i if idx is None else int(idx[i])]
-        mean, std = view.predicted(i)
-        wait = view.seen_wait(i)
+        view, i, inst, mean, std = self._assign(pool, idx, tid, now, size_ms, metadata)
         if new:
             self.tracker.add_scheduled(tid, model, now, metadata, inst.instance_id, mean, std)
         else:
             self.tracker.schedule(tid, inst.instance_id, now, mean, std)
-        pool.assign(inst, tid, mean, std * std, now)
-        self._task_inst[tid] = inst
         if self.recorder is not None:
             self._emit(
                 {
@@ -327,7 +354,39 @@ class Scheduler:
                     "predicted_error_ms": std,
                 }
             )
-        return Decision(tid, model, inst.instance_id, self.strategy_name, now, mean, std, view.n, wait)
+        return Decision(
+            tid, model, inst.instance_id, self.strategy_name, now, mean, std, view.n, view.seen_wait(i)
+        )
+
+    def _assign(
+        self,
+        pool: Pool,
+        idx: NDArray[np.intp] | None,
+        tid: str,
+        now: float,
+        size_ms: float | None,
+        metadata: dict[str, Any] | None,
+    ) -> tuple[Candidates, int, InstanceState, float, float]:
+        """The strategy's choice among the candidates ``idx`` of ``pool``, assigned the task in
+        the queue estimate: the view, the chosen candidate and its instance, the predicted
+        mean and spread there."""
+        view = Candidates(pool, idx, self.predictor, now, size_ms, metadata)
+        i = self.strategy.choose(view, self.rng)
+        if i.__class__ is not int or not 0 <= i < view.n:
+            i = checked_choice(self.strategy_name, i, view.n)
+        inst = pool.instances[i if idx is None else int(idx[i])]
+        mean, std = view.predicted(i)
+        pool.assign(inst, tid, mean, std * std, now)
+        self._task_inst[tid] = inst
+        return view, i, inst, mean, std
+
+    def _unavailable(self, pool: Pool | None, tid: str, model: str, now: float, new: bool) -> NoReturn:
+        reason = (
+            "no instance serves this model"
+            if pool is None or not any(i.active for i in pool.instances)
+            else "no healthy instance serves this model"
+        )
+        self._no_instance(tid, model, now, reason, new)
 
     def _no_instance(self, tid: str, model: str, now: float, reason: str, new: bool = False) -> NoReturn:
         if new:  # a refused task keeps no metadata: a burst of refusals holds no memory
