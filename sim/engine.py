@@ -214,7 +214,7 @@ def _mmpp(rates_per_s, mean_dwell_ms, rng, limit_n, limit_ms) -> np.ndarray:
     return times[:limit_n] if limit_n is not None else times
 
 
-class _Tick(simpy.Event):
+class Tick(simpy.Event):
     """What ``env.timeout(delay, i).callbacks.append(callback)`` schedules, built in one
     step: an event already triggered with the task index ``i`` and its one callback,
     handed to ``env.schedule`` (same priority as a timeout, so the same order of events).
@@ -339,14 +339,14 @@ def simulate(
         start[i] = now
         s = sizes[i] / speed[k]
         service[i] = s
-        schedule(_Tick(i, end), NORMAL, s)
+        schedule(Tick(i, end), NORMAL, s)
 
     def arrive(event) -> None:
         i = event.value
         now = env.now
         if i + 1 < n:
             gap = arrival_in[i + 1] - now
-            schedule(_Tick(i + 1, arrive), NORMAL, gap if gap > 0.0 else 0.0)
+            schedule(Tick(i + 1, arrive), NORMAL, gap if gap > 0.0 else 0.0)
         meta = {k: col[i] for k, col in meta_cols} if meta_cols else None
         instance_id, predicted[i], predicted_err[i] = place(
             names[i], str(i), sizes[i] if clairvoyant else None, meta
@@ -355,7 +355,7 @@ def simulate(
         arrival_out[i] = now
         where[i] = k
         if dispatch_in is not None:
-            schedule(_Tick(i, deliver), NORMAL, dispatch_in[i])
+            schedule(Tick(i, deliver), NORMAL, dispatch_in[i])
         elif free[k]:
             free[k] -= 1
             begin(i, k, now)
@@ -382,7 +382,7 @@ def simulate(
             finish_at[i] = now
             finish(str(i), service[i], {k: col[i] for k, col in meta_cols} if meta_cols else None)
         else:
-            schedule(_Tick(i, notified), NORMAL, notify_in[i])
+            schedule(Tick(i, notified), NORMAL, notify_in[i])
         q = fifo[k]
         if q:
             begin(q.popleft(), k, now)
@@ -397,7 +397,7 @@ def simulate(
         finish(str(i), service[i], {k: col[i] for k, col in meta_cols} if meta_cols else None)
 
     if n:
-        schedule(_Tick(0, arrive), NORMAL, arrival_in[0])
+        schedule(Tick(0, arrive), NORMAL, arrival_in[0])
     env.run()
     if progress is not None:
         progress(n - (tick[0] - progress_every))

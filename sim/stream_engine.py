@@ -26,9 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from scheduler import SCHEDULED, SpecError
+from simpy.events import NORMAL
 
-from .engine import Run, Workload, _child, build_scheduler, draw_workload
+from scheduler import SpecError
+
+from .engine import Run, Workload, _child, Tick, build_scheduler, core_calls, draw_workload
 from .scenario import Scenario, StrategySpec
 
 __all__ = ["workload_chunks", "simulate_chunks", "CHUNK"]
@@ -161,7 +163,8 @@ def simulate_chunks(
     speed = [inst.speed for inst in specs]
     free = [inst.replicas for inst in specs]
     fifo: list[deque] = [deque() for _ in specs]
-    submit, complete, timeout = sched.submit, sched.complete, env.timeout
+    place, finish = core_calls(sched)
+    schedule = env.schedule
     live: dict[int, _Chunk] = {}
     state = {"loaded": 0, "emitted": 0, "total": 0, "short": False}
 
@@ -182,7 +185,7 @@ def simulate_chunks(
         c.out["start_ms"][o] = now
         s = c.sizes[o] / speed[k]
         c.out["service_ms"][o] = s
-        timeout(s, i).callbacks.append(end)
+        schedule(Tick(i, end), NORMAL, s)
 
     def arrive(event) -> None:
         i = event.value
@@ -191,19 +194,19 @@ def simulate_chunks(
         o = i & mask
         if o + 1 < c.n:
             gap = c.arrival_in[o + 1] - now
-            timeout(gap if gap > 0.0 else 0.0, i + 1).callbacks.append(arrive)
+            schedule(Tick(i + 1, arrive), NORMAL, gap if gap > 0.0 else 0.0)
         elif c.n == chunk:
             nxt = load()
             if nxt is not None:
                 gap = nxt.arrival_in[0] - now
-                timeout(gap if gap > 0.0 else 0.0, i + 1).callbacks.append(arrive)
-        d = submit(c.names[o], task_id=str(i), size_ms=c.sizes[o] if clairvoyant else None)
-        k = index[d.instance_id]
+                schedule(Tick(i + 1, arrive), NORMAL, gap if gap > 0.0 else 0.0)
         out = c.out
+        instance_id, out["predicted_ms"][o], out["predicted_error_ms"][o] = place(
+            c.names[o], str(i), c.sizes[o] if clairvoyant else None, None
+        )
+        k = index[instance_id]
         out["arrival_ms"][o] = now
         out["instance"][o] = k
-        out["predicted_ms"][o] = d.predicted_ms
-        out["predicted_error_ms"][o] = d.predicted_error_ms
         if free[k]:
             free[k] -= 1
             begin(i, c, o, k, now)
@@ -217,7 +220,7 @@ def simulate_chunks(
         o = i & mask
         c.out["finish_ms"][o] = now
         k = c.out["instance"][o]
-        complete(str(i), c.out["service_ms"][o])
+        finish(str(i), c.out["service_ms"][o], None)
         q = fifo[k]
         if q:
             j = q.popleft()
@@ -233,8 +236,8 @@ def simulate_chunks(
 
     first = load()
     if first is not None:
-        timeout(first.arrival_in[0], 0).callbacks.append(arrive)
+        schedule(Tick(0, arrive), NORMAL, first.arrival_in[0])
     env.run()
-    if live or sched.tracker.counts()[SCHEDULED]:  # pragma: no cover - would be a shell bug
+    if live or sched.in_flight():  # pragma: no cover - would be a shell bug
         raise RuntimeError(f"{len(live)} chunks did not finish")
     return state["total"]
