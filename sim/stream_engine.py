@@ -25,12 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import simpy
-
 from simpy.events import NORMAL
 
 from scheduler import SpecError
 
-from .engine import Run, Workload, _child, Tick, build_scheduler, core_calls, draw_workload
+from .engine import Run, Tick, Workload, _child, build_scheduler, core_calls, draw_workload
 from .scenario import Scenario, StrategySpec
 
 __all__ = ["workload_chunks", "simulate_chunks", "CHUNK"]
