@@ -8,7 +8,9 @@ same state file.  Real processes killed with SIGKILL are in test_recovery.py.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import threading
 
 import pytest
 from test_api import T0_MS, FakeInstances, make_service, notify, query, register, serve, submit
@@ -79,6 +81,65 @@ def test_writes_are_batched_into_few_commits(tmp_path):
     s.close()
     assert s.commits <= 3, s.commits  # 500 tasks and 50 waiters: one or two transactions, not 500
     assert len(SqliteStore(str(tmp_path / "state.db")).load().tasks) == 500
+
+
+def _rows_seen_by_another_connection(path: str) -> int:
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT count(*) FROM tasks").fetchone()[0]
+
+
+def test_a_flush_is_done_once_its_rows_are_committed(tmp_path):
+    # group commit on the event loop: another connection sees a task as soon as its flush is done
+    path = str(tmp_path / "state.db")
+    s = SqliteStore(path)
+    seen: list[int] = []
+
+    async def run() -> None:
+        for i in range(50):
+            s.put_task(_task(f"t{i}", task_input=i))
+            await s.flush()
+            seen.append(_rows_seen_by_another_connection(path))
+
+    try:
+        asyncio.run(run())
+        assert seen == list(range(1, 51))
+        assert s.commits == 50
+        assert not any(t.name == "state-writer" for t in threading.enumerate())  # no writer thread
+    finally:
+        s.close()
+
+
+def test_rows_put_without_a_flush_are_committed_within_the_idle_interval(tmp_path):
+    path = str(tmp_path / "state.db")
+    s = SqliteStore(path, idle_commit_s=0.01)
+
+    async def run() -> int:
+        s.put_task(_task("a", "completed", end_ms=2.0))
+        await asyncio.sleep(0.5)  # generous: the commit is due after 10 ms
+        return _rows_seen_by_another_connection(path)
+
+    try:
+        assert asyncio.run(run()) == 1
+    finally:
+        s.close()
+
+
+def test_the_log_is_checkpointed_and_folded_in_on_close(tmp_path):
+    path = str(tmp_path / "state.db")
+    s = SqliteStore(path, checkpoint_s=0.05)
+
+    async def run() -> None:
+        for i in range(300):
+            s.put_task(_task(f"t{i}", task_input={"x": "y" * 100}))
+            await s.flush()
+        await asyncio.sleep(0.5)  # the checkpointer wakes every 50 ms
+
+    asyncio.run(run())
+    assert s.checkpoints >= 1  # by the checkpointer thread (the loop's connection never checkpoints)
+    s.close()
+    wal = path + "-wal"  # folded in on close (the last connection to close removes the file)
+    assert not os.path.exists(wal) or os.path.getsize(wal) == 0
+    assert len(SqliteStore(path).load().tasks) == 300
 
 
 def test_retention_deletes_old_ended_tasks_from_the_file(tmp_path):

@@ -33,7 +33,7 @@ from scheduler.live import LocalCluster  # noqa: E402
 PARTS = [
     ("socket writes", ("CoalescingWrites.write", "http_writer.py", "RequestResponseCycle.send")),
     ("event loop, socket reads (uvloop)", ("runners.py", "uvloop", "asyncio/")),
-    ("state store (writer thread, puts, flushes)", ("store.py", "threading.py", "sqlite3")),
+    ("state store (commits, puts, flushes, checkpoints)", ("store/", "threading.py", "sqlite3")),
     ("outgoing HTTP client (aiohttp)", ("aiohttp", "yarl", "multidict", "jsonhttp.py")),
     ("HTTP server protocol (uvicorn, httptools)", ("uvicorn/",)),
     ("FastAPI / Starlette layers", ("fastapi/", "starlette/")),
@@ -44,8 +44,8 @@ PARTS = [
 ]
 
 
-# a thread waiting shows up in samples too: the state writer sleeping between commits, or waiting
-IDLE = ("Condition.wait", "Event.wait", "SqliteStore._run")
+# a thread waiting shows up in samples too: the state checkpointer between checkpoints
+IDLE = ("Condition.wait", "Event.wait")
 
 
 def part_of(frame: str) -> str:
