@@ -251,7 +251,8 @@ def build_scheduler(
         strategy.name,
         strategy_params=dict(strategy.params),
         predictor=build_predictor(scenario),
-        clock=FunctionClock(lambda: env.now),
+        # env.now's getter bound to env: one call per reading, where a lambda makes two
+        clock=FunctionClock(type(env).now.fget.__get__(env)),  # type: ignore[attr-defined]  # a property
         rng=np.random.default_rng(scheduler_seed),
         tracker=TaskTracker(max_history=TRACKER_HISTORY),
         recorder=recorder,

@@ -99,3 +99,7 @@ def test_welford_matches_numpy():
     assert w.n == 500
     assert w.mean == pytest.approx(xs.mean(), rel=1e-12)
     assert w.std == pytest.approx(xs.std(ddof=1), rel=1e-9)
+    batched = Welford()
+    batched.add(float(xs[0]))
+    batched.extend(xs[1:].tolist())  # the same operations in one call: bit-identical
+    assert (batched.n, batched.mean, batched.m2) == (w.n, w.mean, w.m2)

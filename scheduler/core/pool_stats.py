@@ -81,10 +81,8 @@ class PoolStats:
         self._refresh_views()
         # per-position accumulators, read only by learn()
         self.welford: list[Welford | DecayingStats] = [self._acc() for _ in range(cap)]
-        # (pool size, distribution) the cached oracle arrays were built for
-        self.oracle_key: tuple[int, Distribution] | None = None
-        self.oracle_mean: FloatArray | None = None
-        self.oracle_std: FloatArray | None = None
+        # the oracle's predictions (mean, std: read-only) and the (pool size, distribution) they are for
+        self.oracle: tuple[int, Distribution, FloatArray, FloatArray] | None = None
         # ``cold``: positions with fewer than min_samples observations, whose
         # online prediction is the model-level fallback (applied when read)
         self.n_cold = 0

@@ -198,6 +198,13 @@ class Predictor:
         """Expected execution time and its standard deviation at each selected position
         (read-only arrays)."""
         mode = self.mode
+        if mode == "oracle":
+            cached = self._stats[pool.model].oracle
+            if cached is not None and cached[0] == pool.n and cached[1] is self.oracle.get(pool.model):
+                if idx is None:
+                    return cached[2], cached[3]
+                return frozen(cached[2][idx]), frozen(cached[3][idx])
+            return self._oracle_arrays(pool, idx)
         if mode == "online":
             stats = self._stats[pool.model]
             if stats.stale:
@@ -212,8 +219,6 @@ class Predictor:
             if size_ms is None:
                 raise SpecError("size_ms", None, "the task's true size for the clairvoyant predictor")
             return frozen(size_ms * inv_speed), frozen(np.zeros_like(inv_speed))
-        if mode == "oracle":
-            return self._oracle_arrays(pool, idx)
         stats = self._stats[pool.model]
         if mode == "lookup_table":
             tm = stats.table_mean_ro[:n] if idx is None else frozen(stats.table_mean[idx])
@@ -259,18 +264,15 @@ class Predictor:
         return dist
 
     def _oracle_arrays(self, pool: Pool, idx: NDArray[np.intp] | None) -> tuple[FloatArray, FloatArray]:
-        """True mean and standard deviation over each instance's speed, cached per pool size."""
+        """True mean and standard deviation over each instance's speed, built and kept for the
+        pool's size (``predict`` reads the kept arrays while they are current)."""
         dist = self._oracle_dist(pool.model)
-        stats = self._stats[pool.model]
-        key = stats.oracle_key
-        if key is None or key[0] != pool.n or key[1] is not dist or stats.oracle_mean is None:
-            inv = pool.inv_speed[: pool.n]
-            stats.oracle_mean, stats.oracle_std = frozen(dist.mean_ms * inv), frozen(dist.std_ms * inv)
-            stats.oracle_key = (pool.n, dist)
-        assert stats.oracle_std is not None
+        inv = pool.inv_speed[: pool.n]
+        mean, std = frozen(dist.mean_ms * inv), frozen(dist.std_ms * inv)
+        self._stats[pool.model].oracle = (pool.n, dist, mean, std)
         if idx is None:
-            return stats.oracle_mean, stats.oracle_std
-        return frozen(stats.oracle_mean[idx]), frozen(stats.oracle_std[idx])
+            return mean, std
+        return frozen(mean[idx]), frozen(std[idx])
 
     def predict_one(
         self, pool: Pool, pos: int, size_ms: float | None = None, metadata: Mapping[str, Any] | None = None

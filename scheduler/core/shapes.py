@@ -27,6 +27,7 @@ class ShapeBook:
 
     def __init__(self) -> None:
         self._logs: dict[str, Welford] = {}  # log of speed-normalised execution times
+        self._unlogged: dict[str, list[float]] = {}  # sizes observed since the last fold into _logs
         self.fitted: dict[str, Distribution] = {}
         self._tables: dict[Hashable, ResidualTable] = {}
         self._kept: list[Distribution] = []  # distributions whose tables are keyed by id
@@ -34,16 +35,22 @@ class ShapeBook:
     def observe(self, model: str, size: float, stats: Welford) -> bool:
         """Learn one speed-normalised execution time; ``stats`` are the model's (already
         updated).  True when the fitted shape changed."""
-        if size > 0:
-            w = self._logs.get(model)
-            if w is None:
-                w = self._logs[model] = Welford()
-            w.add(math.log(size))
+        if size > 0:  # kept, and folded into the log statistics only when a fit reads them
+            unlogged = self._unlogged.get(model)
+            if unlogged is None:
+                unlogged = self._unlogged[model] = []
+            unlogged.append(size)
         n = stats.n
         if n < SHAPE_MIN_SAMPLES or (n != SHAPE_MIN_SAMPLES and n % SHAPE_REFIT_EVERY):
             return False
+        unlogged = self._unlogged.pop(model, [])
         logs = self._logs.get(model)
-        if logs is None or logs.n < SHAPE_MIN_SAMPLES // 2:
+        if logs is None:
+            if not unlogged:
+                return False
+            logs = self._logs[model] = Welford()
+        logs.extend(map(math.log, unlogged))  # in order: the sums of adding each one as it came
+        if logs.n < SHAPE_MIN_SAMPLES // 2:
             return False
         shape = fit_shape(stats.mean, logs.mean, logs.var)
         if shape == self.fitted.get(model):

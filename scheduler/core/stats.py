@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 
 class Welford:
@@ -21,6 +22,16 @@ class Welford:
         d = x - self.mean
         self.mean += d / self.n
         self.m2 += d * (x - self.mean)
+
+    def extend(self, xs: Iterable[float]) -> None:
+        """:meth:`add` each value in turn (the same operations, so the same result), in one call."""
+        n, mean, m2 = self.n, self.mean, self.m2
+        for x in xs:
+            n += 1
+            d = x - mean
+            mean += d / n
+            m2 += d * (x - mean)
+        self.n, self.mean, self.m2 = n, mean, m2
 
     @property
     def var(self) -> float:
