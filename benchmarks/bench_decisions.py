@@ -48,7 +48,8 @@ def bench(
     best = float("inf")
     for r in range(repeats):
         clock = S.ManualClock()
-        pred = S.Predictor("online", min_samples=3, residual=residual)
+        # residual=True is the default (and an older tree's Predictor, before residual life, lacks it)
+        pred = S.Predictor("online", min_samples=3, **({} if residual else {"residual": False}))
         sched = S.Scheduler(strategy, clock=clock, rng=r, predictor=pred)
         for _ in range(n_instances):
             sched.add_instance("m", replicas=replicas)

@@ -202,6 +202,7 @@ class Pool(ResidualWait):
             inst.pend_var += var
             self.pend_mean[pos] = inst.pend_mean
             self.pend_var_c2[pos] = inst.pend_var / (inst.replicas * inst.replicas)
+            self._rows_at = None  # the kept one-replica estimates include the pending work
             if self._flat is not None:
                 self._flat_running(inst)
         if self.res is None:
@@ -260,6 +261,7 @@ class Pool(ResidualWait):
             inst.pend_mean = inst.pend_var = 0.0
         self.pend_mean[pos] = inst.pend_mean
         self.pend_var_c2[pos] = inst.pend_var / (inst.replicas * inst.replicas)
+        self._rows_at = None  # the kept one-replica estimates include the pending work
 
     def _start(self, pos: int, slot: int, now: float, mean: float, var_scale: float) -> None:
         """A task of predicted ``mean`` starts on a replica at ``now``."""
@@ -306,20 +308,21 @@ class Pool(ResidualWait):
 
     # -- estimates -------------------------------------------------------------
     def wait_mean(self, now: float, idx: Index = None) -> FloatArray:
-        """Expected wait (ms) a new task would see, per position (``idx``: a selection, ``None``: all)."""
+        """Expected wait (ms) a new task would see, per position (``idx``: a selection, ``None``: all).
+        Read-only (it may be a view of kept state, current until the next event or instant)."""
         res = self.res
         if res is not None:
             if self._cols == 1:  # the wait's mean is the first column (pending work included)
                 if idx is None:
                     return self._flat_cols[0] if self._flat is not None else self._one_replica(now, res, 0)
-                return self._residuals(now, idx, res)[:, 0]
-            return self._wait_mean_residual(now, idx, res)
+                return frozen(self._residuals(now, idx, res)[:, 0])
+            return frozen(self._wait_mean_residual(now, idx, res))
         sel = self._sel
         if self._cols == 1:  # one replica each: residual of the running task plus the work pending
             resid = sel(self.ends[:, 0], idx) - now
             np.maximum(resid, 0.0, out=resid)
             resid += sel(self.pend_mean, idx)
-            return resid
+            return frozen(resid)
         if self._cols <= 4 and self._homogeneous:
             # few replicas: column by column is cheaper than 2-D reductions
             work = sel(self.ends[:, 0], idx) - now
@@ -340,7 +343,7 @@ class Pool(ResidualWait):
             work = resid.sum(axis=1)
         work += sel(self.pend_mean, idx)
         work *= sel(self.inv_c, idx)
-        return np.where(sel(self.n_pending, idx) > 0, work, min_resid)
+        return frozen(np.where(sel(self.n_pending, idx) > 0, work, min_resid))
 
     def wait_var(self, now: float, idx: Index = None) -> FloatArray:
         """Variance of that wait (ms^2): the variances of the tasks ahead (residual variances
@@ -349,9 +352,7 @@ class Pool(ResidualWait):
         res = self.res
         if res is not None:
             if self._cols == 1 and idx is None:
-                return (
-                    self._flat_cols[1] if self._flat is not None else frozen(self._one_replica(now, res, 1))
-                )
+                return self._flat_cols[1] if self._flat is not None else self._one_replica(now, res, 1)
             return frozen(self._wait_var_residual(now, idx, res))
         if idx is None:
             return self.wait_var_ro[: self.n]

@@ -10,6 +10,7 @@ strategy pays only for what it reads.  Randomness comes only from the injected
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -93,9 +94,7 @@ class Candidates:
     def wait_mean(self) -> FloatArray:
         """Expected wait (ms) before this task would start, per candidate."""
         if self._wait is None:
-            w = self._pool.wait_mean(self.now_ms, self._idx)
-            w.setflags(write=False)
-            self._wait = w
+            self._wait = self._pool.wait_mean(self.now_ms, self._idx)  # read-only
         return self._wait
 
     @property
@@ -123,8 +122,9 @@ class Candidates:
     @property
     def completion_std(self) -> FloatArray:
         es = self.exec_std
-        out: FloatArray = np.sqrt(self.wait_var + es * es)
-        return out
+        out: FloatArray = es * es
+        np.add(self.wait_var, out, out)  # wait_var + es * es (a sum is the same either way round)
+        return np.sqrt(out, out)
 
     @property
     def in_flight(self) -> FloatArray:
@@ -159,7 +159,20 @@ def argmin_random(values: np.ndarray, rng: np.random.Generator, rtol: float = 1e
     """Index of the least value; among ties (within ``rtol``) one drawn at random."""
     i = int(values.argmin())
     best = values.item(i)  # a Python float: scalar arithmetic on numpy floats is slow
-    near = values <= best + abs(best) * rtol
+    thr = best + abs(best) * rtol
+    if thr == thr:  # not nan (nan takes the general path below)
+        # a tie needs another value within rtol: the least of the others decides, read with
+        # the least masked by +inf for a moment (cheaper than comparing every value with thr)
+        try:
+            values[i] = math.inf
+        except (ValueError, TypeError, OverflowError):  # read-only, or not floats: compare
+            pass
+        else:
+            second = values.item(values.argmin())
+            values[i] = best
+            if second > thr:
+                return i
+    near = values <= thr
     if np.count_nonzero(near) == 1:  # counting is cheaper than listing the ties
         return i
     ties = near.nonzero()[0]

@@ -9,19 +9,61 @@ from .base import Candidates, Strategy, argmax_random, argmin_random
 # Abramowitz & Stegun 7.1.26: erf to 1.5e-7, vectorised with numpy alone
 _A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
 _P = 0.3275911
+_SQRT_HALF = 0.7071067811865476
 
 
-def normal_cdf(z: NDArray[np.float64]) -> NDArray[np.float64]:
-    x = np.abs(z) * 0.7071067811865476
-    t = 1.0 / (1.0 + _P * x)
-    poly = t * (_A[0] + t * (_A[1] + t * (_A[2] + t * (_A[3] + t * _A[4]))))
-    erf = 1.0 - poly * np.exp(-x * x)
-    out: NDArray[np.float64] = 0.5 * (1.0 + np.copysign(erf, z))
-    return out
+class Constants:
+    """The integration's constants as 0-d arrays, made once per strategy: numpy combines an
+    array with a 0-d array faster than with a Python float, to the same result."""
+
+    __slots__ = ("a", "p", "sqrt_half", "one", "half", "tiny")
+
+    def __init__(self) -> None:
+        self.a = tuple(np.array(c) for c in _A)
+        self.p, self.sqrt_half = np.array(_P), np.array(_SQRT_HALF)
+        self.one, self.half, self.tiny = np.array(1.0), np.array(0.5), np.array(1e-300)
+
+
+def normal_cdf(z: NDArray[np.float64], k: Constants | None = None) -> NDArray[np.float64]:
+    """The standard normal CDF at ``z`` (a new array).  The steps are those of
+    ``0.5 * (1 + copysign(1 - poly(t) * exp(-x * x), z))`` with ``x = |z| / sqrt(2)`` and
+    ``t = 1 / (1 + p * x)``, done in place (every result as that expression gives it)."""
+    k = k or Constants()
+    a0, a1, a2, a3, a4 = k.a
+    x = np.abs(z)
+    x *= k.sqrt_half
+    t = np.multiply(x, k.p)
+    t += k.one
+    np.divide(k.one, t, out=t)
+    poly = np.multiply(t, a4)  # Horner: t * (a0 + t * (a1 + t * (a2 + t * (a3 + t * a4))))
+    for c in (a3, a2, a1, a0):
+        poly += c
+        poly *= t
+    np.multiply(x, x, out=x)
+    np.negative(x, out=x)
+    np.exp(x, out=x)
+    x *= poly
+    np.subtract(k.one, x, out=x)  # erf(|z| / sqrt(2))
+    np.copysign(x, z, out=x)
+    x += k.one
+    x *= k.half
+    return x
+
+
+def least(values: NDArray[np.float64]) -> float:
+    """``values.min()`` as a Python float, read at ``argmin`` (cheaper); a zero (whose sign
+    ``min`` and ``argmin`` may pick differently) is read from ``min`` itself."""
+    b: float = values.item(values.argmin())
+    return b if b != 0.0 else values.min().item()
 
 
 def win_probabilities(
-    mu: np.ndarray, sd: np.ndarray, cutoff: float = 4.0, nodes: int = 13, _z: np.ndarray | None = None
+    mu: np.ndarray,
+    sd: np.ndarray,
+    cutoff: float = 4.0,
+    nodes: int = 13,
+    _z: np.ndarray | None = None,
+    _k: Constants | None = None,
 ) -> np.ndarray:
     """P(candidate i finishes first) for independent normal completion times.
 
@@ -31,33 +73,43 @@ def win_probabilities(
     resolved.  Mass is taken from CDF differences per cell, which handles
     zero-variance (deterministic) completions exactly; survival is evaluated at
     the cell middle.  The grid stops where the earliest-bounded candidate has
-    surely finished.
+    surely finished.  (Each step is done in place where that gives the same floats.)
     """
     z = np.linspace(-cutoff, cutoff, nodes) if _z is None else _z
-    bound = (mu + cutoff * sd).min()
-    edges = mu[:, None] + sd[:, None] * z[None, :]
+    k = _k or Constants()
+    bound = least(mu + cutoff * sd)
+    edges = np.multiply(sd[:, None], z[None, :])
+    edges += mu[:, None]  # mu + sd * z
     np.minimum(edges, bound, out=edges)
     edges = np.sort(edges, axis=None)  # repeated edges make empty cells: harmless
-    point = sd == 0
-    has_point = point.any()
-    scale = np.where(point, 1.0, sd) if has_point else sd
-    cdf = normal_cdf((edges[None, :] - mu[:, None]) / scale[:, None])
-    if has_point:
+    has_point = np.count_nonzero(sd) != sd.size
+    point = sd == 0 if has_point else None
+    scale = np.where(point, 1.0, sd) if point is not None else sd
+    arg = np.subtract(edges[None, :], mu[:, None])
+    arg /= scale[:, None]
+    cdf = normal_cdf(arg, k)
+    if point is not None:
         cdf[point] = edges[None, :] >= mu[point, None]
-    mass = np.diff(cdf, axis=1)
-    surv = 1.0 - 0.5 * (cdf[:, :-1] + cdf[:, 1:])
-    if has_point:  # a certain completion has not happened before its own edge
+    lo, hi = cdf[:, :-1], cdf[:, 1:]
+    mass = np.subtract(hi, lo)  # np.diff(cdf, axis=1)
+    surv = np.add(lo, hi)
+    surv *= k.half
+    np.subtract(k.one, surv, out=surv)  # 1 - (lo + hi) / 2
+    if point is not None:  # a certain completion has not happened before its own edge
         surv[point] = 1.0 - cdf[point, :-1]
-    log_surv = np.log(np.maximum(surv, 1e-300))
-    others = np.exp(log_surv.sum(axis=0)[None, :] - log_surv)
-    if has_point:
+    np.maximum(surv, k.tiny, out=surv)
+    log_surv = np.log(surv, out=surv)
+    others = np.subtract(log_surv.sum(axis=0)[None, :], log_surv)
+    np.exp(others, out=others)
+    if point is not None:
         # a certain completion at mu_i: its mass sits at the right edge of its cell, where
         # the others' survival is read exactly (a tie with another certain one counts half)
         right = 1.0 - cdf[:, 1:]
         right[point] = 1.0 - 0.5 * (cdf[point, :-1] + cdf[point, 1:])
         log_right = np.log(np.maximum(right, 1e-300))
         others[point] = np.exp(log_right.sum(axis=0)[None, :] - log_right[point])
-    p: NDArray[np.float64] = (mass * others).sum(axis=1)
+    mass *= others
+    p: NDArray[np.float64] = mass.sum(axis=1)
     return p
 
 
@@ -86,6 +138,7 @@ class Probabilistic(Strategy):
         self.max_contenders = check_integer("max_contenders", max_contenders, low=2, high=256)
         self.nodes = check_integer("nodes", nodes, low=3, high=101)
         self._z = np.linspace(-self.cutoff, self.cutoff, self.nodes)
+        self._k = Constants()
 
     def params(self) -> dict[str, Any]:
         return {"cutoff": self.cutoff, "max_contenders": self.max_contenders, "nodes": self.nodes}
@@ -93,15 +146,16 @@ class Probabilistic(Strategy):
     def choose(self, view: Candidates, rng: np.random.Generator) -> int:
         mu = view.completion_mean
         sd = view.completion_std
-        bound = (mu + self.cutoff * sd).min()
-        live = np.flatnonzero(mu - self.cutoff * sd <= bound)
+        reach = self.cutoff * sd
+        bound = least(mu + reach)
+        live = (mu - reach <= bound).nonzero()[0]
         if live.size == 1:
             return int(live[0])
         if live.size > self.max_contenders:
             keep = np.argpartition(mu[live], self.max_contenders - 1)[: self.max_contenders]
             live = np.sort(live[keep])
         m, s = mu[live], sd[live]
-        if not s.any():  # every completion is certain: the earliest one
+        if not np.count_nonzero(s):  # every completion is certain: the earliest one
             return int(live[argmin_random(m, rng)])
-        p = win_probabilities(m, s, self.cutoff, self.nodes, self._z)
+        p = win_probabilities(m, s, self.cutoff, self.nodes, self._z, self._k)
         return int(live[argmax_random(p, rng, rtol=1e-6)])

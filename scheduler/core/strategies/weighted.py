@@ -15,9 +15,10 @@ class Weighted(Strategy):
 
     def __init__(self, w: float = 1.0):
         self.w = check_number("w", w, low=0.0)
+        self._w = np.array(self.w)  # 0-d: numpy multiplies an array by it faster than by a float
 
     def params(self) -> dict[str, Any]:
         return {"w": self.w}
 
     def choose(self, view: Candidates, rng: np.random.Generator) -> int:
-        return argmin_random(view.completion_mean + self.w * view.completion_std, rng)
+        return argmin_random(view.completion_mean + self._w * view.completion_std, rng)
