@@ -236,7 +236,13 @@ def build_predictor(scenario: Scenario) -> Predictor:
         for k in ("prior_mean_ms", "prior_std_ms", "min_samples", "features", "forgetting", "residual")
         if k in p
     }
-    return Predictor(p["mode"], oracle=scenario.distributions, lookup_table=scenario.lookup_table, **opts)
+    return Predictor(
+        p["mode"],
+        oracle=scenario.distributions,
+        lookup_table=scenario.lookup_table,
+        fixed_mode=True,  # a run keeps its scenario's mode: oracle and clairvoyant need not learn
+        **opts,
+    )
 
 
 def build_scheduler(

@@ -103,3 +103,21 @@ def test_welford_matches_numpy():
     batched.add(float(xs[0]))
     batched.extend(xs[1:].tolist())  # the same operations in one call: bit-identical
     assert (batched.n, batched.mean, batched.m2) == (w.n, w.mean, w.m2)
+
+
+def test_a_fixed_mode_is_kept_and_oracle_then_learns_nothing():
+    def run(mode, fixed):
+        pred = Predictor(mode, oracle={"m": {"dist": "exponential", "mean_ms": 10}}, fixed_mode=fixed)
+        s = Scheduler("shortest_queue", predictor=pred, clock=ManualClock(), rng=0)
+        s.add_instance("m")
+        for k in range(5):
+            s.place("m", str(k), 10.0)
+            s.finish(str(k), 10.0)
+        return pred
+
+    assert run("oracle", True).observations("m") == 0  # nothing reads it: not learned
+    assert run("oracle", False).observations("m") == 5  # a later switch to online would read it
+    assert run("online", True).observations("m") == 5
+    with pytest.raises(SpecError, match="fixed"):
+        run("oracle", True).set_mode("online")
+    run("oracle", True).set_mode("oracle")  # the same mode is no change

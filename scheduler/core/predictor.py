@@ -72,13 +72,17 @@ class Predictor:
         features: list[str] | None = None,
         forgetting: float = DEFAULT_FORGETTING,
         residual: bool = True,
+        fixed_mode: bool = False,
     ):
         """``clip_sigmas``: once an instance has ``min_samples`` observations, a new one is clipped
         to its mean +- ``clip_sigmas`` spreads (the spread is the standard deviation, at least a
         tenth of the mean), so one outlier (or forged completion) moves the estimate a bounded
         step.  ``half_life``: observations lose half their weight every ``half_life`` newer ones,
         so the estimate follows change and forgets old outliers.  ``None`` (the default, as in the
-        simulator): plain running mean and standard deviation."""
+        simulator): plain running mean and standard deviation.  ``fixed_mode``: the mode never
+        changes (:meth:`set_mode` refuses another), so the modes that read nothing learned
+        (``oracle``, ``clairvoyant``) learn nothing: the simulator's predictor, whose mode is the
+        scenario's for the whole run."""
         self.clip_sigmas = None if clip_sigmas is None else check_number("clip_sigmas", clip_sigmas, low=0.0)
         self.half_life = None if half_life is None else check_number("half_life", half_life, low=0.0)
         if self.clip_sigmas == 0 or self.half_life == 0:
@@ -98,10 +102,16 @@ class Predictor:
         self.shapes = ShapeBook()
         self.residual = bool(residual)  # False: the countdown for every running task
         self.mode = "online"
+        self.fixed_mode = False
         self.set_mode(mode)
+        self.fixed_mode = bool(fixed_mode)
+        # nothing reads what is learned, and nothing can make it read later: skip learning
+        self._learns_nothing = self.fixed_mode and self.mode in ("oracle", "clairvoyant")
 
     # -- configuration ---------------------------------------------------------
     def set_mode(self, mode: str) -> None:
+        if self.fixed_mode and mode != self.mode:
+            raise SpecError("mode", mode, f"{self.mode!r}: this predictor's mode is fixed")
         if mode not in PREDICT_MODES:
             raise UnknownPredictModeError(mode, list(PREDICT_MODES))
         if mode == "lookup_table" and not self.table:
@@ -322,6 +332,8 @@ class Predictor:
         self, pool: Pool, inst: InstanceState, execution_ms: float, metadata: Mapping[str, Any] | None = None
     ) -> None:
         """Learn one observed execution time (ms) of a task on ``inst`` (with its metadata)."""
+        if self._learns_nothing:
+            return
         x = float(execution_ms)
         if not (0.0 <= x < math.inf):  # also false for nan
             return
