@@ -112,6 +112,21 @@ def test_an_exponential_running_task_keeps_its_full_mean():
         assert q.wait_std_ms == pytest.approx(100.0, rel=0.002)
 
 
+@pytest.mark.parametrize("dist", [Exponential(100.0), LogNormal(100.0, 1.5)])
+def test_a_decision_reports_the_wait_its_strategy_saw_before_the_task_joined(dist):
+    """The wait estimates are kept arrays, some updated in place by the events (a flat table's):
+    a decision reports the wait at its choice as the strategy saw it, not after assigning."""
+    s, clock = make("oracle", dist)
+    s.add_instance("m", instance_id="a")
+    s.add_instance("m", instance_id="b")
+    assert [s.submit("m").wait_ms for _ in range(2)] == [0.0, 0.0]  # idle instances
+    for t in (10.0, 20.0):
+        clock.set(t)
+        before = {q.instance_id: q.wait_mean_ms for q in s.queue_info()}
+        d = s.submit("m")
+        assert d.wait_ms == before[d.instance_id] > 0.0
+
+
 def test_an_overdue_heavy_tailed_task_gets_longer_and_never_zero():
     s, clock = make("oracle", LogNormal(100.0, 2.0))
     s.add_instance("m", instance_id="a")

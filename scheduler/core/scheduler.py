@@ -338,7 +338,7 @@ class Scheduler:
                 self._no_instance(
                     tid, model, now, "every instance that serves this model refused the task", new
                 )
-        view, i, inst, mean, std = self._assign(pool, idx, tid, now, size_ms, metadata)
+        n, wait, inst, mean, std = self._assign(pool, idx, tid, now, size_ms, metadata)
         if new:
             self.tracker.add_scheduled(tid, model, now, metadata, inst.instance_id, mean, std)
         else:
@@ -354,9 +354,7 @@ class Scheduler:
                     "predicted_error_ms": std,
                 }
             )
-        return Decision(
-            tid, model, inst.instance_id, self.strategy_name, now, mean, std, view.n, view.seen_wait(i)
-        )
+        return Decision(tid, model, inst.instance_id, self.strategy_name, now, mean, std, n, wait)
 
     def _assign(
         self,
@@ -366,19 +364,20 @@ class Scheduler:
         now: float,
         size_ms: float | None,
         metadata: dict[str, Any] | None,
-    ) -> tuple[Candidates, int, InstanceState, float, float]:
+    ) -> tuple[int, float | None, InstanceState, float, float]:
         """The strategy's choice among the candidates ``idx`` of ``pool``, assigned the task in
-        the queue estimate: the view, the chosen candidate and its instance, the predicted
-        mean and spread there."""
+        the queue estimate: how many candidates there were, the wait the strategy saw at its
+        choice (if it looked), the chosen instance, the predicted mean and spread there."""
         view = Candidates(pool, idx, self.predictor, now, size_ms, metadata)
         i = self.strategy.choose(view, self.rng)
         if i.__class__ is not int or not 0 <= i < view.n:
             i = checked_choice(self.strategy_name, i, view.n)
         inst = pool.instances[i if idx is None else int(idx[i])]
         mean, std = view.predicted(i)
+        wait = view.seen_wait(i)  # before the assignment: the view may read kept estimates it updates
         pool.assign(inst, tid, mean, std * std, now)
         self._task_inst[tid] = inst
-        return view, i, inst, mean, std
+        return view.n, wait, inst, mean, std
 
     def _unavailable(self, pool: Pool | None, tid: str, model: str, now: float, new: bool) -> NoReturn:
         reason = (
