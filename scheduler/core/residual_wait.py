@@ -27,23 +27,10 @@ Index = NDArray[np.intp] | None  # a selection of positions; None: all of them
 class Views:
     """What the residual-life estimate reads of every position, as views kept between events
     (their arrays change in place), with scratch arrays for its intermediate steps.  With one
-    replica per instance, ``add2`` and the columns of ``scale2`` and ``add2`` apart as well,
-    and the wait's mean and variance kept in ``out`` (handed out read-only as ``out_ro``)."""
+    replica per instance also ``add2``, and the wait's (mean, variance) of every position kept
+    in ``out`` (handed out read-only, column by column, as ``cols``)."""
 
-    __slots__ = (
-        "start",
-        "kscale",
-        "scale2",
-        "add2",
-        "now",
-        "age",
-        "row",
-        "scale",
-        "add",
-        "out",
-        "out_ro",
-        "fresh",
-    )
+    __slots__ = ("start", "kscale", "scale2", "add2", "now", "age", "row", "out", "cols")
 
     def __init__(self, start: FloatArray, kscale: FloatArray, scale2: FloatArray, add2: FloatArray | None):
         self.start, self.kscale, self.scale2, self.add2 = start, kscale, scale2, add2
@@ -51,12 +38,9 @@ class Views:
         self.now: FloatArray = np.zeros(())
         self.age = np.empty(start.shape)  # now - start
         self.row: NDArray[np.intp] = np.empty(start.shape, dtype=np.intp)  # the table row read
-        # (mean, variance) columns: what scales the table's g and h, and what is added after
-        self.scale = (scale2[..., 0], scale2[..., 1])
-        self.add = None if add2 is None else (add2[:, 0], add2[:, 1])
-        self.out = (np.empty(start.shape), np.empty(start.shape))
-        self.out_ro = (readonly(self.out[0]), readonly(self.out[1]))
-        self.fresh = [False, False]  # whether out[k] holds the estimate at the rows' instant
+        self.out = np.empty(scale2.shape)
+        ro = readonly(self.out)
+        self.cols = (ro[..., 0], ro[..., 1])
 
 
 class ResidualWait:
@@ -159,26 +143,21 @@ class ResidualWait:
 
     def _one_replica(self, now: float, res: ResidualTable, k: int) -> FloatArray:
         """One replica per instance, every position: column ``k`` (0: mean, 1: variance) of
-        what :meth:`_residuals` gives, computed alone, so that a strategy reading only the
-        wait's mean pays for the mean.  The table rows and both columns are kept until the
-        next event or instant; the column is handed out as a kept read-only view."""
+        what :meth:`_residuals` gives, both computed in one pass into a kept array and kept
+        until the next event or instant; the column is handed out as a read-only view."""
         v = self._views or self._all_views()
         if self._rows_at != now:
             v.now[()] = now
-            np.subtract(v.now, v.start, out=v.age)
-            np.multiply(v.age, v.kscale, out=v.age)
+            np.subtract(v.now, v.start, v.age)
+            np.multiply(v.age, v.kscale, v.age)
             v.row[...] = v.age  # truncated toward zero, as .astype(np.intp)
+            out = v.out
+            res.gh.take(v.row, 0, out, "clip")  # (g, h) rows
+            np.multiply(out, v.scale2, out)
+            assert v.add2 is not None  # one replica each
+            np.add(out, v.add2, out)
             self._rows_at = now
-            v.fresh[0] = v.fresh[1] = False
-        elif v.fresh[k]:
-            return v.out_ro[k]
-        out = v.out[k]
-        (res.g if k == 0 else res.h).take(v.row, mode="clip", out=out)
-        np.multiply(out, v.scale[k], out=out)
-        assert v.add is not None  # one replica each
-        np.add(out, v.add[k], out=out)
-        v.fresh[k] = True
-        return v.out_ro[k]
+        return v.cols[k]
 
     def _all_views(self) -> Views:
         """Views of every position's slots (one column with one replica each), and scratch
