@@ -218,7 +218,9 @@ class Tick(simpy.Event):
     """What ``env.timeout(delay, i).callbacks.append(callback)`` schedules, built in one
     step: an event already triggered with the task index ``i`` and its one callback,
     handed to ``env.schedule`` (same priority as a timeout, so the same order of events).
-    Half the cost of a ``Timeout`` per event; the engine schedules nothing else."""
+    Half the cost of a ``Timeout`` per event; the engine schedules nothing else.  Once
+    processed (SimPy reads nothing of it after its callbacks), a tick is scheduled again
+    with new ``callbacks`` and ``_value`` where the engine can: fewer objects made."""
 
     def __init__(self, value: int, callback: Callable[[simpy.Event], None]) -> None:
         # Event.__init__ is skipped on purpose: these are the fields Timeout sets
@@ -342,18 +344,24 @@ def simulate(
     schedule = env.schedule
     tick = [progress_every if progress is not None else n + 1]
 
-    def begin(i: int, k: int, now: float) -> None:
+    def begin(i: int, k: int, now: float, tick: Tick | None = None) -> None:
+        """Task ``i`` starts on instance ``k``; ``tick``: a processed one to schedule again."""
         start[i] = now
         s = sizes[i] / speed[k]
         service[i] = s
-        schedule(Tick(i, end), NORMAL, s)
+        if tick is None:
+            schedule(Tick(i, end), NORMAL, s)
+        else:
+            tick.callbacks, tick._value = to_end, i
+            schedule(tick, NORMAL, s)
 
     def arrive(event) -> None:
-        i = event.value
+        i = event._value
         now = env.now
-        if i + 1 < n:
+        if i + 1 < n:  # the next arrival, on this tick again
             gap = arrival_in[i + 1] - now
-            schedule(Tick(i + 1, arrive), NORMAL, gap if gap > 0.0 else 0.0)
+            event.callbacks, event._value = to_arrive, i + 1
+            schedule(event, NORMAL, gap if gap > 0.0 else 0.0)
         meta = {k: col[i] for k, col in meta_cols} if meta_cols else None
         instance_id, predicted[i], predicted_err[i] = place(
             names[i], str(i), sizes[i] if clairvoyant else None, meta
@@ -373,16 +381,16 @@ def simulate(
             tick[0] += progress_every
 
     def deliver(event) -> None:  # the task reaches its instance after its dispatch delay
-        i = event.value
+        i = event._value
         k = where[i]
         if free[k]:
             free[k] -= 1
-            begin(i, k, env.now)
+            begin(i, k, env.now, event)
         else:
             fifo[k].append(i)
 
     def end(event) -> None:
-        i = event.value
+        i = event._value
         now = env.now
         k = where[i]
         if notify_in is None:
@@ -392,17 +400,20 @@ def simulate(
             schedule(Tick(i, notified), NORMAL, notify_in[i])
         q = fifo[k]
         if q:
-            begin(q.popleft(), k, now)
+            begin(q.popleft(), k, now, event)
         else:
             free[k] += 1
 
     def notified(event) -> None:  # the core hears of the end after the notify delay
-        i = event.value
+        i = event._value
         now = env.now
         finish_at[i] = now
         start[i] = now - service[i]  # as live tables have it: the hops count as wait, busy is service
         finish(str(i), service[i], {k: col[i] for k, col in meta_cols} if meta_cols else None)
 
+    # the callbacks of a tick scheduled again
+    to_arrive: list[Callable[[simpy.Event], None]] = [arrive]
+    to_end: list[Callable[[simpy.Event], None]] = [end]
     if n:
         schedule(Tick(0, arrive), NORMAL, arrival_in[0])
     env.run()

@@ -180,20 +180,25 @@ def simulate_chunks(
         state["total"] += c.n
         return c
 
-    def begin(i: int, c: _Chunk, o: int, k: int, now: float) -> None:
+    def begin(i: int, c: _Chunk, o: int, k: int, now: float, tick: Tick | None = None) -> None:
         c.out["start_ms"][o] = now
         s = c.sizes[o] / speed[k]
         c.out["service_ms"][o] = s
-        schedule(Tick(i, end), NORMAL, s)
+        if tick is None:
+            schedule(Tick(i, end), NORMAL, s)
+        else:  # a processed tick, scheduled again (see sim.engine.Tick)
+            tick.callbacks, tick._value = to_end, i
+            schedule(tick, NORMAL, s)
 
     def arrive(event) -> None:
-        i = event.value
+        i = event._value
         now = env.now
         c = live[i >> shift]
         o = i & mask
         if o + 1 < c.n:
             gap = c.arrival_in[o + 1] - now
-            schedule(Tick(i + 1, arrive), NORMAL, gap if gap > 0.0 else 0.0)
+            event.callbacks, event._value = to_arrive, i + 1
+            schedule(event, NORMAL, gap if gap > 0.0 else 0.0)
         elif c.n == chunk:
             nxt = load()
             if nxt is not None:
@@ -213,7 +218,7 @@ def simulate_chunks(
             fifo[k].append(i)
 
     def end(event) -> None:
-        i = event.value
+        i = event._value
         now = env.now
         c = live[i >> shift]
         o = i & mask
@@ -223,7 +228,7 @@ def simulate_chunks(
         q = fifo[k]
         if q:
             j = q.popleft()
-            begin(j, live[j >> shift], j & mask, k, now)
+            begin(j, live[j >> shift], j & mask, k, now, event)
         else:
             free[k] += 1
         c.left -= 1
@@ -233,6 +238,8 @@ def simulate_chunks(
                 emit(done.base, _as_run(done, instance_ids))
                 state["emitted"] += 1
 
+    to_arrive: list[Callable[[simpy.Event], None]] = [arrive]
+    to_end: list[Callable[[simpy.Event], None]] = [end]
     first = load()
     if first is not None:
         schedule(Tick(0, arrive), NORMAL, first.arrival_in[0])
