@@ -27,6 +27,7 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel, Field
 
 from scheduler.protocol import (
+    LEAN_APP,
     Answer,
     CompletionNotification,
     EnqueueResponse,
@@ -116,7 +117,7 @@ def create_app(instances: list[str], callback_url: str) -> FastAPI:
         yield
         await app.state.router.http.aclose()
 
-    app = FastAPI(title="null router", lifespan=lifespan)
+    app = FastAPI(title="null router", lifespan=lifespan, **LEAN_APP)  # as the scheduler's app
 
     # the scheduler's two per-task endpoints, served as the scheduler serves them (its fast lane)
     async def submit(app: Any, scope: Any, body: bytes) -> Answer:

@@ -83,6 +83,33 @@ def test_writes_are_batched_into_few_commits(tmp_path):
     assert len(SqliteStore(str(tmp_path / "state.db")).load().tasks) == 500
 
 
+def test_a_later_state_rewrites_only_what_changes(tmp_path):
+    path = str(tmp_path / "state.db")
+    s = SqliteStore(path)
+
+    async def run() -> None:
+        s.put_task(_task("a", task_input={"n": 1}, body_hash="h", metadata={"k": 1}))
+        s.put_task(_task("b", task_input={"n": 2}, metadata={"k": 2}))
+        await s.flush()
+        # committed before: an UPDATE of the changing columns (the input stays until the task ends)
+        s.update_task(_task("a", "scheduled", answer_ti="ti-2", remote_id="r-1"))
+        await s.flush()
+        s.update_task(_task("a", "completed", end_ms=5.0, result={"ok": 1}, execution_ms=2.0))
+        s.put_task(_task("c", task_input={"n": 3}))
+        s.update_task(_task("c", "failed", end_ms=6.0, error="boom"))  # its first row is in the same batch
+        await s.flush()
+
+    asyncio.run(run())
+    s.close()
+    state = {t.task_id: t for t in SqliteStore(path).load().tasks}
+    a, b, c = state["a"], state["b"], state["c"]
+    assert (a.status, a.result, a.execution_ms, a.end_ms) == ("completed", {"ok": 1}, 2.0, 5.0)
+    assert (a.metadata, a.body_hash, a.answer_ti, a.task_input) == ({"k": 1}, "h", "ti-2", None)
+    assert a.remote_id is None  # the latest state says so
+    assert (b.status, b.task_input, b.metadata) == ("scheduled", {"n": 2}, {"k": 2})
+    assert (c.status, c.error, c.task_input) == ("failed", "boom", None)
+
+
 def _rows_seen_by_another_connection(path: str) -> int:
     with sqlite3.connect(path) as db:
         return db.execute("SELECT count(*) FROM tasks").fetchone()[0]

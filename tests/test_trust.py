@@ -17,6 +17,7 @@ from test_api import FakeInstances, make_service, serve
 
 from scheduler.live.allowlist import Allowlist, HostRefused, check_host, parse_allowlist
 from scheduler.live.limits import BodyGuard, check_json, loggable
+from scheduler.protocol.guard import BODY_COMPLETE
 
 API, ADMIN = "api-secret", "admin-secret"
 
@@ -314,6 +315,43 @@ def test_body_that_never_completes_times_out():
         "headers": [(b"content-length", b"50")],
     }
     asyncio.run(BodyGuard(None, max_body_bytes=1000, body_timeout_s=0.05)(scope, receive, send))
+    assert sent[0]["status"] == 408
+
+
+def _guarded(scope: dict, messages: list[dict], max_body_bytes: int = 1000) -> tuple[list[dict], list[bytes]]:
+    """What BodyGuard sends and what its app read, for a request whose body comes as ``messages``."""
+    sent: list[dict] = []
+    seen: list[bytes] = []
+
+    async def receive():
+        if messages:
+            return messages.pop(0)
+        await asyncio.sleep(3600)
+
+    async def send(msg):
+        sent.append(msg)
+
+    async def app(scope, receive, send):
+        seen.append((await receive())["body"])
+
+    asyncio.run(BodyGuard(app, max_body_bytes=max_body_bytes, body_timeout_s=0.05)(scope, receive, send))
+    return sent, seen
+
+
+def test_a_body_the_server_had_whole_is_read_without_a_timer_and_still_checked():
+    # the guarded uvicorn protocol marks a request whose body was complete before the app ran
+    scope = {"type": "http", "method": "POST", "path": "/queue/submit", "headers": [], BODY_COMPLETE: True}
+    body = b'{"model_name": "llm", "task_input": 1}'
+    assert _guarded(dict(scope), [{"type": "http.request", "body": body, "more_body": False}]) == ([], [body])
+    sent, seen = _guarded(dict(scope), [{"type": "http.request", "body": b"x" * 1001, "more_body": False}])
+    assert sent[0]["status"] == 413 and seen == []
+    sent, seen = _guarded(dict(scope), [{"type": "http.request", "body": b'{"a": NaN}', "more_body": False}])
+    assert sent[0]["status"] == 422 and seen == []
+    # a body in pieces all the same: the rest is read under the stall timer, and bounded
+    pieces = [{"type": "http.request", "body": b"x" * 600, "more_body": True}] * 2
+    sent, seen = _guarded(dict(scope), pieces)
+    assert sent[0]["status"] == 413
+    sent, seen = _guarded(dict(scope), [{"type": "http.request", "body": b"{", "more_body": True}])
     assert sent[0]["status"] == 408
 
 

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from .. import __version__
-from ..protocol.fastlane import FastLane
+from ..protocol.fastlane import LEAN_APP, FastLane
 from .auth import ADMIN_PATHS, AUTH_RESPONSES, CLIENT_PATHS, TokenGuard
 from .config import LiveConfig
 from .errors import install_error_handlers
@@ -45,6 +45,7 @@ def create_app(service: LiveScheduler | LiveConfig | None = None) -> FastAPI:
         version=__version__,
         lifespan=_lifespan,
         description="Schedules model-inference tasks onto registered task instances (docs/api.md).",
+        **LEAN_APP,
     )
     app.state.service = service
     install_error_handlers(app)
@@ -54,7 +55,8 @@ def create_app(service: LiveScheduler | LiveConfig | None = None) -> FastAPI:
     config = service.config
     app.add_middleware(FastLane, routes=fast_routes())  # innermost: after the tokens and the body checks
     app.add_middleware(BodyGuard, max_body_bytes=config.max_body_bytes)  # runs after the token check
-    app.add_middleware(TokenGuard, api_token=config.api_token, admin_token=config.admin_token)
+    if config.api_token is not None or config.admin_token is not None:  # without tokens it passes all
+        app.add_middleware(TokenGuard, api_token=config.api_token, admin_token=config.admin_token)
     return app
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..protocol.guard import BODY_COMPLETE
 from .auth import send_json
 
 BODY_TIMEOUT_S = 10.0
@@ -125,32 +126,22 @@ class BodyGuard:
         if length is not None and length > self.max_body_bytes:
             await send_json(send, 413, self._too_large(), extra_headers=[(b"connection", b"close")])
             return
-        chunks: list[bytes] = []
-        total = 0
-        loop = asyncio.get_running_loop()
-        try:
-            # one timer per request, moved on with each chunk (asyncio.wait_for made a task per chunk)
-            async with asyncio.timeout(self.body_timeout_s) as stall:
-                while True:
-                    msg = await receive()
-                    if msg["type"] == "http.disconnect":
-                        return
-                    chunk = msg.get("body", b"")
-                    total += len(chunk)
-                    if total > self.max_body_bytes:
-                        await send_json(
-                            send, 413, self._too_large(), extra_headers=[(b"connection", b"close")]
-                        )
-                        return
-                    chunks.append(chunk)
-                    if not msg.get("more_body", False):
-                        break
-                    stall.reschedule(loop.time() + self.body_timeout_s)
-        except TimeoutError:
-            late = {"status": "error", "message": f"request body incomplete after {self.body_timeout_s:g} s"}
-            await send_json(send, 408, late, extra_headers=[(b"connection", b"close")])
+        if scope.get(BODY_COMPLETE):  # the server had the whole body before this ran: no wait, no timer
+            msg = await receive()
+            if msg["type"] == "http.disconnect":
+                return
+            first = msg.get("body", b"")
+            if msg.get("more_body", False):  # not expected; the rest as any body
+                body = await self._read(receive, send, [first])
+            elif len(first) > self.max_body_bytes:
+                await send_json(send, 413, self._too_large(), extra_headers=[(b"connection", b"close")])
+                return
+            else:
+                body = first
+        else:
+            body = await self._read(receive, send, [])
+        if body is None:
             return
-        body = b"".join(chunks)
         if body and _is_json(scope):
             problem = check_json(body, self.max_depth)
             if problem is not None:
@@ -168,3 +159,29 @@ class BodyGuard:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    async def _read(self, receive: Receive, send: Send, chunks: list[bytes]) -> bytes | None:
+        """The rest of the body after ``chunks``, under the stall timer; None once answered (413, 408)."""
+        total = sum(map(len, chunks))
+        loop = asyncio.get_running_loop()
+        try:
+            # one timer per request, moved on with each chunk (asyncio.wait_for made a task per chunk)
+            async with asyncio.timeout(self.body_timeout_s) as stall:
+                while total <= self.max_body_bytes:
+                    msg = await receive()
+                    if msg["type"] == "http.disconnect":
+                        return None
+                    chunk = msg.get("body", b"")
+                    total += len(chunk)
+                    chunks.append(chunk)
+                    if not msg.get("more_body", False):
+                        break
+                    stall.reschedule(loop.time() + self.body_timeout_s)
+        except TimeoutError:
+            late = {"status": "error", "message": f"request body incomplete after {self.body_timeout_s:g} s"}
+            await send_json(send, 408, late, extra_headers=[(b"connection", b"close")])
+            return None
+        if total > self.max_body_bytes:
+            await send_json(send, 413, self._too_large(), extra_headers=[(b"connection", b"close")])
+            return None
+        return b"".join(chunks)

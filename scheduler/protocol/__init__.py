@@ -10,7 +10,7 @@ reference task instance share, so that neither imports the other.
   the ``scheduler.*`` loggers wired to uvicorn's.
 """
 
-from .fastlane import Answer, FastLane, parse_body
+from .fastlane import LEAN_APP, Answer, FastLane, parse_body
 from .jsonhttp import HttpFailure, Reply, json_client
 from .models import (
     CancelRequest,
@@ -32,6 +32,7 @@ from .server import log_config, run
 from .transport import KEEPALIVE_EXPIRY_S, pooled_transport
 
 __all__ = [
+    "LEAN_APP",
     "KEEPALIVE_EXPIRY_S",
     "Answer",
     "FastLane",

@@ -45,6 +45,9 @@ HEADER_TIMEOUT_S = 10.0
 MAX_CONNECTIONS = 4096
 MAX_HEAD_BYTES = 64 * 1024  # a request line and headers larger than this are refused (400)
 WARN_EVERY_S = 10.0
+#: set in a request's scope (to True) when its whole body had arrived before the app was called
+#: (httptools only): the app's first ``receive()`` then cannot wait, so it needs no timer
+BODY_COMPLETE = "infersched.body_complete"
 
 
 class HeadTooLarge(Exception):
@@ -164,6 +167,11 @@ class GuardedProtocol(BASE):  # type: ignore[valid-type,misc]  # BASE is one of 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._count_head(len(name) + len(value) + 4)
         super().on_header(name, value)
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        if not self.cycle.response_complete:
+            self.scope[BODY_COMPLETE] = True
 
     def _count_head(self, n: int) -> None:
         self._head_bytes += n

@@ -23,7 +23,7 @@ class Completions(ServiceState):
         self._remote_ids.drop(task_id)
         log.warning("task %s failed: %s", loggable(task_id), loggable(reason))
         rec = self.core.fail(task_id, reason, execution_ms)
-        self._persist(task_id)
+        self._ended(rec)
         return rec
 
     def _complete(
@@ -32,8 +32,19 @@ class Completions(ServiceState):
         self._inflight.pop(task_id, None)
         self._remote_ids.drop(task_id)
         rec = self.core.complete(task_id, execution_ms, result, metrics)
-        self._persist(task_id)
+        self._ended(rec)
         return rec
+
+    def _failed_by_core(self, task_id: str) -> None:
+        """The core failed a task itself (no instance left for it)."""
+        rec = self.core.task(task_id)
+        if rec is not None:
+            self._ended(rec)
+
+    def _ended(self, rec: TaskRecord) -> None:
+        """A task ended (completed, or failed here or by the core): the metrics and the store."""
+        self.metrics.ended(rec.task_id, rec.status == COMPLETED, rec.end_ms or rec.submit_ms)
+        self._persist_record(rec)
 
     def notify(
         self,

@@ -45,18 +45,27 @@ class Dispatch(Instances, Completions):
     async def _submit_new(
         self, model: str, task_input: Any, metadata: dict, task_id: str | None, digest: str | None
     ) -> tuple[str, str]:
+        t0 = time.perf_counter()
         try:
             d = self.core.submit(model, task_input, metadata, task_id=task_id)
         except NoInstanceError as e:
             if e.task_id is not None:
-                self._persist(e.task_id, body_hash=digest)
+                refused = self.core.task(e.task_id)
+                if refused is not None:  # counted as submitted, and failed
+                    self.metrics.submitted(e.task_id, model, refused.submit_ms)
+                    self.metrics.ended(e.task_id, False, refused.end_ms or refused.submit_ms)
+                self._persist(e.task_id, body_hash=digest, new=True)
                 self._remember(e.task_id, digest, None)
                 await self.store.flush()
             raise SubmitRefused(str(e), e.task_id) from None
+        self.metrics.decided(time.perf_counter() - t0)
+        self.metrics.submitted(d.task_id, model, d.now_ms)
         self._inflight[d.task_id] = InFlight(task_input, metadata, d.now_ms + self._timeout_ms)
-        self._persist(d.task_id, task_input=task_input, body_hash=digest)  # before delivery: a crash keeps it
+        # before delivery: a crash keeps it
+        self._persist(d.task_id, task_input=task_input, body_hash=digest, new=True)
         try:
-            ti = await self._deliver(d.task_id, d.instance_id, [], [])
+            # another instance can take it if the core had more than one candidate
+            ti = await self._deliver(d.task_id, d.instance_id, [], [], d.candidates > 1)
         except SubmitRefused:
             self._remember(d.task_id, digest, None)
             await self.store.flush()
@@ -90,15 +99,23 @@ class Dispatch(Instances, Completions):
             known = self.core.tracker.known
             self._answers = {k: v for k, v in self._answers.items() if known(k)}
 
-    async def _deliver(self, task_id: str, ti: str, tried: list[str], errors: list[str]) -> str:
-        """POST the task to ``ti``; on failure take it back and try another instance."""
+    async def _deliver(
+        self, task_id: str, ti: str, tried: list[str], errors: list[str], others: bool | None = None
+    ) -> str:
+        """POST the task to ``ti``; on failure take it back and try another instance.  ``others``:
+        whether another instance could take it (looked up when not given)."""
         job = self._inflight[task_id]
         self._delivering.add(task_id)
         try:
             while True:
                 entry = self._entries[ti]
                 # a hung instance must not hold the client for the whole timeout when another can take it
-                quick = self._available(self.core.instance(ti).model, [*tried, ti])
+                quick = (
+                    others
+                    if others is not None
+                    else self._available(self.core.instance(ti).model, [*tried, ti])
+                )
+                others = None
                 try:
                     remote = await self._dialect(entry).enqueue(
                         entry.base_url,
@@ -158,13 +175,16 @@ class Dispatch(Instances, Completions):
         elif not self._available(model, tried):
             self._fail(task_id, f"no other healthy instance of model {model!r} can take it: {why}")
         else:
+            t0 = time.perf_counter()
+            self.metrics.retried(task_id)
             try:
                 ti = self.core.retry(task_id, exclude=tried).instance_id
+                self.metrics.decided(time.perf_counter() - t0)
                 self._persist(task_id)
                 return ti
             except NoInstanceError as e:  # the core failed the task; keep our books in step
                 self._inflight.pop(task_id, None)
-                self._persist(task_id)
+                self._failed_by_core(task_id)
                 raise SubmitRefused(f"{e}; {why}", task_id) from None
         failed = self.core.task(task_id)
         assert failed is not None and failed.error is not None, "_fail recorded the task as failed"

@@ -116,7 +116,7 @@ async def _dispatch_queued(service: LiveScheduler, task_id: str) -> None:
         d = service.core.dispatch_queued(task_id)
     except NoInstanceError as e:
         service._inflight.pop(task_id, None)
-        service._persist(task_id)
+        service._failed_by_core(task_id)
         log.warning("restored task %s failed: %s", task_id, e)
         return
     service._persist(task_id)

@@ -7,13 +7,13 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
-from ...core import Scheduler, SpecError
+from ...core import Scheduler, SpecError, TaskRecord
 from ...decision_log import DecisionLog
 from ..allowlist import Allowlist, Resolver
 from ..client import TaskInstanceClient
 from ..config import LiveConfig
 from ..dialects import Dialect, Dialects, RemoteIds, has_callback_secret
-from ..metrics import LiveMetrics, chain
+from ..metrics import LiveMetrics
 from ..store import StateStore, StoredInstance, open_store
 from .build import build_core
 from .rows import stored_task
@@ -108,8 +108,8 @@ class ServiceState:
         self.allowlist = Allowlist(self.config.allow_instance_hosts, resolver)
         #: each instance gets a callback secret when either token is set (docs/api.md, "Completion callbacks")
         self.callback_secrets = bool(self.config.api_token or self.config.admin_token)
+        #: told by the service what happens to each task (the core's events are the decision log's)
         self.metrics = LiveMetrics(self._metrics_view)
-        self.core.recorder = chain(self.core.recorder, self.metrics)
         self.callback_url = self.config.callback_url
         self._entries: dict[
             str, InstanceEntry
@@ -137,13 +137,28 @@ class ServiceState:
         task_input: Any = None,
         body_hash: str | None = None,
         answer_ti: str | None = None,
+        new: bool = False,
     ) -> None:
-        """Write the task's current record to the state store (batched; see :meth:`StateStore.flush`)."""
+        """Write the task's current record to the state store (batched; see :meth:`StateStore.flush`):
+        its first row when ``new`` (a task just submitted), else what changed since."""
         rec = self.core.task(task_id)
         if rec is not None:
-            self.store.put_task(
-                stored_task(rec, task_input, body_hash, answer_ti, self._remote_ids.stored(task_id))
-            )
+            self._persist_record(rec, task_input, body_hash, answer_ti, new)
+
+    def _persist_record(
+        self,
+        rec: TaskRecord,
+        task_input: Any = None,
+        body_hash: str | None = None,
+        answer_ti: str | None = None,
+        new: bool = False,
+    ) -> None:
+        """:meth:`_persist` of a record at hand (the core's own, as it returns one: no copy made)."""
+        row = stored_task(rec, task_input, body_hash, answer_ti, self._remote_ids.stored(rec.task_id))
+        if new:
+            self.store.put_task(row)
+        else:
+            self.store.update_task(row)
 
     @property
     def client(self) -> TaskInstanceClient:

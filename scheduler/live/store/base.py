@@ -64,7 +64,14 @@ class StateStore(Protocol):
 
     def load(self) -> StoredState: ...
 
-    def put_task(self, task: StoredTask) -> None: ...
+    def put_task(self, task: StoredTask) -> None:
+        """A task's first row (with its input)."""
+        ...
+
+    def update_task(self, task: StoredTask) -> None:
+        """A later state of a task put before: what changes after submit (its model, submit time,
+        metadata and input are not written again; the input is dropped once it ended)."""
+        ...
 
     def put_instance(self, inst: StoredInstance) -> None: ...
 
@@ -90,6 +97,9 @@ class MemoryStore:
         return StoredState([], [], {})
 
     def put_task(self, task: StoredTask) -> None:
+        pass
+
+    def update_task(self, task: StoredTask) -> None:
         pass
 
     def put_instance(self, inst: StoredInstance) -> None:

@@ -54,6 +54,16 @@ UPSERT_TASK = (
 )
 
 
+# a later state of a task already in the file: only what changes after submit (not its model,
+# submit time, metadata or input, which only goes when it ends)
+UPDATE_TASK = (
+    "UPDATE tasks SET status=?, instance_id=?, schedule_ms=?, end_ms=?, predicted_ms=?, "
+    "predicted_error_ms=?, execution_ms=?, result=?, error=?, attempts=?, "
+    "body_hash=coalesce(?, body_hash), answer_ti=coalesce(?, answer_ti), ended=?, remote_id=?, "
+    "task_input=CASE WHEN ? THEN NULL ELSE task_input END WHERE task_id=?"
+)
+
+
 def dumps(v: Any) -> str:
     """JSON text of a value to store (orjson)."""
     return encode(v).decode()
@@ -82,6 +92,36 @@ def task_row(t: StoredTask) -> tuple:
         int(ended),
         t.remote_id,
     )
+
+
+def update_row(t: StoredTask) -> tuple:
+    """The parameters of :data:`UPDATE_TASK` for ``t``."""
+    ended = int(t.status in ENDED)
+    return (
+        t.status,
+        t.instance_id,
+        t.schedule_ms,
+        t.end_ms,
+        t.predicted_ms,
+        t.predicted_error_ms,
+        t.execution_ms,
+        None if t.result is None else dumps(t.result),
+        t.error,
+        t.attempts,
+        t.body_hash,
+        t.answer_ti,
+        ended,
+        t.remote_id,
+        ended,
+        t.task_id,
+    )
+
+
+def ended_bytes(t: StoredTask, result: str | None) -> int:
+    """:data:`ROW_BYTES` of an ended task whose result is stored as ``result``."""
+    n = ROW_OVERHEAD_BYTES + len(t.task_id.encode()) + (len(result.encode()) if result else 0)
+    n += len(t.error.encode()) if t.error else 0
+    return n + (len(dumps(t.metadata).encode()) if t.metadata else 2)  # "{}"
 
 
 def task_of(row: sqlite3.Row) -> StoredTask:

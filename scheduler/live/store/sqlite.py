@@ -41,13 +41,16 @@ from .schema import (
     ROW_BYTES,
     SCHEMA,
     TASK_COLS,
+    UPDATE_TASK,
     UPSERT_TASK,
     dumps,
+    ended_bytes,
     instance_of,
     instance_row,
     row_bytes,
     task_of,
     task_row,
+    update_row,
 )
 
 log = logging.getLogger("scheduler.live")
@@ -56,6 +59,7 @@ TRIM_ROWS = 2000  # ended tasks deleted per commit at most, while over a retenti
 CHECKPOINT_COMMITS = 200  # the checkpointer is woken after this many commits (or every second)
 WAL_CAP_FRAMES = 50_000  # a log this long (~200 MB) was not reset: the loop checkpoints it itself
 _ENDED = COL["ended"]
+_UPDATE_ENDED, _UPDATE_RESULT = 12, 7  # positions in an update_row
 
 
 class SqliteStore:
@@ -83,6 +87,7 @@ class SqliteStore:
         self._lock = threading.Lock()  # the rows put since the last commit (puts may come from any thread)
         self._commit_lock = threading.Lock()  # one transaction at a time on the connection
         self._tasks: dict[str, StoredTask] = {}  # latest row of each task put since the last commit
+        self._updates: dict[str, StoredTask] = {}  # latest state of tasks put before the last commit
         self._instances: dict[str, StoredInstance] = {}
         self._settings: dict[str, Any] = {}
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
@@ -141,12 +146,20 @@ class SqliteStore:
     # -- writes ----------------------------------------------------------------
     def put_task(self, task: StoredTask) -> None:
         with self._lock:
-            prev = self._tasks.get(task.task_id)
-            if prev is not None:  # keep what only the first row of the batch carried
-                task.task_input = task.task_input if task.task_input is not None else prev.task_input
-                task.body_hash = task.body_hash or prev.body_hash
-                task.answer_ti = task.answer_ti or prev.answer_ti
+            _keep(task, self._tasks.get(task.task_id))
             self._tasks[task.task_id] = task
+        if self._handle is None:
+            self._ask(self.idle_commit_s, soon=False)
+
+    def update_task(self, task: StoredTask) -> None:
+        with self._lock:
+            tid = task.task_id
+            if tid in self._tasks:  # its first row is not committed yet: this one replaces it
+                _keep(task, self._tasks[tid])
+                self._tasks[tid] = task
+            else:
+                _keep(task, self._updates.get(tid))
+                self._updates[tid] = task
         if self._handle is None:
             self._ask(self.idle_commit_s, soon=False)
 
@@ -210,16 +223,17 @@ class SqliteStore:
             self._handle, self._handle_loop, self._handle_soon = None, None, False
         with self._lock:
             tasks, self._tasks = self._tasks, {}
+            updates, self._updates = self._updates, {}
             insts, self._instances = self._instances, {}
             settings, self._settings = self._settings, {}
             waiters, self._waiters = self._waiters, []
         error: BaseException | None = None
         if self._closed:
             error = RuntimeError("closed")
-        elif tasks or insts or settings:
+        elif tasks or updates or insts or settings:
             try:
                 with self._commit_lock:
-                    self._commit(list(tasks.values()), list(insts.values()), settings)
+                    self._commit(list(tasks.values()), list(updates.values()), list(insts.values()), settings)
             except Exception as e:  # reported to the waiters; the service logs it
                 log.exception("writing the state store %s failed", self.path)
                 error = e
@@ -245,13 +259,22 @@ class SqliteStore:
             if not loop.is_closed():
                 loop.call_soon_threadsafe(_settle_all, futs, error, self.path)
 
-    def _commit(self, tasks: list[StoredTask], insts: list[StoredInstance], settings: dict[str, Any]) -> None:
+    def _commit(
+        self,
+        tasks: list[StoredTask],
+        updates: list[StoredTask],
+        insts: list[StoredInstance],
+        settings: dict[str, Any],
+    ) -> None:
         db = self._db
         db.execute("BEGIN")
         try:
             rows = [task_row(t) for t in tasks]
             if rows:
                 db.executemany(UPSERT_TASK, rows)
+            changes = [update_row(t) for t in updates]
+            if changes:
+                db.executemany(UPDATE_TASK, changes)
             if insts:
                 db.executemany(
                     f"INSERT OR REPLACE INTO instances ({INSTANCE_COLS}) VALUES ({', '.join('?' * 10)})",
@@ -262,10 +285,15 @@ class SqliteStore:
                     "INSERT OR REPLACE INTO settings VALUES (?, ?)",
                     [(k, dumps(v)) for k, v in settings.items()],
                 )
-            for r in rows:  # upper bounds (a row may be written ended twice): the count is redone per trim
+            # upper bounds (a row may be written ended twice): the count is redone per trim
+            for r in rows:
                 if r[_ENDED]:
                     self._ended += 1
                     self._ended_bytes += row_bytes(r)
+            for t, c in zip(updates, changes):
+                if c[_UPDATE_ENDED]:
+                    self._ended += 1
+                    self._ended_bytes += ended_bytes(t, c[_UPDATE_RESULT])
             if self._trimming or (
                 self._ended > self.max_history + max(100, self.max_history // 10)
                 or self._ended_bytes > self.max_bytes + self.max_bytes // 10
@@ -323,6 +351,14 @@ class SqliteStore:
                     log.warning("checkpointing the state store %s failed: %s", self.path, e)
         finally:
             db.close()
+
+
+def _keep(task: StoredTask, prev: StoredTask | None) -> None:
+    """``task`` replaces ``prev`` (an earlier row of it not committed yet): keep what only ``prev`` carried."""
+    if prev is not None:
+        task.task_input = task.task_input if task.task_input is not None else prev.task_input
+        task.body_hash = task.body_hash or prev.body_hash
+        task.answer_ti = task.answer_ti or prev.answer_ti
 
 
 def _settle(fut: asyncio.Future[None], error: BaseException | None, path: str) -> None:
