@@ -83,6 +83,7 @@ class Pool(ResidualWait):
         self._rows_at: float | None = None  # when the kept views' table rows were computed
         self._views: Views | None = None  # of every position (made by _all_views)
         self._flat: tuple[float, float] | None = None  # (g, h) of a flat table, one replica each
+        self._kept: tuple[FloatArray, FloatArray] | None = None  # see ResidualWait._one_pass
 
     # -- storage ---------------------------------------------------------------
     def _alloc(self, cap: int) -> None:
@@ -310,11 +311,14 @@ class Pool(ResidualWait):
     def wait_mean(self, now: float, idx: Index = None) -> FloatArray:
         """Expected wait (ms) a new task would see, per position (``idx``: a selection, ``None``: all).
         Read-only (it may be a view of kept state, current until the next event or instant)."""
+        kept = self._kept
+        if kept is not None and idx is None:
+            if self._rows_at != now:
+                self._one_pass(now)
+            return kept[0]
         res = self.res
         if res is not None:
             if self._cols == 1:  # the wait's mean is the first column (pending work included)
-                if idx is None:
-                    return self._flat_cols[0] if self._flat is not None else self._one_replica(now, res, 0)
                 return frozen(self._residuals(now, idx, res)[:, 0])
             return frozen(self._wait_mean_residual(now, idx, res))
         sel = self._sel
@@ -349,10 +353,13 @@ class Pool(ResidualWait):
         """Variance of that wait (ms^2): the variances of the tasks ahead (residual variances
         of the running ones, prediction variances of the waiting ones), over c^2; zero while
         a replica is free.  Read-only."""
+        kept = self._kept
+        if kept is not None and idx is None:
+            if self._rows_at != now:
+                self._one_pass(now)
+            return kept[1]
         res = self.res
         if res is not None:
-            if self._cols == 1 and idx is None:
-                return self._flat_cols[1] if self._flat is not None else self._one_replica(now, res, 1)
             return frozen(self._wait_var_residual(now, idx, res))
         if idx is None:
             return self.wait_var_ro[: self.n]

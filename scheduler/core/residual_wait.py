@@ -68,6 +68,8 @@ class ResidualWait:
     _kcache: tuple[float, Index, FloatArray] | None
     _rows_at: float | None  # when the kept views' table rows were computed
     _views: Views | None  # of every position (made by _all_views)
+    # the wait's (mean, variance) of every position, read-only, kept (see _one_pass), or None
+    _kept: tuple[FloatArray, FloatArray] | None
 
     def _sel(self, arr: FloatArray, idx: Index) -> FloatArray:
         return arr[: self.n] if idx is None else arr[idx]
@@ -98,11 +100,14 @@ class ResidualWait:
         res = self.res
         if res is None or not res.flat or self._cols != 1:
             self._flat = None
+            # one replica each under a table: every position's estimate kept per instant
+            self._kept = self._all_views().cols if res is not None and self._cols == 1 else None
             return
         g0, h0 = res.g.item(0), res.h.item(0)
         self._flat = (g0, h0)
         n = self.n
         self._flat_cols = (self.wait2_ro[:n, 0], self.wait2_ro[:n, 1])  # every position's, read-only
+        self._kept = self._flat_cols
         self.wait2[:n, 0] = g0 * self.smu[:n, 0] + self.pend_mean[:n]
         self.wait2[:n, 1] = h0 * self.svs[:n, 0] + self.pend_var_c2[:n]
 
@@ -141,23 +146,25 @@ class ResidualWait:
         self._kcache = (now, idx, mv)
         return mv
 
-    def _one_replica(self, now: float, res: ResidualTable, k: int) -> FloatArray:
-        """One replica per instance, every position: column ``k`` (0: mean, 1: variance) of
-        what :meth:`_residuals` gives, both computed in one pass into a kept array and kept
-        until the next event or instant; the column is handed out as a read-only view."""
-        v = self._views or self._all_views()
-        if self._rows_at != now:
-            v.now[()] = now
-            np.subtract(v.now, v.start, v.age)
-            np.multiply(v.age, v.kscale, v.age)
-            v.row[...] = v.age  # truncated toward zero, as .astype(np.intp)
-            out = v.out
-            res.gh.take(v.row, 0, out, "clip")  # (g, h) rows
-            np.multiply(out, v.scale2, out)
-            assert v.add2 is not None  # one replica each
-            np.add(out, v.add2, out)
-            self._rows_at = now
-        return v.cols[k]
+    def _one_pass(self, now: float) -> None:
+        """Make ``_kept`` current at ``now``.  Under a flat table it is (the events keep it);
+        with one replica per instance under another table, the wait's (mean, variance) of
+        every position are what :meth:`_residuals` gives, computed in one pass into kept
+        arrays (the columns of ``_kept`` are read-only views of them), until the next event
+        or instant."""
+        self._rows_at = now
+        v, res = self._views, self.res
+        if self._flat is not None or v is None or res is None:
+            return
+        v.now[()] = now
+        np.subtract(v.now, v.start, v.age)
+        np.multiply(v.age, v.kscale, v.age)
+        v.row[...] = v.age  # truncated toward zero, as .astype(np.intp)
+        out = v.out
+        res.gh.take(v.row, 0, out, "clip")  # (g, h) rows
+        np.multiply(out, v.scale2, out)
+        assert v.add2 is not None  # one replica each
+        np.add(out, v.add2, out)
 
     def _all_views(self) -> Views:
         """Views of every position's slots (one column with one replica each), and scratch

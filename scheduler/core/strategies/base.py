@@ -116,14 +116,19 @@ class Candidates:
     @property
     def completion_mean(self) -> FloatArray:
         """Expected wait plus predicted execution time (ms)."""
-        out: FloatArray = self.wait_mean + self.exec_mean
+        w = self._wait
+        if w is None:
+            w = self.wait_mean
+        e = self._exec or self._execs()
+        out: FloatArray = w + e[0]
         return out
 
     @property
     def completion_std(self) -> FloatArray:
-        es = self.exec_std
+        es = (self._exec or self._execs())[1]
         out: FloatArray = es * es
-        np.add(self.wait_var, out, out)  # wait_var + es * es (a sum is the same either way round)
+        wv = self._wait_var
+        np.add(self.wait_var if wv is None else wv, out, out)  # wait_var + es * es, either way round
         return np.sqrt(out, out)
 
     @property
