@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import math
 import os
 import subprocess
 import sys
@@ -40,6 +41,7 @@ import scheduler as S
 
 TARGET_US = {"shortest_queue": 10.0, "weighted": 12.0, "min_quantile": 12.0, "probabilistic": 50.0}
 SCALE_TARGET = 1.5  # at 1,024 instances, at most this times the 64-instance figure
+BASELINE_TARGET = 1.05  # issue 8: at 64 instances, at most this times the --baseline tree (geometric mean)
 
 
 def bench(
@@ -202,6 +204,14 @@ def table(args, replicas: int) -> None:
             print("| " + " | ".join(cells) + " |")
         else:
             print("  ".join(f"{c:>14s}" for c in cells))
+    if args.baseline and 64 in at:
+        ratios = [us[at[64]] / base[at[64]] for _, us, base in rows]
+        gmean = math.exp(sum(map(math.log, ratios)) / len(ratios))
+        verdict = "met" if gmean <= BASELINE_TARGET else "missed"
+        print(
+            f"against the baseline at 64 instances, {replicas} replica(s): this tree takes {gmean:.3f}x its time "
+            f"(geometric mean over {len(rows)} strategies; target <= {BASELINE_TARGET:g}x: {verdict})"
+        )
 
 
 if __name__ == "__main__":

@@ -81,7 +81,8 @@ def win_probabilities(
     edges = np.multiply(sd[:, None], z[None, :])
     edges += mu[:, None]  # mu + sd * z
     np.minimum(edges, bound, out=edges)
-    edges = np.sort(edges, axis=None)  # repeated edges make empty cells: harmless
+    edges = edges.ravel()  # a view (edges is a new C-ordered array), sorted in place:
+    edges.sort()  # np.sort(edges, axis=None); repeated edges make empty cells: harmless
     has_point = np.count_nonzero(sd) != sd.size
     point = sd == 0 if has_point else None
     scale = np.where(point, 1.0, sd) if point is not None else sd
@@ -152,8 +153,12 @@ class Probabilistic(Strategy):
         if live.size == 1:
             return int(live[0])
         if live.size > self.max_contenders:
-            keep = np.argpartition(mu[live], self.max_contenders - 1)[: self.max_contenders]
-            live = np.sort(live[keep])
+            k = self.max_contenders
+            if live.size == mu.size:  # every candidate is live: mu itself, no copies
+                live = mu.argpartition(k - 1)[:k]
+            else:
+                live = live[mu[live].argpartition(k - 1)[:k]]
+            live.sort()
         m, s = mu[live], sd[live]
         if not np.count_nonzero(s):  # every completion is certain: the earliest one
             return int(live[argmin_random(m, rng)])
