@@ -4,7 +4,8 @@ cProfile's own overhead per Python call inflates the call-heavy areas (the core)
 read the shares, not the absolute times.  The decision path's numpy work is inside
 the functions that call it.  Then, without a profiler, the engine's CPU time per
 task with the real core and with a stub in its place (a fixed round-robin decision,
-no books kept): the difference is what the core's submit and complete cost.
+no books kept): the difference is what the core's ``place`` and ``finish`` cost (the
+lean ``submit`` and ``complete`` the engine calls when no recorder listens).
 
 Run: .venv/bin/python benchmarks/profile_sim.py [--tasks N] [--strategy NAME]
 """
@@ -31,7 +32,7 @@ AREAS = (  # (label, path fragments of the functions counted there), first match
         "prediction and learning",
         ("core/predictor.py", "core/stats.py", "core/shapes.py", "core/pool_stats.py"),
     ),
-    ("facade (submit, dispatch, complete)", ("core/scheduler.py", "core/decision.py", "core/clock.py")),
+    ("facade (place, finish)", ("core/scheduler.py", "core/decision.py", "core/clock.py")),
     ("frames and summary (pandas)", ("sim/frames.py", "sim/results.py", "pandas/")),
 )
 
@@ -98,7 +99,7 @@ def shell_and_core(spec: dict, tasks: int) -> None:
             engine.Scheduler = real
     print(
         f"engine alone (sim.simulate, CPU): {cpu['real core']:.1f} us a task with the core, "
-        f"{cpu['stub core']:.1f} with a stub in its place: the core's submit + complete cost "
+        f"{cpu['stub core']:.1f} with a stub in its place: the core's place + finish cost "
         f"{cpu['real core'] - cpu['stub core']:.1f} us a task here"
     )
 
