@@ -595,3 +595,18 @@ def test_a_large_invalid_input_is_not_echoed_back(fakes):
     with serve(make_service(fakes)) as tc:
         r = tc.post("/ti/register", json={"host": "127.0.0.1", "port": "9" * 100_000})
         assert r.status_code == 422 and len(r.content) < 2_000
+
+
+def test_servers_freeze_the_start_up_heap_and_collect_young_objects_less_often():
+    import gc
+
+    from scheduler.protocol.server import GC_THRESHOLDS, tune_gc
+
+    before = gc.get_threshold()
+    try:
+        tune_gc()
+        assert gc.get_threshold() == GC_THRESHOLDS and GC_THRESHOLDS[0] > before[0]
+        assert gc.get_freeze_count() > 0  # what existed at start-up is out of every collection
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

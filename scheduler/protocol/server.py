@@ -9,6 +9,7 @@ installed (``uvicorn[standard]``), else asyncio and h11.
 from __future__ import annotations
 
 import copy
+import gc
 import resource
 from typing import Any
 
@@ -39,12 +40,30 @@ def connection_limits() -> tuple[int, int]:
     return budget // 2, budget
 
 
+#: the cyclic collector's thresholds in a server (Python's default: 700, 10, 10)
+GC_THRESHOLDS = (10_000, 20, 20)
+
+
+def tune_gc() -> None:
+    """Make the cyclic garbage collector cheap for a server: what exists at start-up (modules, the
+    app) is frozen out of every collection (:func:`gc.freeze`), and the youngest generation is
+    collected every 10,000 allocations instead of 700.  A request's objects (its coroutines,
+    futures, bodies) live for a few milliseconds: at 700 they were scanned, promoted and scanned
+    again while the request still ran, and the promotions brought on full collections of the
+    whole heap; with the larger threshold most are freed by reference counting before any scan.
+    Measured with benchmarks/bench_live.py's set-up: about 50 us less CPU per task in the scheduler,
+    about 40 in the null router.  Cyclic garbage lives a little longer (at most ~10,000 objects)."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def run(app: ASGIApp, *, host: str, port: int, log_level: str = "info", access_log: bool = False) -> None:
     """Serve ``app`` until SIGINT/SIGTERM, then shut down gracefully (the app's lifespan ends).
 
     Connections are bounded (:mod:`scheduler.protocol.guard`): idle and half-sent requests time out,
     requests above the concurrency limit answer 503, connections above the cap are closed."""
     limit_concurrency, max_connections = connection_limits()
+    tune_gc()
     uvicorn.run(
         app,
         host=host,
