@@ -6,6 +6,7 @@ from scheduler import (
     COMPLETED,
     FAILED,
     SCHEDULED,
+    DuplicateTaskError,
     InvalidTransitionError,
     ManualClock,
     NoInstanceError,
@@ -277,7 +278,7 @@ def test_lean_path_refuses_what_it_cannot_keep():
     s, _ = make()
     s.add_instance("m", instance_id="a")
     assert s.place("m", "t1")[0] == "a"
-    with pytest.raises(Exception, match="t1"):
+    with pytest.raises(DuplicateTaskError):
         s.place("m", "t1")  # in flight already
     s.finish("t1", 3.0)
     with pytest.raises(UnknownTaskError):

@@ -121,7 +121,8 @@ class Predictor:
             self._push_shape(model)
 
     def config(self) -> dict[str, Any]:
-        """The constructor arguments that rebuild this predictor (JSON-friendly)."""
+        """The constructor arguments that rebuild this predictor (JSON-friendly); not
+        ``fixed_mode``, which changes no prediction (and a replay may switch modes)."""
         return {
             "mode": self.mode,
             "prior_mean_ms": self.prior_mean_ms,

@@ -238,9 +238,10 @@ class Scheduler:
         simulator): the same decision, the same queue estimate and the same random draws, and
         nothing else.  No record is kept (the tracker does not know the task), nothing is
         emitted (a scheduler with a recorder refuses it: use :meth:`submit`), no
-        :class:`Decision` is built.  Returns the instance id and the predicted execution mean
-        and standard deviation (ms) there.  The task ends with :meth:`finish`.  Raises
-        :class:`NoInstanceError` as :meth:`submit` does (the refused task is recorded)."""
+        :class:`Decision` is built, and ``task_id`` is refused only while that task is in flight.
+        Returns the instance id and the predicted execution mean and standard deviation (ms)
+        there.  The task ends with :meth:`finish`.  Raises :class:`NoInstanceError` as
+        :meth:`submit` does (the refused task is recorded)."""
         if self.recorder is not None:
             raise RuntimeError("place() emits no events: a scheduler with a recorder takes submit()")
         if task_id in self._task_inst:
