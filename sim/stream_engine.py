@@ -1,7 +1,7 @@
 """The SimPy shell in bounded memory: the workload drawn, and results handed out, in chunks.
 
 :func:`workload_chunks` draws a replication's workload ``chunk`` arrivals at a
-time, giving exactly the numbers :func:`sim.engine.draw_workload` gives at
+time, giving exactly the numbers :func:`sim.workload.draw_workload` gives at
 once (the generators are consumed in the same order; arrival times are summed
 in the same order), for poisson and deterministic arrivals; bursty and trace
 arrivals are drawn whole (24 bytes per task) and then cut.
@@ -29,8 +29,9 @@ from simpy.events import NORMAL
 
 from scheduler import SpecError
 
-from .engine import Run, Tick, Workload, _child, build_scheduler, core_calls, draw_workload
+from .engine import Run, Tick, build_scheduler, core_calls
 from .scenario import Scenario, StrategySpec
+from .workload import Workload, _child, draw_workload
 
 __all__ = ["workload_chunks", "simulate_chunks", "CHUNK"]
 
