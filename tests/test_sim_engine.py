@@ -236,6 +236,19 @@ def test_recorder_sees_every_task_tagged():
     assert len(r.tasks) == 400
 
 
+@pytest.mark.parametrize("mode", ["oracle", "online", "clairvoyant"])
+def test_the_lean_path_and_the_recorded_one_simulate_alike(mode):
+    """Without a recorder the engine calls the core's lean place/finish, with one submit/complete:
+    the same frames, bit for bit."""
+    spec = scenario(
+        replications=1, tasks=800, predictor={"mode": mode}, strategies=["shortest_queue", "probabilistic"]
+    )
+    lean = sim.run(spec)
+    recorded = sim.run(spec, recorder=lambda event: None)
+    cols = [c for c in lean.tasks.columns if c != "scenario"]
+    assert lean.tasks[cols].equals(recorded.tasks[cols])
+
+
 def test_custom_strategy_and_strategy_override():
     class FirstCandidate(Strategy):
         name = "test_first_candidate"
