@@ -169,6 +169,25 @@ def test_the_log_is_checkpointed_and_folded_in_on_close(tmp_path):
     assert len(SqliteStore(path).load().tasks) == 300
 
 
+def test_the_log_is_started_again_while_commits_never_stop(tmp_path):
+    # found measuring: a checkpoint in the checkpointer thread never caught up with a loop that
+    # kept committing, so SQLite never started the log again: 140 MB after 48,000 tasks
+    path = str(tmp_path / "state.db")
+    s = SqliteStore(path, checkpoint_s=0.01)
+    payload = {"x": "y" * 2000}
+
+    async def run() -> None:
+        for i in range(5000):
+            s.put_task(_task(f"t{i}", task_input=payload))
+            await s.flush()
+
+    try:
+        asyncio.run(run())
+        assert os.path.getsize(path + "-wal") < 24 << 20  # ~50 MB of frames were written
+    finally:
+        s.close()
+
+
 def test_retention_deletes_old_ended_tasks_from_the_file(tmp_path):
     path = str(tmp_path / "state.db")
     s = SqliteStore(path, max_history=50)

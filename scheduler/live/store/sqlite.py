@@ -57,7 +57,10 @@ log = logging.getLogger("scheduler.live")
 
 TRIM_ROWS = 2000  # ended tasks deleted per commit at most, while over a retention bound
 CHECKPOINT_COMMITS = 200  # the checkpointer is woken after this many commits (or every second)
-WAL_CAP_FRAMES = 50_000  # a log this long (~200 MB) was not reset: the loop checkpoints it itself
+# a log longer than this (~4 MB) is started again from its beginning: the checkpointer copied
+# most of it, and the loop copies the few frames committed since, between two of its commits
+WAL_RESET_FRAMES = 1024
+WAL_LIMIT_BYTES = 16 << 20
 _ENDED = COL["ended"]
 _UPDATE_ENDED, _UPDATE_RESULT = 12, 7  # positions in an update_row
 
@@ -110,10 +113,11 @@ class SqliteStore:
                 f"SELECT count(*), coalesce(sum({ROW_BYTES}), 0) FROM tasks WHERE ended = 1"
             ).fetchone()
             self._db.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
+            self._db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")  # the log's file, once reset
         except BaseException:
             self._db.close()
             raise
-        self._wal_frames = 0  # the log's length at the checkpointer's last look
+        self._reset_wanted = False  # set by the checkpointer: the log is long, and mostly copied
         self._since_checkpoint = 0
         self._checkpoint_wake = threading.Event()
         self._checkpointer = threading.Thread(target=self._checkpoints, name="state-checkpoint", daemon=True)
@@ -308,9 +312,13 @@ class SqliteStore:
         if self._since_checkpoint >= CHECKPOINT_COMMITS:
             self._since_checkpoint = 0
             self._checkpoint_wake.set()
-            if self._wal_frames > WAL_CAP_FRAMES:  # the log kept growing: fold it in between commits
-                self._wal_frames = 0
-                db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        if self._reset_wanted:
+            # while the loop commits, a checkpoint in another thread never catches up with the log's
+            # end, and SQLite starts the log again only once all of it is copied: the loop copies the
+            # rest (what it committed since the checkpointer's last look), and its next transaction
+            # writes the log from its beginning
+            busy, frames, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            self._reset_wanted = bool(busy) or copied < frames  # the checkpointer was at it: next time
 
     def _trim(self, db: sqlite3.Connection) -> None:
         """Delete the oldest ended tasks beyond ``max_history`` or ``max_bytes``, ``TRIM_ROWS`` at most."""
@@ -345,7 +353,7 @@ class SqliteStore:
                     return
                 try:
                     _busy, frames, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                    self._wal_frames = frames
+                    self._reset_wanted = frames > WAL_RESET_FRAMES
                     self.checkpoints += copied > 0
                 except sqlite3.Error as e:  # the next round tries again
                     log.warning("checkpointing the state store %s failed: %s", self.path, e)
