@@ -54,7 +54,8 @@ class Pool(ResidualWait):
     pend_var_c2: FloatArray  # variance of the waiting tasks' predictions over c^2
     wait2: FloatArray  # (position, 2): the flat case's wait mean and variance (see _update_flat)
     wait2_ro: FloatArray
-    add2: FloatArray  # (position, 2): pend_mean and pend_var_c2 side by side (they are its columns)
+    add2: FloatArray  # (position, 2): pend_mean and pend_var_c2 side by side (a view of _add)
+    _add: FloatArray  # (2, position): pend_mean, then pend_var_c2
     # per (position, replica slot), Fortran order: one column per slot
     ends: FloatArray  # predicted end time of the running task, -inf if free
     start: FloatArray  # start time of the running task (any finite value if free)
@@ -62,6 +63,7 @@ class Pool(ResidualWait):
     pad: FloatArray  # 0 for the slots an instance has, inf for those it lacks
     # (position, slot, 2): what scales a running task's residual (mean, variance); views:
     scale2: FloatArray
+    _scale: FloatArray  # (2, position, slot): smu, then svs
     smu: FloatArray  # predicted mean of the running task, 0 if free
     svs: FloatArray  # mean^2 / c^2 while every replica is busy, else 0
 
@@ -107,20 +109,23 @@ class Pool(ResidualWait):
             if old2 is not None:
                 new2[: self.n] = old2[: self.n]
             setattr(self, name, new2)
-        add2, scale2, wait2 = np.zeros((cap, 2)), np.zeros((cap, self._cols, 2)), np.zeros((cap, 2))
-        if getattr(self, "add2", None) is not None:
-            add2[: self.n], scale2[: self.n] = self.add2[: self.n], self.scale2[: self.n]
-            wait2[: self.n] = self.wait2[: self.n]
-        self.wait2 = wait2
-        self.wait2_ro = readonly(wait2)
-        self._pairs(add2, scale2)
+        add, scale, wait = np.zeros((2, cap)), np.zeros((2, cap, self._cols)), np.zeros((2, cap))
+        if getattr(self, "_add", None) is not None:
+            add[:, : self.n], scale[:, : self.n] = self._add[:, : self.n], self._scale[:, : self.n]
+            wait[:, : self.n] = self.wait2[: self.n].T
+        self.wait2 = wait.T
+        self.wait2_ro = readonly(self.wait2)
+        self._pairs(add, scale)
         self.capacity = cap
         self._refresh_views()
 
-    def _pairs(self, add2: FloatArray, scale2: FloatArray) -> None:
-        """Paired arrays, so that one operation serves the wait's mean and its variance."""
-        self.add2, self.pend_mean, self.pend_var_c2 = add2, add2[:, 0], add2[:, 1]
-        self.scale2, self.smu, self.svs = scale2, scale2[:, :, 0], scale2[:, :, 1]
+    def _pairs(self, add: FloatArray, scale: FloatArray) -> None:
+        """Paired arrays, so that one operation serves the wait's mean and its variance: stored
+        mean plane then variance plane (``add``: (2, position), ``scale``: (2, position, slot)),
+        so that each is contiguous; ``add2`` and ``scale2`` are views with the pair last."""
+        self._add, self.pend_mean, self.pend_var_c2, self.add2 = add, add[0], add[1], add.T
+        self._scale, self.smu, self.svs = scale, scale[0], scale[1]
+        self.scale2 = scale.transpose(1, 2, 0)
 
     def _refresh_views(self) -> None:
         """Read-only views of the arrays strategies may see (slices of them stay read-only)."""
@@ -132,7 +137,7 @@ class Pool(ResidualWait):
         for name, fill in self._SLOTS + (("pad", np.inf),):
             setattr(self, name, np.asfortranarray(np.hstack([getattr(self, name), extra + fill])))
         self._pairs(
-            self.add2, np.concatenate([self.scale2, np.zeros((self.capacity, cols - self._cols, 2))], 1)
+            self._add, np.concatenate([self._scale, np.zeros((2, self.capacity, cols - self._cols))], 2)
         )
         self._cols = cols
         self._homogeneous = False
@@ -148,7 +153,7 @@ class Pool(ResidualWait):
                 self._cols = inst.replicas
                 for name, fill in self._SLOTS + (("pad", 0.0),):
                     setattr(self, name, np.full((self.capacity, self._cols), fill, order="F"))
-                self._pairs(self.add2, np.zeros((self.capacity, self._cols, 2)))
+                self._pairs(self._add, np.zeros((2, self.capacity, self._cols)))
             else:
                 self._widen(inst.replicas)
         pos = self.n

@@ -119,7 +119,7 @@ class ResidualTable:
     ``int(a / mu * inv_du)`` (clipped to the last row) and scales by ``mu`` and
     ``mu**2``."""
 
-    __slots__ = ("g", "h", "gh", "inv_du", "u_max", "name", "flat")
+    __slots__ = ("g", "h", "gh", "hg", "inv_du", "u_max", "name", "flat")
 
     def __init__(self, dist: Distribution, cells: int = CELLS):
         mean = dist.mean_ms
@@ -136,7 +136,8 @@ class ResidualTable:
         self.g: NDArray[np.float64] = np.interp(centres, nodes, mv[:, 0] / mean)
         self.h: NDArray[np.float64] = np.interp(centres, nodes, mv[:, 1] / (mean * mean))
         self.gh: NDArray[np.float64] = np.stack([self.g, self.h], axis=1)  # one read for both
-        for a in (self.g, self.h, self.gh):
+        self.hg: NDArray[np.float64] = np.stack([self.g, self.h])  # the same as planes (g, then h)
+        for a in (self.g, self.h, self.gh, self.hg):
             a.setflags(write=False)
         # every row the same (memoryless service): the estimate does not depend on age
         self.flat = bool((self.g == self.g[0]).all() and (self.h == self.h[0]).all())

@@ -26,21 +26,24 @@ Index = NDArray[np.intp] | None  # a selection of positions; None: all of them
 
 class Views:
     """What the residual-life estimate reads of every position, as views kept between events
-    (their arrays change in place), with scratch arrays for its intermediate steps.  With one
-    replica per instance also ``add2``, and the wait's (mean, variance) of every position kept
-    in ``out`` (handed out read-only, column by column, as ``cols``)."""
+    (their arrays change in place), with scratch arrays for its intermediate steps.
 
-    __slots__ = ("start", "kscale", "scale2", "add2", "now", "age", "row", "out", "cols")
+    With several replicas, ``scale`` is the (position, slot, 2) pairs of ``scale2`` and ``add``
+    is None.  With one replica per instance, ``scale`` and ``add`` are the (2, position) planes
+    (mean, variance) of what scales the table's g and h and what is added after, and the
+    wait's planes of every position are kept in ``out`` (handed out read-only as ``cols``)."""
 
-    def __init__(self, start: FloatArray, kscale: FloatArray, scale2: FloatArray, add2: FloatArray | None):
-        self.start, self.kscale, self.scale2, self.add2 = start, kscale, scale2, add2
+    __slots__ = ("start", "kscale", "scale", "add", "now", "age", "row", "out", "cols")
+
+    def __init__(self, start: FloatArray, kscale: FloatArray, scale: FloatArray, add: FloatArray | None):
+        self.start, self.kscale, self.scale, self.add = start, kscale, scale, add
         # the clock as a 0-d array: numpy combines it with an array faster than a Python float
         self.now: FloatArray = np.zeros(())
         self.age = np.empty(start.shape)  # now - start
         self.row: NDArray[np.intp] = np.empty(start.shape, dtype=np.intp)  # the table row read
-        self.out = np.empty(scale2.shape)
+        self.out = np.empty(scale.shape if add is not None else 0)
         ro = readonly(self.out)
-        self.cols = (ro[..., 0], ro[..., 1])
+        self.cols = (ro[0], ro[1]) if add is not None else (ro, ro)
 
 
 class ResidualWait:
@@ -55,6 +58,8 @@ class ResidualWait:
     pad: FloatArray
     scale2: FloatArray
     add2: FloatArray
+    _scale: FloatArray  # (2, position, slot): scale2's planes
+    _add: FloatArray  # (2, position): add2's planes
     smu: FloatArray
     svs: FloatArray
     pend_mean: FloatArray
@@ -126,9 +131,7 @@ class ResidualWait:
             np.subtract(now, v.start, out=v.age)
             np.multiply(v.age, v.kscale, out=v.row, casting="unsafe")  # as .astype(np.intp)
             mv = res.gh.take(v.row, axis=0, mode="clip")
-            mv *= v.scale2
-            if v.add2 is not None:
-                mv += v.add2
+            mv *= v.scale  # several replicas (one: see _one_pass)
             self._kcache = (now, idx, mv)
             return mv
         sel = self._sel
@@ -161,17 +164,17 @@ class ResidualWait:
         np.multiply(v.age, v.kscale, v.age)
         v.row[...] = v.age  # truncated toward zero, as .astype(np.intp)
         out = v.out
-        res.gh.take(v.row, 0, out, "clip")  # (g, h) rows
-        np.multiply(out, v.scale2, out)
-        assert v.add2 is not None  # one replica each
-        np.add(out, v.add2, out)
+        res.hg.take(v.row, 1, out, "clip")  # the g and h planes at the rows
+        np.multiply(out, v.scale, out)
+        assert v.add is not None  # one replica each
+        np.add(out, v.add, out)
 
     def _all_views(self) -> Views:
         """Views of every position's slots (one column with one replica each), and scratch
         arrays: kept until an instance is added or the arrays grow."""
         n = self.n
         if self._cols == 1:
-            v = Views(self.start[:n, 0], self.kscale[:n, 0], self.scale2[:n, 0], self.add2[:n])
+            v = Views(self.start[:n, 0], self.kscale[:n, 0], self._scale[:, :n, 0], self._add[:, :n])
         else:
             v = Views(self.start[:n], self.kscale[:n], self.scale2[:n], None)
         self._views = v
