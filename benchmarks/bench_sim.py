@@ -29,7 +29,9 @@ loop and at least 4x Ciw, ``round_robin`` at least 0.9x the bare loop.
 
 ``--baseline DIR`` also times ``sim.run`` of another source tree (for example
 an export of an older commit: ``git archive REV | tar -x -C DIR``) in a child
-process per round, within the same rounds, and prints this tree's speed-up.
+process per round, within the same rounds, and prints a table of both rates and
+this tree's ratio, against issue 8's target (at least 0.95x: within 5% of the
+tree before, or faster).
 
 Part 2 (``--big-tasks``, default 1,000,000; 0 skips): 256 instances, same
 load, ``sim.run`` once: wall time and peak memory, measured as the process's
