@@ -14,7 +14,9 @@ that costs against the countdown (``Predictor(residual=False)``).
 Targets (one replica per instance): at 64 instances ``shortest_queue`` at most
 10 us, ``weighted`` and ``min_quantile`` at most 12 us, ``probabilistic`` at
 most 50 us; at 1,024 instances no strategy above 1.5x its own 64-instance
-figure.  Each is printed with whether it was met.
+figure; with ``--baseline``, at 64 instances at most 1.05x the baseline's time (geometric mean
+over the strategies: issue 8, against fb2e830, the tree before residual life).  Each is printed
+with whether it was met.
 
 ``--baseline DIR`` measures the same loop with the ``scheduler`` package of
 another source tree (for example an export of an older commit: ``git archive
