@@ -11,7 +11,8 @@ instances, the routers compared side by side:
   tracker, no store: the cost of the HTTP messages alone.
 
 After a warm-up, ``--rounds`` rounds; in each round every router (in an order rotated from round
-to round, so a busy moment of the shared machine does not fall on one of them) runs:
+to round, so a busy moment of the shared machine does not fall on one of them) runs the
+throughput phase, one router after the other, then each runs the latency phase:
 
 1. throughput: ``--tasks`` tasks from ``--concurrency`` client connections, closed loop;
    throughput = tasks / (first submit -> the router records the last one as ended), i.e.
@@ -382,8 +383,11 @@ def main(argv: list[str] | None = None) -> None:
                 asyncio.run(closed_loop(r.url, args.warmup, args.concurrency, args.max_seconds))
             for k in range(args.rounds):
                 order = routers[k % len(routers) :] + routers[: k % len(routers)]
+                # the throughput phases back to back, then the latency phases: the figures a ratio
+                # compares are taken seconds apart, so a busy moment of the machine falls on both
+                runs = {r.name: throughput(r, args, instances) for r in order}
                 for r in order:
-                    run = throughput(r, args, instances)
+                    run = runs[r.name]
                     run.update(latency(r, args))
                     r.runs.append(run)
                     print(
