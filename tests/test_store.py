@@ -110,6 +110,23 @@ def test_a_later_state_rewrites_only_what_changes(tmp_path):
     assert (c.status, c.error, c.task_input) == ("failed", "boom", None)
 
 
+def test_a_submitted_tasks_first_row_from_its_decision_is_the_cores_record(fakes):
+    # the submit path writes the first row from the core's decision (no copy of its record):
+    # it must be exactly what the record says
+    from scheduler.live.service.rows import stored_task, submitted_task
+
+    fakes.add(8100)
+    fakes.add(8101)
+    svc = make_service(fakes)
+    with serve(svc) as tc:
+        register(tc, 8100), register(tc, 8101)
+    for metadata in ({}, {"prompt_tokens": 12, "tag": "x"}):
+        d = svc.core.submit("llm", {"p": 1}, metadata)
+        rec = svc.core.task(d.task_id)
+        assert rec is not None
+        assert submitted_task(d, metadata, {"p": 1}, "h") == stored_task(rec, {"p": 1}, "h")
+
+
 def _rows_seen_by_another_connection(path: str) -> int:
     with sqlite3.connect(path) as db:
         return db.execute("SELECT count(*) FROM tasks").fetchone()[0]

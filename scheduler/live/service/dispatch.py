@@ -12,7 +12,7 @@ from ...core import SCHEDULED, DuplicateTaskError, NoInstanceError
 from ..client import InstanceError
 from .completion import Completions
 from .instances import Instances
-from .rows import body_digest
+from .rows import body_digest, submitted_task
 from .state import InFlight, InstanceEntry, SubmitRefused
 
 log = logging.getLogger("scheduler.live")
@@ -61,8 +61,9 @@ class Dispatch(Instances, Completions):
         self.metrics.decided(time.perf_counter() - t0)
         self.metrics.submitted(d.task_id, model, d.now_ms)
         self._inflight[d.task_id] = InFlight(task_input, metadata, d.now_ms + self._timeout_ms)
-        # before delivery: a crash keeps it
-        self._persist(d.task_id, task_input=task_input, body_hash=digest, new=True)
+        self.store.put_task(
+            submitted_task(d, metadata, task_input, digest)
+        )  # before delivery: a crash keeps it
         try:
             # another instance can take it if the core had more than one candidate
             ti = await self._deliver(d.task_id, d.instance_id, [], [], d.candidates > 1)

@@ -7,7 +7,7 @@ import hashlib
 import json
 from typing import Any
 
-from ...core import TaskRecord
+from ...core import SCHEDULED, Decision, TaskRecord
 from ..store import StoredTask
 
 
@@ -43,6 +43,30 @@ def stored_task(
         body_hash=body_hash,
         answer_ti=answer_ti,
         remote_id=remote_id,
+    )
+
+
+def submitted_task(d: Decision, metadata: dict, task_input: Any, body_hash: str | None) -> StoredTask:
+    """The first row of a task the core just scheduled, from its decision: what
+    ``stored_task(core.task(d.task_id), ...)`` gives, without copying the core's record
+    (tests/test_store.py checks the two agree)."""
+    return StoredTask(
+        d.task_id,
+        d.model,
+        SCHEDULED,
+        d.instance_id,
+        d.now_ms,
+        d.now_ms,
+        None,
+        d.predicted_ms,
+        d.predicted_error_ms,
+        None,
+        None,
+        None,
+        dict(metadata) if metadata else {},
+        1,
+        task_input,
+        body_hash,
     )
 
 
