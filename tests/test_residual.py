@@ -275,3 +275,24 @@ def test_queue_estimates_match_a_direct_computation_on_mixed_replicas():
             w = s.wait_estimate(inst.instance_id)
             assert w.mean_ms == pytest.approx(mean, rel=0.02, abs=1e-9), (step, inst.instance_id)
             assert w.std_ms**2 == pytest.approx(var, rel=0.05, abs=1e-9), (step, inst.instance_id)
+
+
+def test_a_task_queued_at_the_same_instant_counts_in_the_next_decision():
+    """One replica each, a selection of candidates (one instance unhealthy), two submits at one
+    instant: the second sees the task the first queued (the per-instant estimate is not reused)."""
+    dist = LogNormal(100.0, 1.5)
+    s, clock = make("oracle", dist)
+    for iid in "ac":
+        s.add_instance("m", instance_id=iid)
+    s.set_healthy("c", False)
+    assert s.submit("m").instance_id == "a"  # a runs from 0 ...
+    clock.advance(40.0)
+    s.add_instance("m", instance_id="b")
+    assert s.submit("m").instance_id == "b"  # ... b from 40
+    clock.advance(10.0)
+    resid_a, resid_b = residual_moments(dist, 50.0)[0], residual_moments(dist, 10.0)[0]
+    assert resid_b < resid_a < resid_b + 100.0
+    first, second = s.submit("m"), s.submit("m")  # the same instant
+    assert (first.instance_id, first.wait_ms) == ("b", pytest.approx(resid_b, rel=0.02))
+    # b now has 100 ms queued: a is the shorter queue
+    assert (second.instance_id, second.wait_ms) == ("a", pytest.approx(resid_a, rel=0.02))

@@ -208,7 +208,8 @@ class Pool(ResidualWait):
             inst.pend_var += var
             self.pend_mean[pos] = inst.pend_mean
             self.pend_var_c2[pos] = inst.pend_var / (inst.replicas * inst.replicas)
-            self._rows_at = None  # the kept one-replica estimates include the pending work
+            # the kept one-replica estimates (per instant, and per selection) include the pending work
+            self._kcache = self._rows_at = None
             if self._flat is not None:
                 self._flat_running(inst)
         if self.res is None:
@@ -267,7 +268,8 @@ class Pool(ResidualWait):
             inst.pend_mean = inst.pend_var = 0.0
         self.pend_mean[pos] = inst.pend_mean
         self.pend_var_c2[pos] = inst.pend_var / (inst.replicas * inst.replicas)
-        self._rows_at = None  # the kept one-replica estimates include the pending work
+        # the kept one-replica estimates (per instant, and per selection) include the pending work
+        self._kcache = self._rows_at = None
 
     def _start(self, pos: int, slot: int, now: float, mean: float, var_scale: float) -> None:
         """A task of predicted ``mean`` starts on a replica at ``now``."""
