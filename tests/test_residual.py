@@ -296,3 +296,31 @@ def test_a_task_queued_at_the_same_instant_counts_in_the_next_decision():
     assert (first.instance_id, first.wait_ms) == ("b", pytest.approx(resid_b, rel=0.02))
     # b now has 100 ms queued: a is the shorter queue
     assert (second.instance_id, second.wait_ms) == ("a", pytest.approx(resid_a, rel=0.02))
+
+
+@pytest.mark.parametrize(
+    "dist", [LogNormal(100.0, 1.5), Exponential(100.0)], ids=["lognormal", "exponential"]
+)
+def test_two_replicas_kept_estimate_equals_the_general_one_bit_for_bit(dist):
+    """Two replicas each: every position's wait, kept per instant (one pass for the mean and
+    the variance), is bit for bit the general computation over a selection of all of them,
+    through random submits and completions, several at one instant."""
+    s, clock = make("oracle", dist)
+    for iid in "abcde":
+        s.add_instance("m", instance_id=iid, replicas=2)
+    pool = s.instance("a").pool
+    every = np.arange(pool.n)
+    rng = np.random.default_rng(3)
+    live: list[str] = []
+    for step in range(400):
+        if rng.random() < 0.7:
+            clock.advance(float(rng.exponential(20.0)))
+        if live and rng.random() < 0.45:
+            s.complete(live.pop(int(rng.integers(len(live)))), 1.0)
+        else:
+            live.append(s.submit("m", task_id=f"t{step}").task_id)
+        now = clock.now_ms()
+        kept_mean, kept_var = pool.wait_mean(now), pool.wait_var(now)
+        assert pool._kept is not None and kept_mean is pool._kept[0]  # the kept path was taken
+        assert np.array_equal(kept_mean, pool.wait_mean(now, every)), step
+        assert np.array_equal(kept_var, pool.wait_var(now, every)), step

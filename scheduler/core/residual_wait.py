@@ -31,11 +31,20 @@ class Views:
     With several replicas, ``scale`` is the (position, slot, 2) pairs of ``scale2`` and ``add``
     is None.  With one replica per instance, ``scale`` and ``add`` are the (2, position) planes
     (mean, variance) of what scales the table's g and h and what is added after, and the
-    wait's planes of every position are kept in ``out`` (handed out read-only as ``cols``)."""
+    wait's planes of every position are kept in ``out`` (handed out read-only as ``cols``).
+    With two replicas each, ``two`` holds what :meth:`ResidualWait._two_pass` reads and
+    writes (see :class:`TwoViews`), and ``cols`` the wait's planes it keeps."""
 
-    __slots__ = ("start", "kscale", "scale", "add", "now", "age", "row", "out", "cols")
+    __slots__ = ("start", "kscale", "scale", "add", "now", "age", "row", "out", "cols", "two")
 
-    def __init__(self, start: FloatArray, kscale: FloatArray, scale: FloatArray, add: FloatArray | None):
+    def __init__(
+        self,
+        start: FloatArray,
+        kscale: FloatArray,
+        scale: FloatArray,
+        add: FloatArray | None,
+        two: TwoViews | None = None,
+    ):
         self.start, self.kscale, self.scale, self.add = start, kscale, scale, add
         # the clock as a 0-d array: numpy combines it with an array faster than a Python float
         self.now: FloatArray = np.zeros(())
@@ -44,6 +53,55 @@ class Views:
         self.out = np.empty(scale.shape if add is not None else 0)
         ro = readonly(self.out)
         self.cols = (ro[0], ro[1]) if add is not None else (ro, ro)
+        self.two = two
+        if two is not None:
+            self.cols = two.cols
+
+
+class TwoViews:
+    """Two replicas per instance, every position: views of the planes (mean, variance) of
+    ``scale2`` by slot, of the pending work, ``inv_c`` and ``n_pending``, and scratch arrays:
+    the table rows' scaled (g, h) by slot and the wait's (mean, variance) planes, kept."""
+
+    __slots__ = (
+        "planes",
+        "pend_mean",
+        "pend_var_c2",
+        "inv_c",
+        "n_pending",
+        "gh",
+        "g0",
+        "g1",
+        "h0",
+        "h1",
+        "wait",
+        "min_resid",
+        "idle",
+        "cols",
+    )
+
+    def __init__(
+        self,
+        planes: FloatArray,
+        pend: FloatArray,
+        inv_c: FloatArray,
+        n_pending: FloatArray,
+    ):
+        self.planes, self.pend_mean, self.pend_var_c2 = planes, pend[0], pend[1]
+        self.inv_c, self.n_pending = inv_c, n_pending
+        n = inv_c.shape[0]
+        self.gh = np.empty((2, n, 2))  # (g then h plane, position, slot)
+        self.g0, self.g1, self.h0, self.h1 = (
+            self.gh[0, :, 0],
+            self.gh[0, :, 1],
+            self.gh[1, :, 0],
+            self.gh[1, :, 1],
+        )
+        self.wait = np.empty((2, n))
+        self.min_resid = np.empty(n)
+        self.idle: NDArray[np.bool_] = np.empty(n, dtype=bool)  # no task waiting there
+        ro = readonly(self.wait)
+        self.cols = (ro[0], ro[1])
 
 
 class ResidualWait:
@@ -105,8 +163,9 @@ class ResidualWait:
         res = self.res
         if res is None or not res.flat or self._cols != 1:
             self._flat = None
-            # one replica each under a table: every position's estimate kept per instant
-            self._kept = self._all_views().cols if res is not None and self._cols == 1 else None
+            # one replica each (or two, alike) under a table: every position's estimate kept per instant
+            kept = res is not None and (self._cols == 1 or self._cols == 2 and self._homogeneous)
+            self._kept = self._all_views().cols if kept else None
             return
         g0, h0 = res.g.item(0), res.h.item(0)
         self._flat = (g0, h0)
@@ -163,11 +222,31 @@ class ResidualWait:
         np.subtract(v.now, v.start, v.age)
         np.multiply(v.age, v.kscale, v.age)
         v.row[...] = v.age  # truncated toward zero, as .astype(np.intp)
+        if v.two is not None:
+            self._two_pass(v.row, v.two, res)
+            return
         out = v.out
         res.hg.take(v.row, 1, out, "clip")  # the g and h planes at the rows
         np.multiply(out, v.scale, out)
         assert v.add is not None  # one replica each
         np.add(out, v.add, out)
+
+    def _two_pass(self, row: NDArray[np.intp], t: TwoViews, res: ResidualTable) -> None:
+        """:meth:`_one_pass` with two replicas per instance: what :meth:`_wait_mean_residual`
+        and :meth:`_wait_var_residual` give for every position (the same operations on the
+        same values, in the same order), into the kept planes of ``t``."""
+        gh = t.gh
+        res.hg.take(row, 1, gh, "clip")  # the g and h planes at each slot's row
+        np.multiply(gh, t.planes, gh)
+        mean, var = t.wait
+        np.minimum(t.g0, t.g1, out=t.min_resid)
+        np.add(t.g0, t.g1, mean)
+        np.add(mean, t.pend_mean, mean)
+        np.multiply(mean, t.inv_c, mean)
+        np.less_equal(t.n_pending, 0, t.idle)
+        np.copyto(mean, t.min_resid, where=t.idle)  # a free replica: the least residual
+        np.add(t.h0, t.h1, var)
+        np.add(var, t.pend_var_c2, var)
 
     def _all_views(self) -> Views:
         """Views of every position's slots (one column with one replica each), and scratch
@@ -176,7 +255,10 @@ class ResidualWait:
         if self._cols == 1:
             v = Views(self.start[:n, 0], self.kscale[:n, 0], self._scale[:, :n, 0], self._add[:, :n])
         else:
-            v = Views(self.start[:n], self.kscale[:n], self.scale2[:n], None)
+            two = None
+            if self._cols == 2 and self._homogeneous:
+                two = TwoViews(self._scale[:, :n], self._add[:, :n], self.inv_c[:n], self.n_pending[:n])
+            v = Views(self.start[:n], self.kscale[:n], self.scale2[:n], None, two)
         self._views = v
         return v
 
