@@ -86,6 +86,7 @@ class Pool(ResidualWait):
         self._views: Views | None = None  # of every position (made by _all_views)
         self._flat: tuple[float, float] | None = None  # (g, h) of a flat table, one replica each
         self._kept: tuple[FloatArray, FloatArray] | None = None  # see ResidualWait._one_pass
+        self._var_due = False  # see ResidualWait._two_var
 
     # -- storage ---------------------------------------------------------------
     def _alloc(self, cap: int) -> None:
@@ -364,6 +365,8 @@ class Pool(ResidualWait):
         if kept is not None and idx is None:
             if self._rows_at != now:
                 self._one_pass(now)
+            if self._var_due:
+                self._two_var()
             return kept[1]
         res = self.res
         if res is not None:

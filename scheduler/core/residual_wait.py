@@ -133,6 +133,7 @@ class ResidualWait:
     _views: Views | None  # of every position (made by _all_views)
     # the wait's (mean, variance) of every position, read-only, kept (see _one_pass), or None
     _kept: tuple[FloatArray, FloatArray] | None
+    _var_due: bool  # two replicas each: the kept variance lags the kept mean (see _two_var)
 
     def _sel(self, arr: FloatArray, idx: Index) -> FloatArray:
         return arr[: self.n] if idx is None else arr[idx]
@@ -161,6 +162,7 @@ class ResidualWait:
         events: ``wait2`` holds, per position, exactly what :meth:`_residuals` would
         compute (the same operations on the same values), updated by :meth:`_flat_wait`."""
         res = self.res
+        self._var_due = False
         if res is None or not res.flat or self._cols != 1:
             self._flat = None
             # one replica each (or two, alike) under a table: every position's estimate kept per instant
@@ -234,19 +236,28 @@ class ResidualWait:
     def _two_pass(self, row: NDArray[np.intp], t: TwoViews, res: ResidualTable) -> None:
         """:meth:`_one_pass` with two replicas per instance: what :meth:`_wait_mean_residual`
         and :meth:`_wait_var_residual` give for every position (the same operations on the
-        same values, in the same order), into the kept planes of ``t``."""
+        same values, in the same order), into the kept planes of ``t``: the mean now, the
+        variance when first read (:meth:`_two_var`)."""
         gh = t.gh
         res.hg.take(row, 1, gh, "clip")  # the g and h planes at each slot's row
         np.multiply(gh, t.planes, gh)
-        mean, var = t.wait
+        mean = t.wait[0]
         np.minimum(t.g0, t.g1, out=t.min_resid)
         np.add(t.g0, t.g1, mean)
         np.add(mean, t.pend_mean, mean)
         np.multiply(mean, t.inv_c, mean)
         np.less_equal(t.n_pending, 0, t.idle)
         np.copyto(mean, t.min_resid, where=t.idle)  # a free replica: the least residual
+        self._var_due = True  # the variance when read (a strategy reading only the mean pays for it)
+
+    def _two_var(self) -> None:
+        """The variance plane of :meth:`_two_pass`, from the (g, h) rows it read."""
+        assert self._views is not None and self._views.two is not None
+        t = self._views.two
+        var = t.wait[1]
         np.add(t.h0, t.h1, var)
         np.add(var, t.pend_var_c2, var)
+        self._var_due = False
 
     def _all_views(self) -> Views:
         """Views of every position's slots (one column with one replica each), and scratch
