@@ -41,6 +41,16 @@ def test_submit_schedule_complete_flow():
         s.complete(d.task_id, 40.0)
 
 
+def test_peek_is_the_record_itself_and_task_a_copy():
+    s, _ = make()
+    s.add_instance("llm", replicas=1)
+    d = s.submit("llm", {}, {"k": 1})
+    assert s.peek(d.task_id) is s.peek(d.task_id) and s.peek(d.task_id) == s.task(d.task_id)
+    assert s.task(d.task_id) is not s.peek(d.task_id) and s.peek("nope") is None
+    s.task(d.task_id).metadata["k"] = 2  # a copy's change stays in the copy
+    assert s.peek(d.task_id).metadata == {"k": 1}
+
+
 def test_task_ids_unique_and_client_ids_kept():
     s, _ = make()
     s.add_instance("m")

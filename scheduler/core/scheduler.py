@@ -347,6 +347,10 @@ class Scheduler(InstanceRegistry):
     def task(self, task_id: str) -> TaskRecord | None:
         return self.tracker.get(task_id)
 
+    def peek(self, task_id: str) -> TaskRecord | None:
+        """:meth:`task` without the copy: the record itself, to read at once and never change."""
+        return self.tracker.peek(task_id)
+
     def tasks_on(self, instance_id: str) -> list[str]:
         """Ids of the tasks assigned to an instance and not yet ended."""
         inst = self._instance(instance_id)

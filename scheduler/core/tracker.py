@@ -262,6 +262,10 @@ class TaskTracker:
         rec = self._tasks.get(task_id)
         return rec.copy() if rec else None
 
+    def peek(self, task_id: str) -> TaskRecord | None:
+        """The tracker's own record (no copy): for a caller that only reads it, at once."""
+        return self._tasks.get(task_id)
+
     def by_status(self, status: str) -> list[TaskRecord]:
         if status not in STATES:
             raise ValueError(f"status must be one of {', '.join(STATES)}, got {status!r}")

@@ -37,7 +37,7 @@ class Completions(ServiceState):
 
     def _failed_by_core(self, task_id: str) -> None:
         """The core failed a task itself (no instance left for it)."""
-        rec = self.core.task(task_id)
+        rec = self.core.peek(task_id)
         if rec is not None:
             self._ended(rec)
 
@@ -81,7 +81,7 @@ class Completions(ServiceState):
                 f"unknown instance {instance_id!r}: no registered instance reported this "
                 f"instance_id; nothing changed",
             )
-        rec = self.core.task(task_id)
+        rec = self.core.peek(task_id)  # read here only: _fail and _complete return the new record
         if rec is None:
             return Ack("warning", f"unknown task {task_id!r}; nothing changed")
         entry = self._entries.get(rec.instance_id) if rec.instance_id else None

@@ -143,7 +143,7 @@ class Dispatch(Instances, Completions):
                             self._set_unhealthy(entry, str(e))
                         self._cancel_elsewhere(entry, task_id)  # it may have arrived after all
                 tried.append(ti)
-                rec = self.core.task(task_id)
+                rec = self.core.peek(task_id)
                 if rec is None or rec.status != SCHEDULED:
                     # it ended meanwhile: the instance took it and reported back, only its answer was lost
                     return ti

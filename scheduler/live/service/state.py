@@ -141,7 +141,7 @@ class ServiceState:
     ) -> None:
         """Write the task's current record to the state store (batched; see :meth:`StateStore.flush`):
         its first row when ``new`` (a task just submitted), else what changed since."""
-        rec = self.core.task(task_id)
+        rec = self.core.peek(task_id)
         if rec is not None:
             self._persist_record(rec, task_input, body_hash, answer_ti, new)
 
