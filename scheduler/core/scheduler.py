@@ -14,6 +14,7 @@ caller that shares it across threads must serialise its calls.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
@@ -66,8 +67,10 @@ class Scheduler(InstanceRegistry):
         self.predictor = predictor or Predictor()
         self.tracker = tracker or TaskTracker()
         self.recorder = recorder
-        counter = itertools.count(1)
-        self._next_task_id = task_ids or (lambda: f"task-{next(counter):08d}")
+        # task-00000001, task-00000002, ...: formatted by C code, no Python frame per id
+        self._next_task_id = task_ids or functools.partial(
+            next, map("task-{:08d}".format, itertools.count(1))
+        )
         self._pools: dict[str, Pool] = {}
         self._instances: dict[str, InstanceState] = {}
         self._task_inst: dict[str, InstanceState] = {}

@@ -40,7 +40,8 @@ class Welford:
 
     @property
     def std(self) -> float:
-        return math.sqrt(self.var)
+        n = self.n  # :attr:`var` written out: read on every online prediction
+        return math.sqrt(self.m2 / (n - 1) if n > 1 else 0.0)
 
     def __repr__(self) -> str:
         return f"Welford(n={self.n}, mean={self.mean:.6g}, std={self.std:.6g})"
