@@ -121,3 +121,31 @@ def test_a_fixed_mode_is_kept_and_oracle_then_learns_nothing():
     with pytest.raises(SpecError, match="fixed"):
         run("oracle", True).set_mode("online")
     run("oracle", True).set_mode("oracle")  # the same mode is no change
+
+
+def test_online_predictions_follow_instances_added_and_grown_arrays():
+    """The kept read-only views of the online predictions follow the pool: more instances
+    (past the arrays' first capacity), and values learned after the views were handed out."""
+    pred = Predictor("online", min_samples=1)
+    s = sched(pred)
+    s.add_instance("m", instance_id="i0")
+    pool = s.instance("i0").pool
+    s.complete(s.submit("m").task_id, 7.0)
+    mean, _ = pred.predict(pool, None)
+    assert mean.tolist() == [7.0] and not mean.flags.writeable
+    for k in range(1, 20):  # past the first capacity: the arrays grow
+        s.add_instance("m", instance_id=f"i{k}")
+        for _ in range(k + 1):  # round robin: each instance its turn, the new one learns k
+            d = s.submit("m")
+            s.complete(
+                d.task_id, float(k) if d.instance_id == f"i{k}" else s.prediction(d.instance_id).expected_ms
+            )
+        mean, std = pred.predict(pool, None)
+        assert mean.size == std.size == k + 1
+        assert mean[k] == k and mean[0] == 7.0
+    old = pred.predict(pool, None)[0].copy()
+    d = s.submit("m")
+    s.complete(d.task_id, 1000.0)  # learned after the views were handed out
+    after, _ = pred.predict(pool, None)
+    pos = s.instance(d.instance_id).pos
+    assert after[pos] > old[pos] and np.delete(after, pos).tolist() == np.delete(old, pos).tolist()

@@ -105,6 +105,15 @@ class PoolStats:
         self.table_std_ro = readonly(self.table_std)
         self.on_mean_ro = readonly(self.on_mean)
         self.on_std_ro = readonly(self.on_std)
+        self._on_n: tuple[int, FloatArray, FloatArray] = (0, self.on_mean_ro[:0], self.on_std_ro[:0])
+
+    def online(self, n: int) -> tuple[FloatArray, FloatArray]:
+        """The online predictions (mean, std) of the first ``n`` positions, read-only views
+        kept for that ``n`` (their values change in place)."""
+        kept = self._on_n
+        if kept[0] != n:
+            kept = self._on_n = (n, self.on_mean_ro[:n], self.on_std_ro[:n])
+        return kept[1], kept[2]
 
     def ensure(self, cap: int) -> None:
         if cap <= len(self.welford):

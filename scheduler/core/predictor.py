@@ -222,7 +222,7 @@ class Predictor:
                 stats.refresh()
             if stats.n_cold == 0:  # every instance warm: a slice of the kept predictions
                 if idx is None:
-                    return stats.on_mean_ro[: pool.n], stats.on_std_ro[: pool.n]
+                    return stats.online(pool.n)
                 return frozen(stats.on_mean[idx]), frozen(stats.on_std[idx])
         n = pool.n
         inv_speed = pool.inv_speed[:n] if idx is None else pool.inv_speed[idx]
@@ -256,7 +256,7 @@ class Predictor:
         if stats.stale:
             stats.refresh()
         if idx is None:
-            mean, std = stats.on_mean_ro[: pool.n], stats.on_std_ro[: pool.n]
+            mean, std = stats.online(pool.n)
         else:
             mean, std = frozen(stats.on_mean[idx]), frozen(stats.on_std[idx])
         if stats.n_cold == 0:
