@@ -117,8 +117,8 @@ class Candidates:
     def completion_mean(self) -> FloatArray:
         """Expected wait plus predicted execution time (ms)."""
         w = self._wait
-        if w is None:
-            w = self.wait_mean
+        if w is None:  # wait_mean, without the property's call
+            w = self._wait = self._pool.wait_mean(self.now_ms, self._idx)
         e = self._exec or self._execs()
         out: FloatArray = w + e[0]
         return out
@@ -128,7 +128,9 @@ class Candidates:
         es = (self._exec or self._execs())[1]
         out: FloatArray = es * es
         wv = self._wait_var
-        np.add(self.wait_var if wv is None else wv, out, out)  # wait_var + es * es, either way round
+        if wv is None:  # wait_var, without the property's call
+            wv = self._wait_var = self._pool.wait_var(self.now_ms, self._idx)
+        np.add(wv, out, out)  # wait_var + es * es
         return np.sqrt(out, out)
 
     @property
