@@ -224,14 +224,15 @@ class ResidualWait:
         np.subtract(v.now, v.start, v.age)
         np.multiply(v.age, v.kscale, v.age)
         v.row[...] = v.age  # truncated toward zero, as .astype(np.intp)
-        if v.two is not None:
+        add = v.add
+        if add is None:  # two replicas each
+            assert v.two is not None
             self._two_pass(v.row, v.two, res)
             return
         out = v.out
         res.hg.take(v.row, 1, out, "clip")  # the g and h planes at the rows
         np.multiply(out, v.scale, out)
-        assert v.add is not None  # one replica each
-        np.add(out, v.add, out)
+        np.add(out, add, out)
 
     def _two_pass(self, row: NDArray[np.intp], t: TwoViews, res: ResidualTable) -> None:
         """:meth:`_one_pass` with two replicas per instance: what :meth:`_wait_mean_residual`
