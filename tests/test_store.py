@@ -153,6 +153,47 @@ def test_a_flush_is_done_once_its_rows_are_committed(tmp_path):
         s.close()
 
 
+def test_a_tasks_flush_waits_only_while_its_rows_are_not_committed(tmp_path):
+    # flush_task: a task whose rows another flush already committed is done at once, without
+    # yielding to the loop; one with a row waiting (or an instance row waiting) waits for its commit
+    path = str(tmp_path / "state.db")
+    s = SqliteStore(path)
+    turns: list[str] = []
+
+    async def other() -> None:
+        turns.append("other ran")
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        s.put_task(_task("a", task_input=1))
+        s.put_task(_task("b", task_input=2))
+        await s.flush_task("a")  # a's row waits: a commit, which writes b's as well
+        assert _rows_seen_by_another_connection(path) == 2 and s.commits == 1
+        s.update_task(_task("a", "completed", end_ms=2.0))
+        loop.create_task(other())
+        await s.flush_task("b")  # b's row is in; a's later one waiting does not hold b
+        assert turns == [] and s.commits == 1  # no loop turn, no commit
+        await s.flush_task("a")
+        assert s.commits == 2 and turns == ["other ran"]
+        s.put_instance(StoredInstance("ti-1", "http://127.0.0.1:1", "llm", "i1", 1))
+        await s.flush_task("b")  # an instance row waiting: the commit is awaited
+        assert s.commits == 3
+
+    try:
+        asyncio.run(run())
+        s._failed = True  # after a failed commit every task's flush waits for a commit of its own
+        assert asyncio.run(_waits(s, "b"))
+    finally:
+        s.close()
+
+
+async def _waits(store, task_id: str) -> bool:
+    pending = store.flush_task(task_id)
+    waits = isinstance(pending, asyncio.Future)
+    await pending
+    return waits
+
+
 def test_rows_put_without_a_flush_are_committed_within_the_idle_interval(tmp_path):
     path = str(tmp_path / "state.db")
     s = SqliteStore(path, idle_commit_s=0.01)

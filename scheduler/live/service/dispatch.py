@@ -74,7 +74,7 @@ class Dispatch(Instances, Completions):
         self._remember(d.task_id, digest, ti)
         if digest is not None:  # the answer is kept for a retry with the client's task_id
             self._persist(d.task_id, answer_ti=ti)
-        await self.store.flush()  # the task is on disk before its client hears success
+        await self.store.flush_task(d.task_id)  # the task is on disk before its client hears success
         return d.task_id, ti
 
     async def _resubmit(self, task_id: str, digest: str) -> tuple[str, str]:

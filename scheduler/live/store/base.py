@@ -81,6 +81,11 @@ class StateStore(Protocol):
         """Done when everything put before this call is durable."""
         ...
 
+    def flush_task(self, task_id: str) -> Awaitable[None]:
+        """Done when every row of ``task_id`` put before this call is durable (and every instance
+        and setting put before it): :meth:`flush`, without waiting when a commit already wrote them."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -109,6 +114,9 @@ class MemoryStore:
         pass
 
     def flush(self) -> Awaitable[None]:
+        return _done()
+
+    def flush_task(self, task_id: str) -> Awaitable[None]:
         return _done()
 
     def close(self) -> None:

@@ -4,8 +4,9 @@
 commit.  A :meth:`~SqliteStore.flush` asks for that commit on the event loop's next turn (or
 ``interval_s`` later) and returns a future done once it is in: every flush and every put of the
 same turn shares one transaction, one ``executemany`` per table.  Rows put without a flush are
-committed within ``idle_commit_s`` (20 ms).  ``/queue/submit`` awaits its flush, so a task is in
-the file before its client hears ``success``.
+committed within ``idle_commit_s`` (20 ms).  ``/queue/submit`` awaits its task's flush
+(:meth:`~SqliteStore.flush_task`: at once when another submit's commit already wrote the task's
+rows), so a task is in the file before its client hears ``success``.
 
 Why on the loop and not in a writer thread: SQLite is cheap here (~10 µs per row, ~1 µs per empty
 transaction), but each call from a second thread gives up the interpreter lock and waits to get it
@@ -99,6 +100,8 @@ class SqliteStore:
         self._handle_soon = False  # asked for by a flush (not only by the idle timer)
         self._gen = 0
         self._closed = False
+        self._failed = False  # a commit failed: rows were lost, flush_task no longer answers at once
+        self._committing = 0  # commits that took rows and have not written them yet
         self._trimming = False
         fresh = not os.path.exists(path)
         self._db = self._connect()  # create the schema (and fail early on a bad path)
@@ -191,6 +194,24 @@ class SqliteStore:
             self._ask(self.interval_s, soon=True)
         return fut
 
+    def flush_task(self, task_id: str) -> Awaitable[None]:
+        """:meth:`flush` for one task's rows: done at once (no future, no loop turn) when a commit
+        already wrote them, none of its rows is waiting, and no instance or setting is.  A submit's
+        row is usually committed by another submit's flush while it is delivered."""
+        with self._lock:
+            waiting = (
+                task_id in self._tasks
+                or task_id in self._updates
+                or self._instances
+                or self._settings
+                or self._failed  # a commit failed: every flush waits for its own
+                or self._closed
+                or self._committing  # a commit in another thread (close) took rows not yet written
+            )
+        if waiting:
+            return self.flush()
+        return _written()
+
     def _ask(self, delay_s: float, *, soon: bool) -> None:
         """Ask the running event loop (if any) for a commit in ``delay_s``; replaces an idle timer."""
         try:
@@ -231,16 +252,24 @@ class SqliteStore:
             insts, self._instances = self._instances, {}
             settings, self._settings = self._settings, {}
             waiters, self._waiters = self._waiters, []
+            self._committing += 1  # rows taken, not yet written (flush_task waits)
         error: BaseException | None = None
-        if self._closed:
-            error = RuntimeError("closed")
-        elif tasks or updates or insts or settings:
-            try:
-                with self._commit_lock:
-                    self._commit(list(tasks.values()), list(updates.values()), list(insts.values()), settings)
-            except Exception as e:  # reported to the waiters; the service logs it
-                log.exception("writing the state store %s failed", self.path)
-                error = e
+        try:
+            if self._closed:
+                error = RuntimeError("closed")
+            elif tasks or updates or insts or settings:
+                try:
+                    with self._commit_lock:
+                        self._commit(
+                            list(tasks.values()), list(updates.values()), list(insts.values()), settings
+                        )
+                except Exception as e:  # reported to the waiters; the service logs it
+                    log.exception("writing the state store %s failed", self.path)
+                    self._failed = True
+                    error = e
+        finally:
+            with self._lock:
+                self._committing -= 1
         if waiters:
             self._resolve(waiters, error)
 
@@ -367,6 +396,11 @@ def _keep(task: StoredTask, prev: StoredTask | None) -> None:
         task.task_input = task.task_input if task.task_input is not None else prev.task_input
         task.body_hash = task.body_hash or prev.body_hash
         task.answer_ti = task.answer_ti or prev.answer_ti
+
+
+async def _written() -> None:
+    """What :meth:`SqliteStore.flush_task` returns when the rows are already in: awaited, it does
+    not yield to the loop."""
 
 
 def _settle(fut: asyncio.Future[None], error: BaseException | None, path: str) -> None:
