@@ -91,7 +91,8 @@ async def closed_loop(
     url: str, n: int, concurrency: int, max_seconds: float, path: str = "/queue/submit", body=submit_body
 ) -> tuple[dict[int, int], list[str]]:
     """Up to ``n`` requests from ``concurrency`` connections, each sent when the last answer came:
-    answers by status code (-1: no answer) and the task ids accepted."""
+    answers by status code (-1: no answer; -1000 - code: a task of a batch refused with that code)
+    and the task ids accepted."""
     statuses: dict[int, int] = {}
     accepted: list[str] = []
     next_i = 0
@@ -112,8 +113,13 @@ async def closed_loop(
                 statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
                 if r.status_code == 200:
                     answer = r.json()
-                    if "results" in answer:  # a batch: one answer per task
-                        accepted.extend(t["task_id"] for t in answer["results"] if t["status"] == "success")
+                    if "results" in answer:  # a batch: one answer per task; refusals counted by code
+                        for t in answer["results"]:
+                            if t["status"] == "success":
+                                accepted.append(t["task_id"])
+                            else:
+                                key = -1000 - int(t.get("status_code", 0))  # -1429: a task refused with 429
+                                statuses[key] = statuses.get(key, 0) + 1
                     else:
                         accepted.append(answer["task_id"])
 
@@ -318,7 +324,8 @@ def run_batch(r: Router, args: argparse.Namespace) -> None:
     print(
         f"\nbatch ({r.name}): {args.batch_tasks} tasks in batches of {size} from 4 connections: "
         f"{len(accepted)} accepted at {len(accepted) / t_acc:.0f} tasks/s, "
-        f"{done} completed end to end at {done / t_done:.0f} tasks/s (answers {statuses})"
+        f"{done} completed end to end at {done / t_done:.0f} tasks/s (answers {statuses}; "
+        "-1000 - code: tasks of a batch refused with that code, e.g. 429 past --max-pending)"
     )
 
 
