@@ -7,6 +7,7 @@ app receives their completion callbacks.
 from __future__ import annotations
 
 import asyncio
+import time
 
 import httpx
 import numpy as np
@@ -205,6 +206,30 @@ def test_sleep_work_is_seeded_and_scaled():
     assert SleepWork(
         from_spec({"dist": "deterministic", "value_ms": 40}), np.random.default_rng(), 4
     ).prior_ms == (10.0, 0.0)
+
+
+def test_sleep_work_never_ends_early():
+    """uvloop (libuv) keeps its clock in whole milliseconds, read once per loop iteration, and
+    rounds a timer's delay to a millisecond: a plain ``asyncio.sleep`` of 5.4 ms can end up to
+    about 1.5 ms early by ``time.perf_counter``.  The reference instance reports what it slept
+    as the execution time, so it sleeps again for what is left."""
+    uvloop = pytest.importorskip("uvloop")
+    work = SleepWork(from_spec({"dist": "deterministic", "value_ms": 5.4}), np.random.default_rng(0))
+
+    async def sleeps() -> list[float]:
+        took = []
+        for _ in range(20):
+            t0 = time.perf_counter()
+            await work.run(None)
+            took.append((time.perf_counter() - t0) * 1000.0)
+        return took
+
+    loop = uvloop.new_event_loop()
+    try:
+        took = loop.run_until_complete(sleeps())
+    finally:
+        loop.close()
+    assert min(took) >= 5.4, took
 
 
 def test_service_time_option(tmp_path):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -63,8 +64,20 @@ class SleepWork:
         elif isinstance(size, bool) or not isinstance(size, (int, float)) or not 0 <= size < math.inf:
             raise TaskInputError(f"task_input.size_ms: got {size!r}, expected a number of ms >= 0")
         service_ms = float(size) / self.speed
-        await asyncio.sleep(service_ms / 1000.0)
+        await sleep_at_least(service_ms / 1000.0)
         return {"service_ms": service_ms}
+
+
+async def sleep_at_least(seconds: float) -> None:
+    """Sleep ``seconds`` or a little more, never less, by ``time.perf_counter``.
+
+    A loop's timers count from the loop's own clock, which uvloop (libuv) reads once per
+    iteration: a sleep started late in an iteration can end up to that long early.  The
+    remainder, if any, is slept again."""
+    end = time.perf_counter() + seconds
+    await asyncio.sleep(seconds)
+    while (left := end - time.perf_counter()) > 0:
+        await asyncio.sleep(left)
 
 
 def _matmul(n: int, repeat: int, seed: int) -> dict:
