@@ -209,10 +209,9 @@ class Pool(ResidualWait):
             inst.pend_var += var
             self.pend_mean[pos] = inst.pend_mean
             self.pend_var_c2[pos] = inst.pend_var / (inst.replicas * inst.replicas)
-            # the kept one-replica estimates (per instant, and per selection) include the pending work
-            self._kcache = self._rows_at = None
             if self._flat is not None:
                 self._flat_running(inst)
+        self._kcache = self._rows_at = None  # the estimates kept per instant are stale now
         if self.res is None:
             self._sync_var(inst)
 
@@ -243,7 +242,6 @@ class Pool(ResidualWait):
                     self.svs[pos, :] = 0.0  # a replica is free: the wait is 0, and so its spread
                 else:
                     self.svs[pos, slot] = 0.0
-                self._kcache = self._rows_at = None
                 inst.free_slots.append(slot)
                 self.n_running[pos] = len(inst.running)
                 if self._flat is not None:
@@ -255,6 +253,7 @@ class Pool(ResidualWait):
             self._drop_pending(inst, *pend)
             if self._flat is not None:
                 self._flat_running(inst)
+        self._kcache = self._rows_at = None  # the estimates kept per instant are stale now
         if self.res is None:
             self._sync_var(inst)
         return True
@@ -269,8 +268,6 @@ class Pool(ResidualWait):
             inst.pend_mean = inst.pend_var = 0.0
         self.pend_mean[pos] = inst.pend_mean
         self.pend_var_c2[pos] = inst.pend_var / (inst.replicas * inst.replicas)
-        # the kept one-replica estimates (per instant, and per selection) include the pending work
-        self._kcache = self._rows_at = None
 
     def _start(self, pos: int, slot: int, now: float, mean: float, var_scale: float) -> None:
         """A task of predicted ``mean`` starts on a replica at ``now``."""
@@ -280,7 +277,6 @@ class Pool(ResidualWait):
         self.smu[pos, slot] = mean
         self.kscale[pos, slot] = self._inv_du / mean if mean > 1e-9 else 0.0
         self.svs[pos, slot] = var_scale
-        self._kcache = self._rows_at = None
 
     def set_residual(self, table: ResidualTable | None) -> None:
         """Use ``table`` (the model's service-time shape) for running tasks' residuals,

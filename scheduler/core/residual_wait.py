@@ -127,7 +127,6 @@ class ResidualWait:
     wait2: FloatArray  # (position, 2): the flat case's wait mean and variance (see _update_flat)
     wait2_ro: FloatArray
     _flat: tuple[float, float] | None  # (g, h) of a flat table, one replica each
-    _flat_cols: tuple[FloatArray, FloatArray]  # views of wait2's columns, set with _flat
     _kcache: tuple[float, Index, FloatArray] | None
     _rows_at: float | None  # when the kept views' table rows were computed
     _views: Views | None  # of every position (made by _all_views)
@@ -172,8 +171,7 @@ class ResidualWait:
         g0, h0 = res.g.item(0), res.h.item(0)
         self._flat = (g0, h0)
         n = self.n
-        self._flat_cols = (self.wait2_ro[:n, 0], self.wait2_ro[:n, 1])  # every position's, read-only
-        self._kept = self._flat_cols
+        self._kept = (self.wait2_ro[:n, 0], self.wait2_ro[:n, 1])  # every position's, read-only
         self.wait2[:n, 0] = g0 * self.smu[:n, 0] + self.pend_mean[:n]
         self.wait2[:n, 1] = h0 * self.svs[:n, 0] + self.pend_var_c2[:n]
 
