@@ -15,12 +15,10 @@ Two implementations:
 
 from __future__ import annotations
 
-from .base import ENDED, ROW_OVERHEAD_BYTES, MemoryStore, StateStore, StoredInstance, StoredState, StoredTask
+from .base import MemoryStore, StateStore, StoredInstance, StoredState, StoredTask
 from .sqlite import SqliteStore
 
 __all__ = [
-    "ENDED",
-    "ROW_OVERHEAD_BYTES",
     "MemoryStore",
     "SqliteStore",
     "StateStore",

@@ -117,6 +117,9 @@ def update_row(t: StoredTask) -> tuple:
     )
 
 
+UPDATE_RESULT = 7  # where update_row puts the stored result (JSON text)
+
+
 def ended_bytes(t: StoredTask, result: str | None) -> int:
     """:data:`ROW_BYTES` of an ended task whose result is stored as ``result``."""
     n = ROW_OVERHEAD_BYTES + len(t.task_id.encode()) + (len(result.encode()) if result else 0)
@@ -177,7 +180,7 @@ def instance_of(r: sqlite3.Row) -> StoredInstance:
     )
 
 
-# what an ended row takes (the same measure as _ended_bytes, so the two agree)
+# what an ended row takes (the same measure as ended_bytes and row_bytes, so they agree)
 ROW_BYTES = (
     f"{ROW_OVERHEAD_BYTES} + length(CAST(task_id AS BLOB)) + coalesce(length(CAST(result AS BLOB)), 0) "
     "+ coalesce(length(CAST(metadata AS BLOB)), 0) + coalesce(length(CAST(error AS BLOB)), 0)"

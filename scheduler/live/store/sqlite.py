@@ -33,7 +33,7 @@ import threading
 from collections.abc import Awaitable
 from typing import Any
 
-from .base import StoredInstance, StoredState, StoredTask
+from .base import ENDED, StoredInstance, StoredState, StoredTask
 from .schema import (
     ADDED,
     COL,
@@ -42,6 +42,7 @@ from .schema import (
     ROW_BYTES,
     SCHEMA,
     TASK_COLS,
+    UPDATE_RESULT,
     UPDATE_TASK,
     UPSERT_TASK,
     dumps,
@@ -63,7 +64,6 @@ CHECKPOINT_COMMITS = 200  # the checkpointer is woken after this many commits (o
 WAL_RESET_FRAMES = 1024
 WAL_LIMIT_BYTES = 16 << 20
 _ENDED = COL["ended"]
-_UPDATE_ENDED, _UPDATE_RESULT = 12, 7  # positions in an update_row
 
 
 class SqliteStore:
@@ -324,9 +324,9 @@ class SqliteStore:
                     self._ended += 1
                     self._ended_bytes += row_bytes(r)
             for t, c in zip(updates, changes):
-                if c[_UPDATE_ENDED]:
+                if t.status in ENDED:
                     self._ended += 1
-                    self._ended_bytes += ended_bytes(t, c[_UPDATE_RESULT])
+                    self._ended_bytes += ended_bytes(t, c[UPDATE_RESULT])
             if self._trimming or (
                 self._ended > self.max_history + max(100, self.max_history // 10)
                 or self._ended_bytes > self.max_bytes + self.max_bytes // 10
