@@ -50,11 +50,11 @@ class Dispatch(Instances, Completions):
             d = self.core.submit(model, task_input, metadata, task_id=task_id)
         except NoInstanceError as e:
             if e.task_id is not None:
-                refused = self.core.task(e.task_id)
+                refused = self.core.peek(e.task_id)
                 if refused is not None:  # counted as submitted, and failed
                     self.metrics.submitted(e.task_id, model, refused.submit_ms)
                     self.metrics.ended(e.task_id, False, refused.end_ms or refused.submit_ms)
-                self._persist(e.task_id, body_hash=digest, new=True)
+                    self._persist_record(refused, body_hash=digest, new=True)
                 self._remember(e.task_id, digest, None)
                 await self.store.flush()
             raise SubmitRefused(str(e), e.task_id) from None

@@ -130,20 +130,12 @@ class ServiceState:
         self._submitting: dict[str, asyncio.Future[None]] = {}  # client task_ids being submitted now
         self._restored = False
 
-    def _persist(
-        self,
-        task_id: str,
-        *,
-        task_input: Any = None,
-        body_hash: str | None = None,
-        answer_ti: str | None = None,
-        new: bool = False,
-    ) -> None:
-        """Write the task's current record to the state store (batched; see :meth:`StateStore.flush`):
-        its first row when ``new`` (a task just submitted), else what changed since."""
+    def _persist(self, task_id: str, *, answer_ti: str | None = None) -> None:
+        """Write what changed in the task's record to the state store (batched; see
+        :meth:`StateStore.flush`)."""
         rec = self.core.peek(task_id)
         if rec is not None:
-            self._persist_record(rec, task_input, body_hash, answer_ti, new)
+            self._persist_record(rec, answer_ti=answer_ti)
 
     def _persist_record(
         self,
