@@ -19,7 +19,7 @@ from typing import Any
 
 from . import theory
 from .decision_logs import RunLogs
-from .engine import Workload, draw_workload, replication_seeds, run, simulate
+from .engine import run, simulate
 from .frames import INSTANCE_COLUMNS, TASK_COLUMNS, Run, RunRecord, build_results
 from .io import load_results
 from .plots import (
@@ -41,6 +41,7 @@ from .results import (
 from .scenario import InstanceSpec, Scenario, StrategySpec, apply_overrides, load_scenario, parse_strategy
 from .sweep import offered_load, set_offered_load, sweep
 from .sweep_units import SweepResult, run_sweep
+from .workload import Workload, draw_workload, replication_seeds
 
 # names of sim.fidelity, imported on first use: the web stack loads only for live tools
 _FIDELITY = ("Calibration", "DriveResult", "TwinResult", "calibrate", "drive", "replay_file", "twin")

@@ -30,7 +30,7 @@ from .results import Results, per_replication, summarize
 from .scenario import Scenario
 
 if TYPE_CHECKING:  # the engine imports this module; only the type is needed here
-    from .engine import Workload
+    from .workload import Workload
 
 TASK_COLUMNS = (
     "scenario",

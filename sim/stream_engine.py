@@ -31,7 +31,7 @@ from scheduler import SpecError
 
 from .engine import Run, Tick, build_scheduler, core_calls
 from .scenario import Scenario, StrategySpec
-from .workload import Workload, _child, draw_workload
+from .workload import Workload, child_seed, draw_workload
 
 __all__ = ["workload_chunks", "simulate_chunks", "CHUNK"]
 
@@ -60,7 +60,7 @@ def workload_chunks(scenario: Scenario, seeds: dict, chunk: int = CHUNK) -> Iter
     limit_ms = scenario.duration_s * 1000.0 if scenario.duration_s is not None else math.inf
     arrival_rng = np.random.default_rng(seeds["arrivals"])
     mix_rng = np.random.default_rng(seeds["mix"])
-    size_rngs = [np.random.default_rng(_child(seeds["sizes"], k)) for k in range(len(models))]
+    size_rngs = [np.random.default_rng(child_seed(seeds["sizes"], k)) for k in range(len(models))]
     probs = np.array([scenario.mix.get(m, 0.0) for m in models])
     gap = 1000.0 / arrival["rate_per_s"]
     done, last = 0, 0.0

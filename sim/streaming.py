@@ -35,13 +35,14 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
-from .engine import Run, Workload, replication_seeds
+from .engine import Run
 from .frames import INSTANCE_COLUMNS, RunRecord, tasks_frame
 from .io import ParquetStream, write_tables
 from .results import ALL_MODELS, summarize
 from .scenario import Scenario, load_scenario
 from .sketch import ALPHA, LogSketch
 from .stream_engine import CHUNK, simulate_chunks, workload_chunks
+from .workload import Workload, replication_seeds
 
 log = logging.getLogger(__name__)
 

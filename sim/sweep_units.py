@@ -27,12 +27,13 @@ from typing import Any
 
 import pandas as pd
 
-from .engine import draw_workload, replication_seeds, simulate
+from .engine import simulate
 from .executors import resolve_cluster, run_units
 from .frames import RunRecord, instances_frame, tasks_frame
 from .grid import grid_label, grid_points, offered_load, point_scenario
 from .results import per_replication, summarize
 from .scenario import Scenario, load_scenario
+from .workload import draw_workload, replication_seeds
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ def replication_seeds(seed: int, replications: int) -> list[dict[str, np.random.
     return out
 
 
-def _child(seq: np.random.SeedSequence, k: int) -> np.random.SeedSequence:
+def child_seed(seq: np.random.SeedSequence, k: int) -> np.random.SeedSequence:
     """Child ``k`` of ``seq`` as ``seq.spawn`` would make it, without changing ``seq``
     (``spawn`` counts its calls, so calling it twice would give other children)."""
     return np.random.SeedSequence(seq.entropy, spawn_key=tuple(seq.spawn_key) + (k,))
@@ -115,7 +115,7 @@ def draw_workload(scenario: Scenario, seeds: dict[str, np.random.SeedSequence]) 
             mask = model == k
             count = int(mask.sum())
             if count:
-                rng = np.random.default_rng(_child(seeds["sizes"], k))
+                rng = np.random.default_rng(child_seed(seeds["sizes"], k))
                 service = scenario.token_models.get(name)
                 if service is not None:
                     zero = np.zeros(count)

@@ -181,8 +181,8 @@ def test_classes_and_slo_errors():
 
 
 def test_stream_mode_refuses_token_sized_scenarios():
-    from sim.engine import replication_seeds
     from sim.stream_engine import workload_chunks
+    from sim.workload import replication_seeds
 
     scn = sim.load_scenario(tokens_scenario())
     with pytest.raises(SpecError) as exc:

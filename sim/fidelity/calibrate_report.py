@@ -30,12 +30,13 @@ import pandas as pd
 
 from scheduler import SpecError, from_spec
 
-from ..engine import Workload, simulate
+from ..engine import simulate
 from ..fitting import fit_distribution
 from ..frames import RunRecord, build_results
 from ..results import ALL_MODELS
 from ..scenario import Scenario
 from ..sweep import model_loads
+from ..workload import Workload
 from .calibrate import Calibration, measured_tasks
 from .comparison import compare, format_comparison, targets_text
 from .drive import scenario_workload

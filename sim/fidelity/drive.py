@@ -27,8 +27,8 @@ from typing import Any, TypeVar
 
 from scheduler import SpecError, check_integer
 
-from ..engine import Workload, draw_workload, replication_seeds
 from ..scenario import Scenario, load_scenario, pick_strategy
+from ..workload import Workload, draw_workload, replication_seeds
 from .drive_results import OUTCOME_COLUMNS, DriveResult
 from .driver import DriveError, drive_async, live_predict_mode, loopback_url
 

@@ -35,10 +35,10 @@ import pandas as pd
 
 from scheduler import COMPLETED, FAILED
 
-from ..engine import Workload
 from ..frames import Run, RunRecord, build_results
 from ..results import Results
 from ..scenario import Scenario
+from ..workload import Workload
 
 log = logging.getLogger(__name__)
 

@@ -33,8 +33,8 @@ import httpx
 from scheduler import COMPLETED, FAILED, SpecError, check_integer
 from scheduler.live import pooled_transport
 
-from ..engine import Workload
 from ..scenario import Scenario, StrategySpec
+from ..workload import Workload
 from .drive_results import (
     ERROR,
     REFUSED,

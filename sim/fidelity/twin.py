@@ -62,11 +62,12 @@ import yaml
 from scheduler import SpecError, check_integer
 from scheduler.live import LocalCluster
 
-from ..engine import Workload, simulate
+from ..engine import simulate
 from ..frames import RunRecord, build_results
 from ..plots import plot_latency_cdf_overlay
 from ..results import Results
 from ..scenario import Scenario, StrategySpec, load_scenario, pick_strategies
+from ..workload import Workload
 from .comparison import COMPARISON_COLUMNS, PERCENTILES, TARGETS, compare, format_comparison, targets_text
 from .drive import DriveResult, drive_async, live_predict_mode, run_sync, scenario_workload
 from .hops import instance_hops
