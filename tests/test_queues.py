@@ -81,3 +81,39 @@ def test_out_of_order_completion_and_heterogeneous_replicas():
         if d not in pending:
             s.complete(d.task_id, 1.0)
     assert all((q.running, q.pending, q.wait_mean_ms) == (0, 0, 0.0) for q in s.queue_info())
+
+
+@pytest.mark.parametrize("replicas", [2, 3, 4])
+def test_few_instances_on_python_floats_match_the_numpy_path(replicas, monkeypatch):
+    """Up to ``_FEW`` instances the countdown wait is computed on Python floats: bit for bit what
+    the numpy path gives, at every step of a random history (running, waiting, overdue, idle),
+    for every position and for a selection."""
+    import numpy as np
+
+    from scheduler.core import queues
+
+    clock = ManualClock()
+    s = Scheduler("random", clock=clock, rng=3, predictor=Predictor("online", residual=False))
+    for i in range(6):
+        s.add_instance("m", instance_id=f"i{i}", replicas=replicas)
+    pool = s._pools["m"]
+    rng = np.random.default_rng(7)
+    live: list[str] = []
+    sel = np.array([4, 0, 2], dtype=np.intp)
+    waited = 0
+    for _ in range(400):
+        if live and rng.random() < 0.45:
+            s.complete(live.pop(int(rng.integers(len(live)))), float(rng.exponential(80.0)))
+        else:
+            live.append(s.submit("m").task_id)
+        clock.advance(float(rng.exponential(20.0)))
+        now = clock.now_ms()
+        assert pool.res is None and pool._homogeneous  # the countdown, the path _FEW replaces
+        waited += bool(pool.n_pending.any())
+        few = pool.wait_mean(now), pool.wait_mean(now, sel)
+        monkeypatch.setattr(queues, "_FEW", 0)
+        arrays = pool.wait_mean(now), pool.wait_mean(now, sel)
+        monkeypatch.setattr(queues, "_FEW", 16)
+        for a, b in zip(few, arrays):
+            assert a.dtype == b.dtype and a.tobytes() == b.tobytes() and not a.flags.writeable
+    assert waited > 50  # tasks waited at many of the steps, not only running ones
