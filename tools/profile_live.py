@@ -78,6 +78,7 @@ def main() -> None:
     ap.add_argument("--target", choices=("scheduler", "instance", "null"), default="scheduler")
     ap.add_argument("--tasks", type=int, default=4000)
     ap.add_argument("--rate", type=int, default=200, help="py-spy samples per second (default 200)")
+    ap.add_argument("--keep", metavar="FILE", help="also copy py-spy's raw samples (collapsed stacks) here")
     args = ap.parse_args()
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(spy).exists():
@@ -107,6 +108,8 @@ def main() -> None:
             wait_ended(url, base + len(accepted), 60.0)
             recorder.send_signal(2)
             recorder.wait(30)
+        if args.keep:
+            shutil.copyfile(out, args.keep)
         shares: collections.Counter[str] = collections.Counter()
         idle = 0
         for line in out.read_text().splitlines():
