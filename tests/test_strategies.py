@@ -44,6 +44,9 @@ class View:
     def completion_std(self):
         return np.sqrt(self.wait_var + self.exec_std**2)
 
+    def completion_plus(self, k):
+        return self.completion_mean + k * self.completion_std
+
 
 def choose(name, view, seed=0, **params):
     return make_strategy(name, **params).choose(view, np.random.default_rng(seed))
@@ -331,3 +334,44 @@ def test_argmin_random_on_python_floats_matches_the_arrays_path(monkeypatch):
         out.append(draws.random())  # the generator was used as often
     assert got == want
     assert sum(1 for v in cases if (v <= v.min() * (1 + 1e-9) + 1e-300).sum() > 1) > 300  # ties were drawn
+
+
+@pytest.mark.parametrize("mode", ["online", "oracle", "lookup_table", "clairvoyant"])
+def test_completion_std_and_plus_are_exactly_their_formulas(mode):
+    """completion_std (which reads the online predictor's kept squares of its spreads) and
+    completion_plus give exactly the floats of the expressions they stand for, as the
+    predictions change, the pool grows and an instance leaves the candidates."""
+    checked = []
+
+    class Check(Strategy):
+        name = "check"
+
+        def choose(self, view, rng):
+            std = np.sqrt(view.wait_var + view.exec_std * view.exec_std)
+            assert view.completion_std.tolist() == std.tolist()
+            for k in (0.0, 1.0, 1.6448536269514722):
+                plus = view.completion_mean + np.array(k) * view.completion_std
+                assert view.completion_plus(np.array(k)).tolist() == plus.tolist()
+            checked.append(view.n)
+            return int(rng.integers(view.n))
+
+    pred = Predictor(
+        mode,
+        oracle={"m": {"dist": "gamma", "mean_ms": 50, "cv": 1.5}},
+        lookup_table={"m": {"mean_ms": 40, "std_ms": 4}},
+        min_samples=2,
+    )
+    clock = ManualClock()
+    s = Scheduler(Check(), clock=clock, rng=0, predictor=pred)
+    sizes = np.random.default_rng(1).gamma(0.5, 80.0, 400)
+    for k in range(12):  # past the arrays' first capacity
+        s.add_instance("m", instance_id=f"i{k}")
+    flight = []
+    for k, size in enumerate(sizes):
+        clock.advance(3.0)
+        flight.append(s.submit("m", size_ms=float(size)).task_id)
+        if len(flight) > 20:
+            s.complete(flight.pop(0), float(sizes[k - 20]))
+        if k == 200:
+            s.set_healthy("i3", False)
+    assert len(checked) == len(sizes) and min(checked) == 11

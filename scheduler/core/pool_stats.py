@@ -61,6 +61,7 @@ class PoolStats:
         ("table_std", np.nan),
         ("on_mean", 0.0),
         ("on_std", 0.0),
+        ("on_var", 0.0),  # on_std squared (what a strategy reading the spread squares)
         ("cold", True),
     )
 
@@ -68,11 +69,13 @@ class PoolStats:
     table_std: FloatArray
     on_mean: FloatArray
     on_std: FloatArray
+    on_var: FloatArray
     cold: NDArray[np.bool_]
     table_mean_ro: FloatArray
     table_std_ro: FloatArray
     on_mean_ro: FloatArray
     on_std_ro: FloatArray
+    on_var_ro: FloatArray
 
     def __init__(self, cap: int, half_life: float | None = None):
         self.half_life = half_life
@@ -94,7 +97,8 @@ class PoolStats:
         for p in self.stale:
             w = self.welford[p]
             self.on_mean[p] = w.mean
-            self.on_std[p] = w.std
+            self.on_std[p] = s = w.std
+            self.on_var[p] = s * s  # the float numpy's on_std * on_std gives
         self.stale.clear()
 
     def _acc(self) -> Welford | DecayingStats:
@@ -105,15 +109,27 @@ class PoolStats:
         self.table_std_ro = readonly(self.table_std)
         self.on_mean_ro = readonly(self.on_mean)
         self.on_std_ro = readonly(self.on_std)
-        self._on_n: tuple[int, FloatArray, FloatArray] = (0, self.on_mean_ro[:0], self.on_std_ro[:0])
+        self.on_var_ro = readonly(self.on_var)
+        self._on_n: tuple[int, FloatArray, FloatArray, FloatArray] = (
+            0,
+            self.on_mean_ro[:0],
+            self.on_std_ro[:0],
+            self.on_var_ro[:0],
+        )
 
     def online(self, n: int) -> tuple[FloatArray, FloatArray]:
         """The online predictions (mean, std) of the first ``n`` positions, read-only views
         kept for that ``n`` (their values change in place)."""
         kept = self._on_n
         if kept[0] != n:
-            kept = self._on_n = (n, self.on_mean_ro[:n], self.on_std_ro[:n])
+            kept = self._on_n = (n, self.on_mean_ro[:n], self.on_std_ro[:n], self.on_var_ro[:n])
         return kept[1], kept[2]
+
+    def kept_square(self, std: FloatArray) -> FloatArray | None:
+        """``std * std``, kept, if ``std`` is the view :meth:`online` handed out last (read-only,
+        current while that view is), else ``None``."""
+        kept = self._on_n
+        return kept[3] if std is kept[2] else None
 
     def ensure(self, cap: int) -> None:
         if cap <= len(self.welford):

@@ -249,6 +249,16 @@ class Predictor:
             return frozen(rm), frozen(rs)
         return self._online(pool, stats, idx, inv_speed)
 
+    def squared(self, pool: Pool, std: FloatArray) -> FloatArray:
+        """``std * std`` for a spread :meth:`predict` just gave for ``pool``: the online mode's
+        kept squares (read-only, the same floats) when ``std`` is its kept view, else computed."""
+        stats = self._stats.get(pool.model)
+        kept = stats.kept_square(std) if stats is not None else None
+        if kept is not None:
+            return kept
+        out: FloatArray = std * std
+        return out
+
     def _online(
         self, pool: Pool, stats: PoolStats, idx: NDArray[np.intp] | None, inv_speed: FloatArray
     ) -> tuple[FloatArray, FloatArray]:

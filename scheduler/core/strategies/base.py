@@ -126,12 +126,17 @@ class Candidates:
     @property
     def completion_std(self) -> FloatArray:
         es = (self._exec or self._execs())[1]
-        out: FloatArray = es * es
         wv = self._wait_var
         if wv is None:  # wait_var, without the property's call
             wv = self._wait_var = self._pool.wait_var(self.now_ms, self._idx)
-        np.add(wv, out, out)  # wait_var + es * es
+        out: FloatArray = np.add(wv, self._predictor.squared(self._pool, es))  # wait_var + es * es
         return np.sqrt(out, out)
+
+    def completion_plus(self, k: FloatArray | float) -> FloatArray:
+        """``completion_mean + k * completion_std``, per candidate (one new array, computed in it)."""
+        out = self.completion_std  # a new array, written in place below
+        np.multiply(k, out, out)
+        return np.add(self.completion_mean, out, out)
 
     @property
     def in_flight(self) -> FloatArray:

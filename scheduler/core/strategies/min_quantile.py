@@ -22,4 +22,4 @@ class MinQuantile(Strategy):
         return {"p": self.p}
 
     def choose(self, view: Candidates, rng: np.random.Generator) -> int:
-        return argmin_random(view.completion_mean + self._z * view.completion_std, rng)
+        return argmin_random(view.completion_plus(self._z), rng)

@@ -21,4 +21,4 @@ class Weighted(Strategy):
         return {"w": self.w}
 
     def choose(self, view: Candidates, rng: np.random.Generator) -> int:
-        return argmin_random(view.completion_mean + self._w * view.completion_std, rng)
+        return argmin_random(view.completion_plus(self._w), rng)
