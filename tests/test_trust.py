@@ -398,6 +398,12 @@ def test_nan_infinity_bad_utf8_and_deep_json_are_422(fakes, raw, where):
 def test_check_json_leaves_ordinary_bodies_alone():
     assert check_json(b'{"a": [1, 2.5, {"b": "NaN"}]}') is None  # "NaN" as a string is fine
     assert check_json(b"not json") is None  # FastAPI answers syntax errors itself
+    assert check_json('{"a": "é ü 字"}'.encode()) is None  # not ASCII, valid UTF-8
+    assert check_json(b'{"a": "\xc3\xa9\xff"}') == ("the body is not valid UTF-8 (byte 9)", ["body"])
+    assert check_json('{"a": ["é", NaN]}'.encode()) == (
+        "nan is not a JSON number; send finite numbers only",
+        ["body", "a", 1],
+    )
 
 
 @pytest.mark.parametrize(

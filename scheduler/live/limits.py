@@ -23,6 +23,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..protocol.fastlane import BODY
 from ..protocol.guard import BODY_COMPLETE
 from .auth import send_json
 
@@ -56,15 +57,16 @@ def check_json(body: bytes, max_depth: int = MAX_DEPTH) -> tuple[str, list[Any]]
 
     Cheap byte scans first: the tree is walked only if the body could hold NaN/Infinity
     or nest deeper than ``max_depth``."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as e:
-        return f"the body is not valid UTF-8 (byte {e.start})", ["body"]
+    if not body.isascii():  # ASCII is UTF-8: only other bytes need decoding to be checked
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as e:
+            return f"the body is not valid UTF-8 (byte {e.start})", ["body"]
     suspicious = b"NaN" in body or b"Infinity" in body
     if not suspicious and body.count(b"[") + body.count(b"{") <= max_depth:
         return None
     try:
-        value = json.loads(text)
+        value = json.loads(body.decode("utf-8"))
     except RecursionError:
         return f"JSON nested deeper than {max_depth} levels", ["body"]
     except ValueError:
@@ -83,21 +85,23 @@ def loggable(text: object, limit: int = 500) -> str:
     return s.translate(_CONTROL)
 
 
-def _content_length(scope: Scope) -> int | None:
+def _length_and_json(scope: Scope) -> tuple[int | None, bool]:
+    """The first ``Content-Length`` (None: none, or not a number) and whether the first
+    ``Content-Type`` says JSON (no content type: FastAPI parses the body as JSON too), in one
+    pass over the headers."""
+    length: int | None = None
+    is_json: bool | None = None
+    seen_length = False
     for key, value in scope.get("headers", ()):
-        if key == b"content-length":
+        if key == b"content-length" and not seen_length:
+            seen_length = True
             try:
-                return int(value)
+                length = int(value)
             except ValueError:
-                return None
-    return None
-
-
-def _is_json(scope: Scope) -> bool:
-    for key, value in scope.get("headers", ()):
-        if key == b"content-type":
-            return b"json" in value.lower()
-    return True  # FastAPI parses a body without a content type as JSON too
+                pass
+        elif key == b"content-type" and is_json is None:
+            is_json = b"json" in value.lower()
+    return length, is_json is not False
 
 
 class BodyGuard:
@@ -122,7 +126,7 @@ class BodyGuard:
         if scope["type"] != "http" or scope["method"] not in _WITH_BODY:
             await self.app(scope, receive, send)
             return
-        length = _content_length(scope)
+        length, is_json = _length_and_json(scope)
         if length is not None and length > self.max_body_bytes:
             await send_json(send, 413, self._too_large(), extra_headers=[(b"connection", b"close")])
             return
@@ -142,13 +146,14 @@ class BodyGuard:
             body = await self._read(receive, send, [])
         if body is None:
             return
-        if body and _is_json(scope):
+        if body and is_json:
             problem = check_json(body, self.max_depth)
             if problem is not None:
                 why, loc = problem
                 detail = [{"type": "json_invalid", "loc": loc, "msg": why, "input": None}]
                 await send_json(send, 422, {"detail": detail})
                 return
+        scope[BODY] = body  # the fast lane takes it from here
         delivered = False
 
         async def replay() -> Message:

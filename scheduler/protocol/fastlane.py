@@ -65,6 +65,10 @@ def parse_body(model: type[M], body: bytes) -> M:
 #: metrics (``GET /metrics``), not OpenTelemetry.
 LEAN_APP: dict[str, Any] = {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
 
+#: a request's whole body, when a middleware before the lane read it: set in the scope under this
+#: key, the lane takes it from there instead of receiving it again
+BODY = "infersched.body"
+
 #: a handler: the app (for its ``state``), the request's scope and its whole body -> the answer
 Handler = Callable[[Any, Scope, bytes], Awaitable[Answer]]
 
@@ -78,16 +82,19 @@ class FastLane:
         if handler is None:
             await self.app(scope, receive, send)
             return
-        chunks = []
-        while True:
-            msg = await receive()
-            if msg["type"] == "http.disconnect":
-                return
-            chunks.append(msg.get("body", b""))
-            if not msg.get("more_body", False):
-                break
+        body = scope.get(BODY)  # read (and checked) by a middleware before this one
+        if body is None:
+            chunks = []
+            while True:
+                msg = await receive()
+                if msg["type"] == "http.disconnect":
+                    return
+                chunks.append(msg.get("body", b""))
+                if not msg.get("more_body", False):
+                    break
+            body = b"".join(chunks)
         try:
-            answer = await handler(scope["app"], scope, b"".join(chunks))
+            answer = await handler(scope["app"], scope, body)
         except BadBody as e:
             answer = Answer(422, {"detail": e.detail})
         await send_answer(send, answer)
