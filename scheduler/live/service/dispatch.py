@@ -155,6 +155,8 @@ class Dispatch(Instances, Completions):
         """Keep the id the instance answered with (docs/api.md, "Ids"); an instance that assigns
         its own ids is from then on address-checked and polled, like one without callback secrets."""
         had = self._remote_ids.stored(task_id) is not None
+        if not had and remote == task_id:  # the usual case: nothing bound before, nothing to bind
+            return
         self._remote_ids.bind(task_id, entry.ti_uuid, remote)
         if remote != task_id and not entry.own_ids:
             entry.own_ids = True

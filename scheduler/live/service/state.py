@@ -62,7 +62,7 @@ class InstanceEntry:
         return self.own_ids or not has_callback_secret(self.protocol)
 
 
-@dataclass
+@dataclass(slots=True)
 class InFlight:
     """A task accepted and not yet ended: its input (to deliver it again elsewhere)."""
 
