@@ -375,3 +375,47 @@ def test_completion_std_and_plus_are_exactly_their_formulas(mode):
         if k == 200:
             s.set_healthy("i3", False)
     assert len(checked) == len(sizes) and min(checked) == 11
+
+
+def _probabilistic_as_written(strategy, mu, sd, rng):
+    """Probabilistic.choose as first written (the bound recomputed over the contenders, the
+    counts taken twice): the reference its shortcuts must match, choice and draws alike."""
+    from scheduler.core.strategies.base import argmax_random, argmin_random
+    from scheduler.core.strategies.probabilistic import least, win_probabilities
+
+    reach = strategy.cutoff * sd
+    live = (mu - reach <= least(mu + reach)).nonzero()[0]
+    if live.size == 1:
+        return int(live[0])
+    if live.size > strategy.max_contenders:
+        k = strategy.max_contenders
+        live = live[mu[live].argpartition(k - 1)[:k]]
+        live.sort()
+    m, s = mu[live], sd[live]
+    if not np.count_nonzero(s):
+        return int(live[argmin_random(m, rng)])
+    p = win_probabilities(m, s, strategy.cutoff, strategy.nodes)
+    return int(live[argmax_random(p, rng, rtol=1e-6)])
+
+
+def test_probabilistic_shortcuts_choose_as_the_integration_as_written():
+    """The bound and the count of certain completions, taken once per decision, and the
+    candidates' own arrays when every one competes: the same choice and the same draws as the
+    reference above, over random views with certain completions, zeros, ties, contenders cut
+    (the surest finisher among them or not) and every candidate live."""
+    gen = np.random.default_rng(7)
+    for trial in range(600):
+        n = int(gen.integers(2, 40))
+        mu = gen.choice([0.0, 5.0, 10.0], n) if trial % 5 == 0 else gen.gamma(2.0, 10.0, n)
+        sd = gen.gamma(1.0, 1.0 + 20.0 * gen.random(), n)
+        sd[gen.random(n) < 0.15 * (trial % 3)] = 0.0  # some certain completions
+        if trial % 7 == 0:
+            mu[:] = 0.0  # the bound is a zero
+        if trial % 11 == 0:
+            sd[:] = 0.0  # every completion certain
+        view = View(mu, np.zeros(n), wait_std=sd)
+        strategy = make_strategy("probabilistic", max_contenders=int(gen.integers(2, 10)))
+        a, b = np.random.default_rng(trial), np.random.default_rng(trial)
+        expected = _probabilistic_as_written(strategy, view.completion_mean, view.completion_std, b)
+        assert strategy.choose(view, a) == expected, trial
+        assert a.random() == b.random()

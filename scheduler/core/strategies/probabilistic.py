@@ -76,14 +76,19 @@ def win_probabilities(
     surely finished.  (Each step is done in place where that gives the same floats.)
     """
     z = np.linspace(-cutoff, cutoff, nodes) if _z is None else _z
-    k = _k or Constants()
-    bound = least(mu + cutoff * sd)
+    return _integrate(mu, sd, least(mu + cutoff * sd), np.count_nonzero(sd) != sd.size, z, _k or Constants())
+
+
+def _integrate(
+    mu: np.ndarray, sd: np.ndarray, bound: float, has_point: bool, z: np.ndarray, k: Constants
+) -> np.ndarray:
+    """:func:`win_probabilities` given its ``bound`` (the least of ``mu + cutoff * sd``), whether
+    some ``sd`` is 0, the grid's offsets ``z`` and the constants."""
     edges = np.multiply(sd[:, None], z[None, :])
     edges += mu[:, None]  # mu + sd * z
     np.minimum(edges, bound, out=edges)
     edges = edges.ravel()  # a view (edges is a new C-ordered array), sorted in place:
     edges.sort()  # np.sort(edges, axis=None); repeated edges make empty cells: harmless
-    has_point = np.count_nonzero(sd) != sd.size
     point = sd == 0 if has_point else None
     scale = np.where(point, 1.0, sd) if point is not None else sd
     arg = np.subtract(edges[None, :], mu[:, None])
@@ -148,7 +153,12 @@ class Probabilistic(Strategy):
         mu = view.completion_mean
         sd = view.completion_std
         reach = self.cutoff * sd
-        bound = least(mu + reach)
+        ends = mu + reach
+        first = int(ends.argmin())  # the surest finisher: it is live, so it bounds the contenders too
+        bound = ends.item(first)
+        if bound == 0.0:  # which zero: min's choice (see least)
+            bound = least(ends)
+        kept: float | None = bound if bound != 0.0 else None  # the contenders' bound, if it is this one
         live = (mu - reach <= bound).nonzero()[0]
         if live.size == 1:
             return int(live[0])
@@ -159,8 +169,17 @@ class Probabilistic(Strategy):
             else:
                 live = live[mu[live].argpartition(k - 1)[:k]]
             live.sort()
-        m, s = mu[live], sd[live]
-        if not np.count_nonzero(s):  # every completion is certain: the earliest one
+            if first not in live.tolist():  # the surest finisher is not among them
+                kept = None
+            m, s = mu[live], sd[live]
+        elif live.size == mu.size:  # every candidate is live, in order: mu and sd themselves
+            m, s = mu, sd
+        else:
+            m, s = mu[live], sd[live]
+        nonzero = np.count_nonzero(s)
+        if not nonzero:  # every completion is certain: the earliest one
             return int(live[argmin_random(m, rng)])
-        p = win_probabilities(m, s, self.cutoff, self.nodes, self._z, self._k)
+        if kept is None:  # the contenders' own bound (a zero's sign is theirs too)
+            kept = least(m + self.cutoff * s)
+        p = _integrate(m, s, kept, nonzero != s.size, self._z, self._k)
         return int(live[argmax_random(p, rng, rtol=1e-6)])
