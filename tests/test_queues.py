@@ -85,12 +85,12 @@ def test_out_of_order_completion_and_heterogeneous_replicas():
 
 @pytest.mark.parametrize("replicas", [2, 3, 4])
 def test_few_instances_on_python_floats_match_the_numpy_path(replicas, monkeypatch):
-    """Up to ``_FEW`` instances the countdown wait is computed on Python floats: bit for bit what
+    """Up to ``Pool.FEW`` instances the countdown wait is computed on Python floats: bit for bit what
     the numpy path gives, at every step of a random history (running, waiting, overdue, idle),
     for every position and for a selection."""
     import numpy as np
 
-    from scheduler.core import queues
+    from scheduler.core.queues import Pool
 
     clock = ManualClock()
     s = Scheduler("random", clock=clock, rng=3, predictor=Predictor("online", residual=False))
@@ -108,12 +108,49 @@ def test_few_instances_on_python_floats_match_the_numpy_path(replicas, monkeypat
             live.append(s.submit("m").task_id)
         clock.advance(float(rng.exponential(20.0)))
         now = clock.now_ms()
-        assert pool.res is None and pool._homogeneous  # the countdown, the path _FEW replaces
+        assert pool.res is None and pool._homogeneous  # the countdown, the path Pool.FEW replaces
         waited += bool(pool.n_pending.any())
         few = pool.wait_mean(now), pool.wait_mean(now, sel)
-        monkeypatch.setattr(queues, "_FEW", 0)
+        monkeypatch.setattr(Pool, "FEW", 0)
         arrays = pool.wait_mean(now), pool.wait_mean(now, sel)
-        monkeypatch.setattr(queues, "_FEW", 16)
+        monkeypatch.undo()
         for a, b in zip(few, arrays):
             assert a.dtype == b.dtype and a.tobytes() == b.tobytes() and not a.flags.writeable
     assert waited > 50  # tasks waited at many of the steps, not only running ones
+
+
+@pytest.mark.parametrize("replicas, cv", [(2, 0.5), (3, 1.5), (4, 0.55), (4, 2.0)])
+def test_few_instances_under_a_residual_table_match_the_numpy_path(replicas, cv, monkeypatch):
+    """The same under a residual-life table (the online predictor's, once tasks completed): each
+    running task's residual read from the table at its age, on Python floats, bit for bit the
+    arrays' result, including tasks older than the table and instances that wait."""
+    import numpy as np
+
+    from scheduler.core.queues import Pool
+
+    clock = ManualClock()
+    s = Scheduler("random", clock=clock, rng=4)
+    for i in range(5):
+        s.add_instance("m", instance_id=f"i{i}", replicas=replicas)
+    pool = s._pools["m"]
+    rng = np.random.default_rng(9)
+    sigma = np.sqrt(np.log1p(cv * cv))
+    live: list[str] = []
+    sel = np.array([3, 1], dtype=np.intp)
+    tabled = waited = 0
+    for _ in range(500):
+        if live and rng.random() < 0.45:
+            s.complete(live.pop(int(rng.integers(len(live)))), float(rng.lognormal(3.0, sigma)))
+        else:
+            live.append(s.submit("m").task_id)
+        clock.advance(float(rng.exponential(15.0 if rng.random() < 0.9 else 400.0)))
+        now = clock.now_ms()
+        tabled += pool.res is not None
+        waited += bool(pool.n_pending.any())
+        few = pool.wait_mean(now, None if replicas != 2 else sel), pool.wait_mean(now, sel)
+        monkeypatch.setattr(Pool, "FEW_TABLE", 0)
+        arrays = pool.wait_mean(now, None if replicas != 2 else sel), pool.wait_mean(now, sel)
+        monkeypatch.undo()
+        for a, b in zip(few, arrays):
+            assert a.dtype == b.dtype and a.tobytes() == b.tobytes() and not a.flags.writeable
+    assert tabled > 300 and waited > 50  # the table's path, with tasks waiting at many steps

@@ -34,7 +34,6 @@ from .residual import ResidualTable
 from .residual_wait import ResidualWait, Views
 
 _NEG_INF = -np.inf
-_FEW = 16  # up to this many instances, the countdown wait is computed on Python floats (_wait_mean_few)
 
 FloatArray = NDArray[np.float64]
 Index = NDArray[np.intp] | None  # a selection of positions; None: all of them
@@ -333,7 +332,7 @@ class Pool(ResidualWait):
             resid += sel(self.pend_mean, idx)
             return frozen(resid)
         if self._cols <= 4 and self._homogeneous:
-            if self.n <= _FEW:
+            if self.n <= self.FEW:
                 return self._wait_mean_few(now, idx)
             # few replicas: column by column is cheaper than 2-D reductions
             work = sel(self.ends[:, 0], idx) - now
