@@ -77,7 +77,8 @@ class Pool(ResidualWait):
         self._alloc(max(capacity, 1))
         self._homogeneous = True
         self._all_available = True
-        self._avail_idx: np.ndarray | None = None
+        # positions of the available instances, kept by refresh_availability; None: all n of them
+        self.candidates: Index = None
         self.has_available = False
         self.res: ResidualTable | None = None  # residual life of the model's shape; None: countdown
         self._inv_du = 1.0  # the table's, folded into kscale
@@ -178,12 +179,8 @@ class Pool(ResidualWait):
             self.available[inst.pos] = inst.available
         avail = self.available[: self.n]
         self._all_available = bool(avail.all())
-        self._avail_idx = None if self._all_available else np.flatnonzero(avail)
+        self.candidates = None if self._all_available else np.flatnonzero(avail)
         self.has_available = self.n > 0 and (self._all_available or bool(avail.any()))
-
-    def candidates(self) -> Index:
-        """Positions of the available instances; ``None`` means all ``n`` of them."""
-        return self._avail_idx
 
     # -- events ----------------------------------------------------------------
     def assign(self, inst: InstanceState, task_id: str, mean: float, var: float, now: float) -> None:

@@ -162,7 +162,7 @@ class Scheduler(InstanceRegistry):
         pool = self._pools.get(model)
         if pool is None or not pool.has_available:
             self._unavailable(pool, task_id, model, now, True)
-        _, _, inst, mean, std = self._assign(pool, pool.candidates(), task_id, now, size_ms, metadata)
+        _, _, inst, mean, std = self._assign(pool, pool.candidates, task_id, now, size_ms, metadata)
         return inst.instance_id, mean, std
 
     def finish(
@@ -244,7 +244,7 @@ class Scheduler(InstanceRegistry):
         pool = self._pools.get(model)
         if pool is None or not pool.has_available:
             self._unavailable(pool, tid, model, now, new)
-        idx = pool.candidates()
+        idx = pool.candidates
         if exclude:
             idx = excluding(self._instances, pool, idx, exclude)
             if idx.size == 0:
@@ -286,8 +286,7 @@ class Scheduler(InstanceRegistry):
         if i.__class__ is not int or not 0 <= i < view.n:
             i = checked_choice(self.strategy_name, i, view.n)
         inst = pool.instances[i if idx is None else int(idx[i])]
-        mean, std = view.predicted(i)
-        wait = view.seen_wait(i)  # before the assignment: the view may read kept estimates it updates
+        mean, std, wait = view.chosen(i)  # before the assignment: the view may read kept estimates it updates
         pool.assign(inst, tid, mean, std * std, now)
         self._task_inst[tid] = inst
         return view.n, wait, inst, mean, std

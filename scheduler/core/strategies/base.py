@@ -154,17 +154,16 @@ class Candidates:
         return self._pool.replicas_at(self._idx)
 
     # -- what the facade records about the chosen candidate ------------------------
-    def predicted(self, i: int) -> tuple[float, float]:
-        """Predicted execution mean and standard deviation (ms) of this task at
-        candidate ``i``: the values the strategy saw if it looked, else computed."""
+    def chosen(self, i: int) -> tuple[float, float, float | None]:
+        """What the facade records of candidate ``i``: the predicted execution mean and standard
+        deviation (ms) of this task there (the values the strategy saw if it looked, else
+        computed), and the expected wait there if the strategy looked at waits, else ``None``."""
+        wait = self._wait.item(i) if self._wait is not None else None
         if self._exec is not None:
-            return self._exec[0].item(i), self._exec[1].item(i)
+            return self._exec[0].item(i), self._exec[1].item(i), wait
         pos = i if self._idx is None else int(self._idx[i])
-        return self._predictor.predict_one(self._pool, pos, self.size_ms, self.metadata)
-
-    def seen_wait(self, i: int) -> float | None:
-        """Expected wait at candidate ``i`` if the strategy looked at waits, else ``None``."""
-        return self._wait.item(i) if self._wait is not None else None
+        mean, std = self._predictor.predict_one(self._pool, pos, self.size_ms, self.metadata)
+        return mean, std, wait
 
 
 #: up to this many values, :func:`argmin_random` reads them as Python floats
