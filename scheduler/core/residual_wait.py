@@ -27,6 +27,19 @@ Index = NDArray[np.intp] | None  # a selection of positions; None: all of them
 _INTP_BOUND = float(np.iinfo(np.intp).max)
 
 
+def wait_of(residuals: list[float], pend: float, inv_c: float, waiting: float) -> float:
+    """One instance's wait from its slots' residuals on Python floats, as the arrays' paths
+    compute it: the work ahead ``(sum of residuals + pend) * inv_c`` while tasks wait, else the
+    least residual (``a <= b or a != a`` is ``np.minimum``'s choice, NaN propagating), each
+    operation in the arrays' order, so that the few-instance paths are bit-identical."""
+    least = work = residuals[0]
+    for r in residuals[1:]:
+        if not (least <= r or least != least):  # np.minimum(least, r)
+            least = r
+        work += r
+    return (work + pend) * inv_c if waiting > 0 else least
+
+
 class Views:
     """What the residual-life estimate reads of every position, as views kept between events
     (their arrays change in place), with scratch arrays for its intermediate steps.
@@ -334,12 +347,7 @@ class ResidualWait:
                     return None
                 row = int(x)
                 rs.append(g(0 if row < 0 else last if row > last else row) * m)
-            least, work = rs[0], rs[0]
-            for r in rs[1:]:
-                if not (least <= r or least != least):  # np.minimum(least, r)
-                    least = r
-                work += r
-            out.append((work + pend[p]) * inv_c[p] if waiting[p] > 0 else least)
+            out.append(wait_of(rs, pend[p], inv_c[p], waiting[p]))
         return np.array(out, dtype=np.float64)
 
     def _wait_var_residual(self, now: float, idx: Index, res: ResidualTable) -> FloatArray:
