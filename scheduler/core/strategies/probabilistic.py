@@ -62,8 +62,6 @@ def win_probabilities(
     sd: np.ndarray,
     cutoff: float = 4.0,
     nodes: int = 13,
-    _z: np.ndarray | None = None,
-    _k: Constants | None = None,
 ) -> np.ndarray:
     """P(candidate i finishes first) for independent normal completion times.
 
@@ -75,8 +73,8 @@ def win_probabilities(
     the cell middle.  The grid stops where the earliest-bounded candidate has
     surely finished.  (Each step is done in place where that gives the same floats.)
     """
-    z = np.linspace(-cutoff, cutoff, nodes) if _z is None else _z
-    return _integrate(mu, sd, least(mu + cutoff * sd), np.count_nonzero(sd) != sd.size, z, _k or Constants())
+    z = np.linspace(-cutoff, cutoff, nodes)
+    return _integrate(mu, sd, least(mu + cutoff * sd), np.count_nonzero(sd) != sd.size, z, Constants())
 
 
 def _integrate(
