@@ -1,8 +1,9 @@
 """Microseconds per submit-plus-complete, for every strategy, at 8, 64 and 1024 instances.
 
 Time is the process's CPU time (``time.process_time``), so that other processes
-sharing the machine count less; the best of 3 runs is kept, the runs of one figure taken minutes
-apart (every figure's first run, then every figure's second, ...).
+sharing the machine count less; the best of 3 runs is kept, the runs of one figure in the strategy
+tables taken minutes apart (every figure's first run, then every figure's second, ...); the
+residual table at the end alternates its two figures twice, three runs each time.
 
 The core is driven as the shells drive it: a task arrives (``submit``), and
 the oldest task in flight completes (``complete``), keeping about two tasks
@@ -54,7 +55,7 @@ def bench(
     n_instances: int,
     tasks: int,
     replicas: int = 1,
-    repeats: int = 3,
+    repeats: int = REPEATS,
     residual: bool = True,
     first: int = 0,
 ) -> float:
