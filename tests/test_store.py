@@ -127,6 +127,25 @@ def test_a_submitted_tasks_first_row_from_its_decision_is_the_cores_record(fakes
         assert submitted_task(d, metadata, {"p": 1}, "h") == stored_task(rec, {"p": 1}, "h")
 
 
+def test_a_stored_row_built_by_position_is_the_row_built_by_name():
+    # stored_task passes every field by position (cheaper): a reordered StoredTask must not swap them
+    from dataclasses import fields
+
+    from scheduler.core import TaskRecord
+    from scheduler.live.service.rows import stored_task
+    from scheduler.live.store import StoredTask
+
+    rec = TaskRecord(
+        "t1", "llm", "completed", "ti-1", 1.0, 2.0, 9.0, 5.0, 0.5, 6.0, {"r": 1}, "e", {"m": 1}, 2
+    )
+    row = stored_task(rec, {"in": 1}, "h", "ti-2", "remote-7")
+    shell = {"task_input": {"in": 1}, "body_hash": "h", "answer_ti": "ti-2", "remote_id": "remote-7"}
+    by_name = StoredTask(
+        **{f.name: shell[f.name] if f.name in shell else getattr(rec, f.name) for f in fields(StoredTask)}
+    )
+    assert row == by_name
+
+
 def _rows_seen_by_another_connection(path: str) -> int:
     with sqlite3.connect(path) as db:
         return db.execute("SELECT count(*) FROM tasks").fetchone()[0]

@@ -53,7 +53,9 @@ def create_app(service: LiveScheduler | LiveConfig | None = None) -> FastAPI:
         _document_refusals(router.routes)
         app.include_router(router)
     config = service.config
-    app.add_middleware(FastLane, routes=fast_routes())  # innermost: after the tokens and the body checks
+    # innermost, directly inside BodyGuard: it reads the body BodyGuard checked from the scope, so
+    # nothing that rewrites a body may sit between the two
+    app.add_middleware(FastLane, routes=fast_routes())
     app.add_middleware(BodyGuard, max_body_bytes=config.max_body_bytes)  # runs after the token check
     if config.api_token is not None or config.admin_token is not None:  # without tokens it passes all
         app.add_middleware(TokenGuard, api_token=config.api_token, admin_token=config.admin_token)
