@@ -23,7 +23,7 @@ looks at all candidates of a model with a handful of vector operations.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 from .arrays import frozen, readonly
 from .instance_state import InstanceState, WaitEstimate
 from .residual import ResidualTable
-from .residual_wait import ResidualWait, Views, wait_of
+from .residual_wait import ResidualWait, Views
 
 _NEG_INF = -np.inf
 
@@ -39,8 +39,27 @@ FloatArray = NDArray[np.float64]
 Index = NDArray[np.intp] | None  # a selection of positions; None: all of them
 
 
+def wait_of(residuals: list[float], pend: float, inv_c: float, waiting: float) -> float:
+    """One instance's wait from its slots' residuals on Python floats, as the arrays' paths
+    compute it: the work ahead ``(sum of residuals + pend) * inv_c`` while tasks wait, else the
+    least residual (``a <= b or a != a`` is ``np.minimum``'s choice, NaN propagating), each
+    operation in the arrays' order, so that the few-instance path is bit-identical."""
+    least = work = residuals[0]
+    for r in residuals[1:]:
+        if not (least <= r or least != least):  # np.minimum(least, r)
+            least = r
+        work += r
+    return (work + pend) * inv_c if waiting > 0 else least
+
+
 class Pool(ResidualWait):
     """The instances of one model, with their queue state as arrays."""
+
+    #: up to this many instances (of up to four replicas each), the countdown wait's mean is
+    #: computed on Python floats: the same operations in the same order as on the arrays,
+    #: bit-identical, without two dozen numpy calls on tiny arrays (measured at four replicas
+    #: each: 3.6 against 10.7 us at 4 instances, 8.9 against 12.3 at 16)
+    FEW: ClassVar[int] = 16
 
     # per position (made by _alloc)
     replicas: FloatArray

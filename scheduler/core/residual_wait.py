@@ -9,7 +9,7 @@ needs no per-decision work at all: the estimate is kept current per event.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,22 +22,6 @@ if TYPE_CHECKING:
 
 FloatArray = NDArray[np.float64]
 Index = NDArray[np.intp] | None  # a selection of positions; None: all of them
-#: a table row read from an age times its cells per ms: numpy casts that float to intp (truncating
-#: toward zero), as Python's int() does below this bound; at or past it, the arrays' path is taken
-_INTP_BOUND = float(np.iinfo(np.intp).max)
-
-
-def wait_of(residuals: list[float], pend: float, inv_c: float, waiting: float) -> float:
-    """One instance's wait from its slots' residuals on Python floats, as the arrays' paths
-    compute it: the work ahead ``(sum of residuals + pend) * inv_c`` while tasks wait, else the
-    least residual (``a <= b or a != a`` is ``np.minimum``'s choice, NaN propagating), each
-    operation in the arrays' order, so that the few-instance paths are bit-identical."""
-    least = work = residuals[0]
-    for r in residuals[1:]:
-        if not (least <= r or least != least):  # np.minimum(least, r)
-            least = r
-        work += r
-    return (work + pend) * inv_c if waiting > 0 else least
 
 
 class Views:
@@ -122,14 +106,6 @@ class TwoViews:
 
 class ResidualWait:
     """The residual-life estimate of a :class:`~.queues.Pool` (whose arrays it reads)."""
-
-    #: up to this many instances (of up to four replicas each), the wait's mean is computed on
-    #: Python floats: the same operations in the same order as on the arrays, bit-identical,
-    #: without two dozen numpy calls on tiny arrays; under a residual table (a table read per
-    #: running task) up to ``FEW_TABLE`` (measured at four replicas each: the countdown 3.6 against
-    #: 10.7 us at 4 instances, 8.9 against 12.3 at 16; under a table 6.7 against 9.4 at 4, even at 8)
-    FEW: ClassVar[int] = 16
-    FEW_TABLE: ClassVar[int] = 6
 
     n: int
     _cols: int
@@ -299,10 +275,6 @@ class ResidualWait:
     def _wait_mean_residual(self, now: float, idx: Index, res: ResidualTable) -> FloatArray:
         """As the countdown, with each running task's mean residual life at its age."""
         sel = self._sel
-        if 1 < self._cols <= 4 and self._homogeneous and self.n <= self.FEW_TABLE:
-            few = self._wait_mean_residual_few(now, idx, res)
-            if few is not None:
-                return few
         mv = self._residuals(now, idx, res)
         if self._cols == 1:
             return mv[:, 0]
@@ -319,36 +291,6 @@ class ResidualWait:
         work += sel(self.pend_mean, idx)
         work *= sel(self.inv_c, idx)
         return np.where(sel(self.n_pending, idx) > 0, work, min_resid)
-
-    def _wait_mean_residual_few(self, now: float, idx: Index, res: ResidualTable) -> FloatArray | None:
-        """:meth:`_wait_mean_residual` of a few instances of 2 to 4 replicas each, on Python
-        floats: per slot the table's g at row ``int((now - start) * kscale)`` (clipped to the
-        table, as ``take(mode="clip")`` does) times the task's mean, then the least residual or
-        the work ahead over the replicas, each operation as :meth:`_residuals` and
-        :meth:`_wait_mean_residual` do it on the arrays (tests/test_queues.py compares them).
-        None (the arrays' path then) for a row past what a cast to intp keeps, or NaN."""
-        n, cols = self.n, self._cols
-        start, kscale, smu = self.start[:n].tolist(), self.kscale[:n].tolist(), self.smu[:n].tolist()
-        pend, inv_c = self.pend_mean[:n].tolist(), self.inv_c[:n].tolist()
-        waiting = self.n_pending[:n].tolist()
-        g = res.g.item  # gh's first column
-        last = res.g.size - 1
-        out = []
-        for p in range(n) if idx is None else idx.tolist():
-            s, ks, mu = start[p], kscale[p], smu[p]
-            rs = []
-            for k in range(cols):
-                m = mu[k]
-                if m == 0.0:  # a free slot (kscale 0: the table's first row, finite, times +-0)
-                    rs.append(m * g(0))
-                    continue
-                x = (now - s[k]) * ks[k]
-                if not -_INTP_BOUND < x < _INTP_BOUND:
-                    return None
-                row = int(x)
-                rs.append(g(0 if row < 0 else last if row > last else row) * m)
-            out.append(wait_of(rs, pend[p], inv_c[p], waiting[p]))
-        return np.array(out, dtype=np.float64)
 
     def _wait_var_residual(self, now: float, idx: Index, res: ResidualTable) -> FloatArray:
         """Residual variances of the running tasks plus the waiting tasks' prediction
