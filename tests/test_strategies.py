@@ -307,35 +307,6 @@ def test_check_number_and_check_integer_name_the_field_and_the_range():
             check_integer("d", bad, low=1)
 
 
-def test_argmin_random_on_python_floats_matches_the_arrays_path(monkeypatch):
-    """Up to ``FEW_VALUES`` values argmin_random reads Python floats: the same index and the same
-    draws from the generator as the numpy path, over ties, near-ties, infinities, -0.0 and NaN."""
-    from scheduler.core.strategies import base
-
-    rng = np.random.default_rng(11)
-    cases = []
-    for _ in range(3000):
-        n = int(rng.integers(1, 17))
-        v = rng.choice([0.0, 1.0, 2.0, 1.0 + 5e-10, -0.0, 3.5, np.inf, -1e300], size=n)
-        if rng.random() < 0.5:
-            v = v + rng.normal(0.0, 1e-12, size=n) * (rng.random(n) < 0.3)
-        if rng.random() < 0.02:
-            v[int(rng.integers(n))] = np.nan
-        cases.append(v.astype(np.float64))
-    got, want = [], []
-    for out, few in ((got, 16), (want, 0)):
-        monkeypatch.setattr(base, "FEW_VALUES", few)
-        draws = np.random.default_rng(5)
-        for v in cases:
-            try:
-                out.append(base.argmin_random(v.copy(), draws))
-            except IndexError:  # NaN: both paths fail alike
-                out.append(-1)
-        out.append(draws.random())  # the generator was used as often
-    assert got == want
-    assert sum(1 for v in cases if (v <= v.min() * (1 + 1e-9) + 1e-300).sum() > 1) > 300  # ties were drawn
-
-
 @pytest.mark.parametrize("mode", ["online", "oracle", "lookup_table", "clairvoyant"])
 def test_completion_std_and_plus_are_exactly_their_formulas(mode):
     """completion_std (which reads the online predictor's kept squares of its spreads) and

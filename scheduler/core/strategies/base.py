@@ -166,21 +166,8 @@ class Candidates:
         return mean, std, wait
 
 
-#: up to this many values, :func:`argmin_random` reads them as Python floats
-FEW_VALUES = 16
-
-
 def argmin_random(values: np.ndarray, rng: np.random.Generator, rtol: float = 1e-9) -> int:
     """Index of the least value; among ties (within ``rtol``) one drawn at random."""
-    if 0 < values.size <= FEW_VALUES and values.dtype == np.float64 and values.ndim == 1:
-        few = values.tolist()
-        total = sum(few)
-        if total == total:  # no NaN (nor inf - inf): Python's min and index agree with argmin
-            best = min(few)  # the first of the least, as argmin finds it
-            thr = best + abs(best) * rtol
-            ties = [j for j, v in enumerate(few) if v <= thr]
-            # the same ties in the same order as the arrays' path below, the same draw among them
-            return ties[0] if len(ties) == 1 else ties[pick(rng, len(ties))]
     i = int(values.argmin())
     best = values.item(i)  # a Python float: scalar arithmetic on numpy floats is slow
     thr = best + abs(best) * rtol
