@@ -39,19 +39,6 @@ FloatArray = NDArray[np.float64]
 Index = NDArray[np.intp] | None  # a selection of positions; None: all of them
 
 
-def wait_of(residuals: list[float], pend: float, inv_c: float, waiting: float) -> float:
-    """One instance's wait from its slots' residuals on Python floats, as the arrays' paths
-    compute it: the work ahead ``(sum of residuals + pend) * inv_c`` while tasks wait, else the
-    least residual (``a <= b or a != a`` is ``np.minimum``'s choice, NaN propagating), each
-    operation in the arrays' order, so that the few-instance path is bit-identical."""
-    least = work = residuals[0]
-    for r in residuals[1:]:
-        if not (least <= r or least != least):  # np.minimum(least, r)
-            least = r
-        work += r
-    return (work + pend) * inv_c if waiting > 0 else least
-
-
 class Pool(ResidualWait):
     """The instances of one model, with their queue state as arrays."""
 
@@ -384,11 +371,19 @@ class Pool(ResidualWait):
         waiting = self.n_pending[:n].tolist()
         out = []
         for p in range(n) if idx is None else idx.tolist():
-            rs = []
-            for end in ends[p]:
+            row = ends[p]
+            work = row[0] - now
+            if work < 0.0:  # np.maximum(work, 0.0): -0.0 and NaN kept
+                work = 0.0
+            least = work
+            for end in row[1:]:
                 r = end - now
-                rs.append(0.0 if r < 0.0 else r)  # np.maximum(r, 0.0): -0.0 and NaN kept
-            out.append(wait_of(rs, pend[p], inv_c[p], waiting[p]))
+                if r < 0.0:
+                    r = 0.0
+                if not (least <= r or least != least):  # np.minimum(least, r)
+                    least = r
+                work += r
+            out.append((work + pend[p]) * inv_c[p] if waiting[p] > 0 else least)
         return frozen(np.array(out, dtype=np.float64))
 
     def wait_var(self, now: float, idx: Index = None) -> FloatArray:
