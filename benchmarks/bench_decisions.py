@@ -38,9 +38,9 @@ import os
 import subprocess
 import sys
 import time
-import timeit
 
 import numpy as np
+from host import compute_reference
 
 import scheduler as S
 
@@ -119,7 +119,7 @@ def main() -> None:
         return
     load = os.getloadavg()[0]
     print(f"load average (1 min) {load:.2f} on {os.cpu_count()} cores (above 0: the machine was shared)")
-    print(host_reference())
+    print(compute_reference())
     for replicas in args.replicas:
         print(
             f"\n{replicas} replica(s) per instance, {args.tasks} submit+complete pairs, "
@@ -128,20 +128,7 @@ def main() -> None:
         table(args, replicas)
     residual_cost(args)
     print(f"\nload average (1 min) {os.getloadavg()[0]:.2f} at the end")
-    print(host_reference())
-
-
-def host_reference() -> str:
-    """How fast this host runs two small things, best of 5 (a virtual machine's speed can change
-    from hour to hour with what its neighbours run, which the load average does not show):
-    numpy's argmin over 64 values, and a loop of Python additions."""
-    a = np.random.default_rng(0).random(64)
-    argmin_us = min(timeit.repeat(a.argmin, number=100_000, repeat=5)) / 100_000 * 1e6
-    loop_ms = min(timeit.repeat("s = 0\nfor i in range(100_000): s += i", number=1, repeat=5)) * 1e3
-    return (
-        f"host reference: numpy argmin over 64 values {argmin_us:.3f} us; "
-        f"100,000 Python additions in a loop {loop_ms:.2f} ms"
-    )
+    print(compute_reference())
 
 
 def profile(name: str, tasks: int, n: int = 64, top: int = 14) -> None:

@@ -52,6 +52,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from host import live_reference
 
 from scheduler.live import ServerProcess, free_port, start_instance, start_scheduler
 from scheduler.protocol import HttpFailure, json_client
@@ -376,6 +377,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.instances} instances x {args.replicas} replicas, zero-time model; {os.cpu_count()} CPUs, "
         f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the start; python {sys.version.split()[0]}"
     )
+    print(live_reference(), flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp:
         instances = [
             start_instance(MODEL, replicas=args.replicas, service_time=zero, seed=i, log_dir=tmp)
@@ -418,6 +420,7 @@ def main(argv: list[str] | None = None) -> None:
                 p.stop()
     load = os.getloadavg()
     print(f"\nload average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the end")
+    print(live_reference())
 
 
 if __name__ == "__main__":
