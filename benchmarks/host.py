@@ -7,6 +7,7 @@ Run: .venv/bin/python benchmarks/host.py
 
 from __future__ import annotations
 
+import os
 import socket
 import statistics
 import subprocess
@@ -18,7 +19,9 @@ import numpy as np
 
 # a child process that answers every message on one loopback connection with the same bytes
 _ECHO = """
-import socket, sys
+import os, socket, sys
+if len(sys.argv) > 1:
+    os.sched_setaffinity(0, {int(sys.argv[1])})
 srv = socket.create_server(("127.0.0.1", 0))
 print(srv.getsockname()[1], flush=True)
 conn, _ = srv.accept()
@@ -40,33 +43,55 @@ def compute_reference() -> str:
     )
 
 
-def loopback_round_trip_us(trips: int = 2000) -> float:
+def loopback_round_trips_us(
+    trips: int = 1000, idle_trips: int = 200, idle_s: float = 0.005
+) -> tuple[float, float]:
     """Median wall time (us) of a 64-byte message sent to another process over a loopback TCP
-    connection and answered: two system calls and a wake-up on each side, the unit of what the
-    live benchmark's HTTP messages cost beyond their parsing."""
-    child = subprocess.Popen([sys.executable, "-c", _ECHO], stdout=subprocess.PIPE, text=True)
+    connection and answered: back to back, and after ``idle_s`` of idleness (the latency phase
+    of the live benchmark sends a task every 5 ms).  Each is two system calls and a wake-up on
+    each side, the unit of what the live benchmark's HTTP messages cost beyond their parsing.
+    The two processes are held on two different CPUs where the system allows it (a wake-up on
+    another CPU costs several times one on the same CPU on a virtual machine, so an unpinned
+    figure depends on where the kernel put them)."""
+    pin = hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) >= 2
+    mine = os.sched_getaffinity(0) if pin else set()
+    cpus = sorted(mine)[:2]
+    argv = [sys.executable, "-c", _ECHO] + ([str(cpus[1])] if pin else [])
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     try:
+        if pin:
+            os.sched_setaffinity(0, {cpus[0]})
         assert child.stdout is not None
         port = int(child.stdout.readline())
         with socket.create_connection(("127.0.0.1", port)) as s:
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            msg, times = b"x" * 64, []
-            for _ in range(trips):
+
+            def trip() -> float:
                 t0 = time.perf_counter()
-                s.sendall(msg)
+                s.sendall(b"x" * 64)
                 got = 0
-                while got < len(msg):
+                while got < 64:
                     got += len(s.recv(4096))
-                times.append(time.perf_counter() - t0)
-        return statistics.median(times) * 1e6
+                return time.perf_counter() - t0
+
+            busy = statistics.median(trip() for _ in range(trips))
+            idle = []
+            for _ in range(idle_trips):
+                time.sleep(idle_s)
+                idle.append(trip())
+        return busy * 1e6, statistics.median(idle) * 1e6
     finally:
+        if pin:
+            os.sched_setaffinity(0, mine)
         child.wait(timeout=10)
 
 
 def live_reference() -> str:
-    """:func:`compute_reference` and the loopback round trip between two processes."""
+    """:func:`compute_reference` and the loopback round trips between two processes."""
+    busy, idle = loopback_round_trips_us()
     return (
-        f"{compute_reference()}; loopback round trip between two processes {loopback_round_trip_us():.0f} us"
+        f"{compute_reference()}; loopback round trip between two processes on two CPUs "
+        f"{busy:.0f} us back to back, {idle:.0f} us after 5 ms idle"
     )
 
 

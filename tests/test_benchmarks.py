@@ -65,7 +65,7 @@ def test_bench_live_prints_each_target_and_loses_no_task() -> None:
         *("--batch-tasks", "400", "--batch-size", "200", "--burst", "300", "--burst-concurrency", "16"),
         timeout_s=280.0,
     )
-    assert out.count("loopback round trip between two processes") == 2
+    assert out.count("loopback round trip between two processes on two CPUs") == 2
     targets = out.split("targets (scheduler = store on, the default):")[1].split("\n\n")[0]
     verdicts = re.findall(r"^\s+(.+?)\s+[\d.]+\s+target ([<>]= [\d.]+)\s+(met|MISSED)$", targets, re.M)
     assert len(verdicts) == 7, targets
