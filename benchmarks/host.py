@@ -71,7 +71,10 @@ def loopback_round_trips_us(
                 s.sendall(b"x" * 64)
                 got = 0
                 while got < 64:
-                    got += len(s.recv(4096))
+                    data = s.recv(4096)
+                    if not data:
+                        raise ConnectionError("the echo process closed the connection")
+                    got += len(data)
                 return time.perf_counter() - t0
 
             busy = statistics.median(trip() for _ in range(trips))
@@ -83,7 +86,11 @@ def loopback_round_trips_us(
     finally:
         if pin:
             os.sched_setaffinity(0, mine)
-        child.wait(timeout=10)
+        try:
+            child.wait(timeout=10)  # it ends when the connection closes
+        except subprocess.TimeoutExpired:  # never connected to: still waiting for one
+            child.kill()
+            child.wait()
 
 
 def live_reference() -> str:
