@@ -53,8 +53,8 @@ def loopback_round_trips_us(
     The two processes are held on two different CPUs where the system allows it (a wake-up on
     another CPU costs several times one on the same CPU on a virtual machine, so an unpinned
     figure depends on where the kernel put them)."""
-    pin = hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) >= 2
-    mine = os.sched_getaffinity(0) if pin else set()
+    mine = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+    pin = len(mine) >= 2
     cpus = sorted(mine)[:2]
     argv = [sys.executable, "-c", _ECHO] + ([str(cpus[1])] if pin else [])
     child = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
